@@ -1,0 +1,3 @@
+"""SegStudio: biomedical image segmentation experiments and review."""
+
+__version__ = "0.1.0"

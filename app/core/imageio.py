@@ -83,7 +83,9 @@ def _read_pil(path: Path, *, keep_palette: bool) -> np.ndarray:
 def _tiff_page_to_array(array: np.ndarray, axes: str) -> np.ndarray:
     """Bring one TIFF page (or a single-image series) to H×W or H×W×C."""
     axes = axes.upper()
-    if "C" in axes and "S" not in axes and array.ndim == 3:  # planar channels first
+    if array.ndim == 3 and axes[0] == "S":  # planar RGB: samples first
+        array = np.moveaxis(array, 0, -1)
+    elif "C" in axes and "S" not in axes and array.ndim == 3:  # channels first
         array = np.moveaxis(array, axes.index("C"), -1)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
@@ -154,11 +156,10 @@ def encode_png(array: np.ndarray) -> bytes:
     array = np.ascontiguousarray(array)
     if array.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"PNG needs uint8 or uint16 data, got {array.dtype}")
+    if array.dtype == np.uint16 and array.ndim == 3:
+        raise ValueError("16-bit PNG is written for grayscale only; use .tif for 16-bit colour")
     buffer = io.BytesIO()
-    if array.dtype == np.uint16 and array.ndim == 2:
-        Image.fromarray(array, mode="I;16").save(buffer, format="PNG")
-    else:
-        Image.fromarray(array).save(buffer, format="PNG")
+    Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

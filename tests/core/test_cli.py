@@ -1,0 +1,92 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.core.dataset import load_dataset
+from app.core.imageio import read_image
+
+from .helpers import make_folder
+
+
+def test_demo_data_writes_a_dataset_the_loader_reads_cleanly(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo-data", str(out), "--count", "6", "--size", "64", "--seed", "3"]) == 0
+    assert "wrote 6" in capsys.readouterr().out
+    ds = load_dataset(out)
+    assert ds.problems == [] and len(ds.samples) == 6
+    assert ds.layout == "split-folders" and ds.split_counts()["val"] >= 1
+    assert ds.num_classes == 2
+
+
+def test_demo_data_lesion_flavour_is_rgb(tmp_path):
+    assert main(["demo-data", str(tmp_path / "l"), "--flavour", "lesion", "--count", "3", "--size", "64"]) == 0
+    ds = load_dataset(tmp_path / "l")
+    assert ds.problems == [] and {s.channels for s in ds.samples} == {3}
+
+
+def test_demo_data_refuses_non_empty_folder(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("keep me")
+    assert main(["demo-data", str(tmp_path), "--count", "2", "--size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("segstudio demo-data:") and str(tmp_path) in err and "Traceback" not in err
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_dataset_info_text_and_json(tmp_path, capsys):
+    make_folder(tmp_path, ["a", "b", "c"])
+    (tmp_path / "masks" / "orphan.png").write_bytes((tmp_path / "masks" / "a.png").read_bytes())
+    assert main(["dataset-info", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "3 samples" in text and "binary" in text and "orphan.png" in text
+    assert main(["dataset-info", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["count"] == 3 and report["num_classes"] == 2
+    assert report["problems"][0]["path"].endswith("orphan.png")
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["dataset-info", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "does not exist" in err
+
+
+def test_augment_writes_what_training_draws(tmp_path):
+    make_folder(tmp_path / "data", ["a", "b"], size=(20, 24))
+    pipeline = tmp_path / "p.json"
+    pipeline.write_text(json.dumps({"seed": 5, "transforms": [{"name": "flip"}, {"name": "gaussian_noise"}]}))
+    out = tmp_path / "out"
+    assert main(["augment", str(tmp_path / "data"), "--out", str(out), "--pipeline", str(pipeline),
+                 "--count", "3"]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) == 6 and files[0].startswith("000_")
+    from app.core.augment import Pipeline
+    ds = load_dataset(tmp_path / "data")
+    expected = Pipeline.from_json(pipeline.read_text())(ds.samples[0].image, ds.samples[0].mask, key=(0, 0))
+    written = read_image(out / f"000_{ds.samples[0].name}_image.png")
+    assert np.array_equal(written, expected.image[:, :, 0])
+
+
+def test_unknown_augmentation_in_pipeline_file(tmp_path, capsys):
+    make_folder(tmp_path / "data", ["a"])
+    (tmp_path / "p.json").write_text(json.dumps({"transforms": [{"name": "sparkle"}]}))
+    assert main(["augment", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--pipeline",
+                 str(tmp_path / "p.json")]) == 2
+    assert "valid: flip" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("entry", [["-m", "app"], ["-c", "from app.cli import main; raise SystemExit(main())"]])
+def test_module_and_console_entry(entry):
+    result = subprocess.run([sys.executable, *entry, "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and "SegStudio" in result.stdout
+
+
+def test_no_arguments_without_a_window_says_so(capsys, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "app.ui" else real(name, *a))
+    assert main([]) == 2
+    assert "subcommand" in capsys.readouterr().err

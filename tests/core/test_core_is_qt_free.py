@@ -1,0 +1,22 @@
+"""app/core is the engine: importing all of it must not load Qt or pyqtgraph."""
+
+import subprocess
+import sys
+
+SCRIPT = """
+import importlib, pkgutil, sys
+import app.core
+names = [m.name for m in pkgutil.walk_packages(app.core.__path__, 'app.core.')]
+for name in names:
+    importlib.import_module(name)
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'PyQt5', 'PyQt6', 'shiboken6'))
+print(len(names))
+print(','.join(loaded))
+"""
+
+
+def test_core_imports_no_qt():
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True)
+    count, loaded = result.stdout.strip().split("\n") + [""] * (2 - len(result.stdout.strip().split("\n")))
+    assert int(count) >= 10, "expected to import every app.core module"
+    assert loaded == "", f"app.core loaded Qt modules: {loaded}"

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from app.core.imageio import ImageReadError, read_image, read_tiff_pages, write_image
+
+from .helpers import pattern, save
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif", ".bmp"])
+def test_lossless_gray_rgb_roundtrip(tmp_path, ext):
+    gray = pattern(10, 14)
+    rgb = pattern(10, 14, 3)
+    assert np.array_equal(read_image(save(tmp_path / f"g{ext}", gray)), gray)
+    assert np.array_equal(read_image(save(tmp_path / f"c{ext}", rgb)), rgb)
+
+
+def test_sixteen_bit_png_and_tiff(tmp_path):
+    img = pattern(9, 11, dtype=np.uint16)
+    for ext in (".png", ".tif"):
+        out = read_image(save(tmp_path / f"a{ext}", img))
+        assert out.dtype == np.uint16
+        assert np.array_equal(out, img)
+
+
+def test_rgba_alpha_dropped(tmp_path):
+    rgba = pattern(8, 8, 4)
+    out = read_image(save(tmp_path / "a.png", rgba))
+    assert out.shape == (8, 8, 3)
+    assert np.array_equal(out, rgba[:, :, :3])
+
+
+def test_jpeg_and_gif(tmp_path):
+    flat = np.full((16, 16), 128, np.uint8)
+    assert abs(int(read_image(save(tmp_path / "a.jpg", flat)).mean()) - 128) <= 1
+    gif = read_image(save(tmp_path / "b.gif", flat))
+    assert gif.shape[:2] == (16, 16)
+
+
+def test_palette_mask_keeps_indices(tmp_path):
+    labels = np.array([[0, 1], [2, 1]], np.uint8)
+    img = Image.fromarray(labels, mode="P")
+    img.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    img.save(tmp_path / "p.png")
+    assert np.array_equal(read_image(tmp_path / "p.png", keep_palette=True), labels)
+    assert read_image(tmp_path / "p.png").shape == (2, 2, 3)
+
+
+def test_truncated_png_is_an_error(tmp_path):
+    path = save(tmp_path / "a.png", pattern(64, 64, seed=3))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    assert "a.png" in str(info.value)
+
+
+def test_truncated_jpeg_is_an_error(tmp_path):
+    path = save(tmp_path / "a.jpg", pattern(64, 64, seed=3))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match="truncated|corrupt"):
+        read_image(path)
+
+
+def test_garbage_and_empty_files(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"not an image at all")
+    (tmp_path / "e.png").write_bytes(b"")
+    with pytest.raises(ImageReadError, match="x.png"):
+        read_image(tmp_path / "x.png")
+    with pytest.raises(ImageReadError, match="empty"):
+        read_image(tmp_path / "e.png")
+    with pytest.raises(ImageReadError, match="does not exist"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_multipage_tiff(tmp_path):
+    stack = np.stack([pattern(6, 7, seed=i) for i in range(3)])
+    tifffile.imwrite(tmp_path / "s.tif", stack, photometric="minisblack")
+    pages, count = read_tiff_pages(tmp_path / "s.tif")
+    assert count == 3
+    assert all(np.array_equal(p, stack[i]) for i, p in enumerate(pages))
+    with pytest.raises(ImageReadError, match="3 pages"):
+        read_image(tmp_path / "s.tif")
+
+
+def test_write_image_is_atomic_and_readable(tmp_path):
+    img = pattern(5, 6)
+    write_image(tmp_path / "out.png", img)
+    assert np.array_equal(read_image(tmp_path / "out.png"), img)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_planar_rgb_tiff_is_one_colour_image(tmp_path):
+    planar = np.stack([pattern(6, 7, seed=i) for i in range(3)])
+    tifffile.imwrite(tmp_path / "rgb.tif", planar, photometric="rgb", planarconfig="separate")
+    out = read_image(tmp_path / "rgb.tif")
+    assert out.shape == (6, 7, 3)
+    assert np.array_equal(out[:, :, 1], planar[1])
