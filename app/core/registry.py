@@ -45,14 +45,17 @@ class Param:
     def _check_number(self, value: Any, owner: str, integer: bool) -> float | int:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RegistryError(f"{owner}: {self.name} must be a number, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RegistryError(f"{owner}: {self.name} must be finite, got {value!r}")
         if integer:
-            if float(value) != int(value):
+            if isinstance(value, float) and not value.is_integer():
                 raise RegistryError(f"{owner}: {self.name} must be a whole number, got {value!r}")
             value = int(value)
         else:
-            value = float(value)
-            if not math.isfinite(value):
-                raise RegistryError(f"{owner}: {self.name} must be finite, got {value!r}")
+            try:
+                value = float(value)
+            except OverflowError:
+                raise RegistryError(f"{owner}: {self.name} = {value} is too large") from None
         low = -math.inf if self.minimum is None else self.minimum
         high = math.inf if self.maximum is None else self.maximum
         if not low <= value <= high:

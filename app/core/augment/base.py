@@ -12,6 +12,7 @@ from ..registry import Param, Registry
 TRANSFORMS: Registry[type["Transform"]] = Registry("augmentation")
 
 PROBABILITY = Param("p", "float", 1.0, 0.0, 1.0, help="probability that the transform is applied")
+ENABLED = Param("enabled", "bool", True, help="whether the transform is used at all")
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Transform:
 
     def __init__(self, p: float = 1.0, enabled: bool = True, **params: Any):
         self.p = PROBABILITY.validate(p, f"augmentation {self.name!r}")
-        self.enabled = bool(enabled)
+        self.enabled = ENABLED.validate(enabled, f"augmentation {self.name!r}")
         self.params = TRANSFORMS.resolve(self.name, params)
 
     def apply(self, sample: Augmented, rng: np.random.Generator) -> Augmented:

@@ -41,7 +41,10 @@ def build_transform(spec: dict) -> Transform:
         raise RegistryError(f"augmentation {spec['name']!r}: unknown key {', '.join(sorted(unknown))}; "
                             "valid: name, p, enabled, params")
     cls = TRANSFORMS.get(spec["name"]).factory
-    return cls(p=spec.get("p", 1.0), enabled=spec.get("enabled", True), **spec.get("params", {}))
+    params = spec.get("params", {})
+    if not isinstance(params, dict):
+        raise RegistryError(f"augmentation {spec['name']!r}: params must be an object, got {params!r}")
+    return cls(p=spec.get("p", 1.0), enabled=spec.get("enabled", True), **params)
 
 
 class Pipeline:
@@ -59,7 +62,7 @@ class Pipeline:
         for transform in self.transforms:
             occurrence = seen.get(transform.name, 0)
             seen[transform.name] = occurrence + 1
-            entropy = [self.seed & 0xFFFFFFFF, *(int(k) & 0xFFFFFFFF for k in key),
+            entropy = [self.seed % 2**64, *(int(k) % 2**64 for k in key),
                        zlib.crc32(transform.name.encode()), occurrence]
             generators.append(np.random.default_rng(entropy))
         return generators
@@ -99,7 +102,10 @@ class Pipeline:
         version = data.get("version", PIPELINE_VERSION)
         if version != PIPELINE_VERSION:
             raise RegistryError(f"pipeline version {version!r} is not supported (this SegStudio reads {PIPELINE_VERSION})")
-        return cls([build_transform(t) for t in data.get("transforms", [])], data.get("seed", 0))
+        transforms = data.get("transforms", [])
+        if not isinstance(transforms, list):
+            raise RegistryError(f"pipeline: transforms must be a list, got {transforms!r}")
+        return cls([build_transform(t) for t in transforms], data.get("seed", 0))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
