@@ -20,10 +20,10 @@ from .unet_valid import UNetValid
 MODELS: Registry[type[nn.Module]] = Registry("model")
 
 
-def _common(depth: int = 4, max_depth: int = 6) -> list[Param]:
+def _common(depth: int = 4, max_depth: int = 6, base_width: int = 16) -> list[Param]:
     return [
         Param("depth", "int", depth, 1, max_depth, help="number of down-sampling levels"),
-        Param("base_width", "int", 16, 4, 128, help="channels of the first level; doubled per level"),
+        Param("base_width", "int", base_width, 4, 128, help="channels of the first level; doubled per level"),
         Param("batch_norm", "bool", True, help="batch normalisation after each convolution"),
         Param("dropout", "float", 0.0, 0.0, 0.9, help="2-D dropout at the bottleneck"),
     ]
@@ -42,7 +42,7 @@ MODELS.add("unet_valid", UNetValid, [
     output="valid")
 MODELS.add("unet_stride", UNetStride, _common(),
            "U-Net with strided convolutions instead of pooling and transposed convolutions up.", output="same")
-MODELS.add("unet_dilate", UNetDilate, _common(depth=3, max_depth=5),
+MODELS.add("unet_dilate", UNetDilate, _common(depth=3, max_depth=5, base_width=8),
            "U-Net with dilated convolutions instead of pooling; full resolution throughout.", output="same")
 MODELS.add("segnet", SegNet, _common() + [
     Param("convs_per_block", "int", 2, 1, 3, help="3×3 convolutions per encoder/decoder block"),

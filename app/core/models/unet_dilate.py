@@ -16,7 +16,7 @@ from .blocks import PaddedModel, conv_block
 class UNetDilate(PaddedModel):
     """Full-resolution encoder-decoder with dilations 1, 2, 4, ... and skip concatenation."""
 
-    def __init__(self, in_channels: int, num_classes: int, depth: int = 3, base_width: int = 16,
+    def __init__(self, in_channels: int, num_classes: int, depth: int = 3, base_width: int = 8,
                  batch_norm: bool = True, dropout: float = 0.0):
         super().__init__(in_channels, num_classes)
         widths = [base_width * 2**i for i in range(depth + 1)]
