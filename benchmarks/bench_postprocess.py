@@ -84,12 +84,13 @@ def main() -> None:
             print(f"{name:<22}{ref:>14.2f}{ours:>14.2f}{lean:>13.2f}{ref / ours:>9.2f}x")
 
     print()
-    print(f"{'U-Net weight map':<22}{'ms':>10}{'objects':>10}")
+    print(f"{'U-Net weight map':<22}{'1 thread ms':>12}{'2 threads ms':>14}{'objects':>10}")
     for index, mask in zip((0, 10, 29), masks):
         binary = (mask > 0).astype(np.uint8)
-        ms = best_ms(lambda: unet_weight_map(binary), args.repeats)
+        one = best_ms(lambda: unet_weight_map(binary), args.repeats)
+        two = best_ms(lambda: unet_weight_map(binary, workers=2), args.repeats)
         count = cv2.connectedComponents(binary, connectivity=4)[0] - 1
-        print(f"{'ISBI mask %02d' % index:<22}{ms:>10.2f}{count:>10d}")
+        print(f"{'ISBI mask %02d' % index:<22}{one:>12.2f}{two:>14.2f}{count:>10d}")
 
 
 if __name__ == "__main__":

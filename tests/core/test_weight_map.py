@@ -57,3 +57,12 @@ def test_class_balance_only():
 
 def test_empty_mask():
     assert np.array_equal(unet_weight_map(np.zeros((5, 5), np.uint8)), np.ones((5, 5), np.float32))
+
+
+def test_threaded_split_gives_the_same_map():
+    mask = np.zeros((64, 64), np.uint8)
+    for i in range(5):
+        for j in range(5):
+            mask[2 + 12 * i:11 + 12 * i, 2 + 12 * j:11 + 12 * j] = 1  # 25 objects, 3-pixel gaps
+    assert np.allclose(unet_weight_map(mask, workers=3), unet_weight_map(mask), atol=1e-6)
+    assert np.allclose(unet_weight_map(mask), naive_weight_map(mask), atol=2e-4)
