@@ -13,9 +13,9 @@ import sys
 
 from app import __version__
 
-from . import data
+from . import data, train
 
-COMMAND_MODULES = (data,)
+COMMAND_MODULES = (data, train)
 
 
 class CommandError(Exception):
@@ -26,9 +26,11 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from app.core.imageio import ImageReadError
     from app.core.pairing import DatasetError
     from app.core.registry import RegistryError
+    from app.core.training.checkpoint import CheckpointError
+    from app.core.training.engine import TrainingError
 
-    return (CommandError, DatasetError, RegistryError, ImageReadError, FileExistsError,
-            FileNotFoundError, PermissionError, ValueError)
+    return (CommandError, DatasetError, RegistryError, ImageReadError, CheckpointError, TrainingError,
+            FileExistsError, FileNotFoundError, PermissionError, ValueError, RuntimeError)
 
 
 def build_parser() -> argparse.ArgumentParser:

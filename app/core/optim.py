@@ -57,9 +57,14 @@ class ScheduleFactor:
         self.name, self.total, self.warmup, self.params = name, max(1, total_steps), max(0, warmup_steps), params
 
     def __call__(self, step: int) -> float:
+        return self.at(step, (step - self.warmup) / max(1, self.total - self.warmup))
+
+    def at(self, step: int, progress: float) -> float:
+        """The factor at optimizer step ``step`` when ``progress`` (0..1) of training is done;
+        the engine passes the larger of the step fraction and the time-limit fraction."""
         if step < self.warmup:
             return (step + 1) / (self.warmup + 1)
-        t = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        t = min(1.0, max(0.0, progress))
         p = self.params
         if self.name == "constant":
             return 1.0

@@ -1,0 +1,99 @@
+"""``segstudio train``: train an experiment from the command line through the same engine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a model (on the built-in demo data unless --data is given)")
+    p.add_argument("--config", type=Path, help="experiment JSON; the options below override it")
+    p.add_argument("--data", type=Path, help="dataset folder")
+    p.add_argument("--model")
+    p.add_argument("--loss")
+    p.add_argument("--optimizer")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--patch-size", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--time-limit", type=float, help="seconds of training")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run where it stopped")
+    p.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default: a new one in the user data folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def build_config(args):
+    """The experiment: the config file (or defaults) with the command-line overrides applied."""
+    from app.core.config import ExperimentConfig
+
+    data = ExperimentConfig.load(args.config).to_dict() if args.config else ExperimentConfig().to_dict()
+    overrides = {
+        ("data", "path"): str(args.data) if args.data else None,
+        ("model", "name"): args.model, ("loss", "name"): args.loss, ("optimizer", "name"): args.optimizer,
+        ("optimizer", "lr"): args.lr, ("training", "epochs"): args.epochs,
+        ("training", "batch_size"): args.batch_size, ("data", "patch_size"): args.patch_size,
+        ("training", "device"): args.device, ("training", "seed"): args.seed,
+        ("training", "time_limit"): args.time_limit,
+    }
+    for (section, key), value in overrides.items():
+        if value is not None:
+            if key == "name" and data[section]["name"] != value:
+                data[section]["params"] = {}
+            data[section][key] = value
+    return ExperimentConfig.from_dict(data)
+
+
+class ConsoleProgress:
+    """A one-line progress bar on stderr and one summary line per epoch on stdout."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet or not sys.stderr.isatty()
+
+    def __call__(self, event) -> None:
+        from app.core.training.events import BatchFinished, EpochFinished, Failed, TrainingWarning
+
+        if isinstance(event, BatchFinished) and not self.quiet:
+            done = int(30 * event.step / event.steps)
+            sys.stderr.write(f"\repoch {event.epoch} [{'#' * done}{'.' * (30 - done)}] {event.step}/{event.steps} "
+                             f"loss {event.loss:.4f} {event.images_per_second:.1f} img/s ")
+            sys.stderr.flush()
+        elif isinstance(event, EpochFinished):
+            if not self.quiet:
+                sys.stderr.write("\r" + " " * 90 + "\r")
+            val = ("" if event.val_loss is None else
+                   f" | val loss {event.val_loss:.4f} acc {event.val_pixel_accuracy:.4f} "
+                   f"IoU {event.val_iou:.4f} Dice {event.val_dice:.4f}")
+            print(f"epoch {event.epoch}: train loss {event.train_loss:.4f} acc {event.train_pixel_accuracy:.4f}"
+                  f"{val} | lr {event.lr:.3g} | {event.seconds:.1f}s", flush=True)
+        elif isinstance(event, TrainingWarning):
+            print(f"warning: {event.message}", file=sys.stderr)
+        elif isinstance(event, Failed) and not self.quiet:
+            sys.stderr.write("\n")
+
+
+def cmd_train(args) -> int:
+    from app.core.config import ExperimentConfig
+    from app.core.training.engine import Trainer, TrainingControl
+
+    if args.resume:
+        config = ExperimentConfig.load(args.resume / "config.json")
+        trainer = Trainer(config, args.resume, listeners=[ConsoleProgress(args.quiet)], resume=True)
+    else:
+        config = build_config(args)
+        if args.out and args.out.exists() and any(args.out.iterdir()):
+            raise FileExistsError(f"{args.out} is not empty; choose a new run folder or --resume it")
+        trainer = Trainer(config, args.out, listeners=[ConsoleProgress(args.quiet)])
+    control: TrainingControl = trainer.control
+    try:
+        summary = trainer.run()
+    except KeyboardInterrupt:
+        control.stop()
+        raise
+    print(f"run folder: {trainer.folder.path}")
+    print(f"finished ({summary['reason']}): best {summary['best_metric']} {summary['best_value']} "
+          f"at epoch {summary['best_epoch']}; {summary['wall_seconds']}s on {summary['device']}")
+    return 0

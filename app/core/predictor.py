@@ -1,0 +1,77 @@
+"""A trained model ready to predict: built from a checkpoint, with its normalisation."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .arrays import as_hwc
+from .config import ConfigError, ExperimentConfig
+from .postprocess import PostprocessResult, WatershedParams, watershed_postprocess
+
+
+@dataclass
+class Prediction:
+    probabilities: np.ndarray  # classes × H × W
+    labels: np.ndarray  # H × W class indices (argmax)
+
+
+class Predictor:
+    """Loads a checkpoint safely (weights only) and predicts whole images of any size."""
+
+    def __init__(self, model, config: ExperimentConfig, normaliser, device, checkpoint: Path):
+        self.model, self.config, self.normaliser = model, config, normaliser
+        self.device, self.checkpoint = device, checkpoint
+        self.in_channels = model.in_channels
+        self.num_classes = model.num_classes
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> "Predictor":
+        from .models import build_model
+        from .training.checkpoint import CheckpointError, load_checkpoint, load_model_state
+        from .training.data import Normaliser
+        from .training.device import resolve_device
+
+        path = Path(path)
+        torch_device = resolve_device(device)
+        state = load_checkpoint(path, map_location="cpu")
+        try:
+            config = ExperimentConfig.from_dict(state["config"])
+            model = build_model(config.model.name, int(state["in_channels"]), int(state["num_classes"]),
+                                **config.model.params)
+        except (ConfigError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: its experiment settings are unusable ({exc})") from None
+        load_model_state(model, state, path)
+        model.to(torch_device).eval()
+        norm = state.get("normaliser", {"mean": [0.0], "std": [1.0]})
+        return cls(model, config, Normaliser(norm["mean"], norm["std"]), torch_device, path)
+
+    def predict(self, image: np.ndarray, *, flip_tta: bool | None = None, progress=None,
+                should_stop=None) -> Prediction:
+        from .inference import TileSettings, predict_probabilities
+
+        image = as_hwc(image)
+        if image.shape[2] != self.in_channels:
+            if self.in_channels == 3 and image.shape[2] == 1:
+                image = np.repeat(image, 3, axis=2)
+            elif self.in_channels == 1 and image.shape[2] == 3:
+                image = image.mean(axis=2, keepdims=True).astype(image.dtype)
+            else:
+                raise ValueError(f"the model takes {self.in_channels}-channel images, this one has {image.shape[2]}")
+        t = self.config.training
+        settings = TileSettings(tile=self.config.data.patch_size, overlap=t.tile_overlap,
+                                batch_size=max(1, t.batch_size), flip_tta=t.flip_tta if flip_tta is None else flip_tta)
+        amp = self.device.type == "cuda" and t.mixed_precision in ("auto", "on")
+        probs = predict_probabilities(self.model, self.normaliser(image), settings, device=self.device, amp=amp,
+                                      progress=progress, should_stop=should_stop)
+        labels = probs.argmax(0).astype(np.uint8 if probs.shape[0] <= 256 else np.uint16)
+        return Prediction(probs, labels)
+
+    def postprocess(self, prediction: Prediction, params: WatershedParams | None = None) -> PostprocessResult:
+        """Watershed clean-up of the foreground probability (binary models) or mask."""
+        params = params or WatershedParams.from_dict(self.config.postprocess)
+        source = prediction.probabilities[1] if prediction.probabilities.shape[0] == 2 else (prediction.labels > 0)
+        return watershed_postprocess(source, params)

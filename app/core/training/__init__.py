@@ -1,0 +1,1 @@
+"""The training engine: data patches, the loop, checkpoints and the run folder."""

@@ -1,0 +1,56 @@
+"""Checkpoints: plain tensors and Python values only, written atomically, read with
+``torch.load(..., weights_only=True)`` so a file can never run code when it is opened."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_write_bytes
+
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint cannot be used; the message names the file and the reason."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` (state dicts, numbers, strings, lists, dicts) atomically."""
+    buffer = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, **state}, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely; refuses anything that needs unpickling of objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"{path}: refused: it holds Python objects that only unsafe unpickling could "
+                              f"load ({str(exc).splitlines()[0][:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable SegStudio checkpoint ({str(exc).splitlines()[0][:160]})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model_state" not in state:
+        raise CheckpointError(f"{path}: not a SegStudio checkpoint (no model state or unknown format)")
+    return state
+
+
+def load_model_state(model: torch.nn.Module, state: dict, path: str | os.PathLike = "checkpoint") -> None:
+    """Load weights, explaining a mismatch (a checkpoint of another model or size)."""
+    want = state.get("model_name")
+    try:
+        model.load_state_dict(state["model_state"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise CheckpointError(f"{path}: its weights do not fit this model"
+                              f"{f' (the checkpoint is a {want!r})' if want else ''}: {detail[:200]}") from None

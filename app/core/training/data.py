@@ -1,0 +1,95 @@
+"""Training patches: the experiment's augmentation pipeline plus a crop to the patch size,
+normalised, with a per-pixel loss weight (0 on padding, optionally the U-Net border map).
+
+:func:`training_pipeline` is what the GUI's augmentation preview uses too, with the same
+``(epoch, index)`` key, so the preview is exactly what training sees.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..arrays import dtype_range
+from ..augment import Pipeline
+from ..augment.geometric import Crop
+from ..config import ExperimentConfig
+from ..dataset import Sample
+from ..weight_map import unet_weight_map
+
+
+def training_pipeline(config: ExperimentConfig) -> Pipeline:
+    """The configured augmentation followed by a random crop to the patch size."""
+    pipeline = Pipeline.from_dict(config.augmentation)
+    size = config.data.patch_size
+    pipeline.transforms.append(Crop(p=1.0, size=(size, size), position="random"))
+    return pipeline
+
+
+class Normaliser:
+    """Maps raw intensities to network input: (x − mean) / std per channel."""
+
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.maximum(np.asarray(std, dtype=np.float32), 1e-6)
+
+    @classmethod
+    def for_dataset(cls, mode: str, stats, dtype: np.dtype) -> "Normaliser":
+        if mode == "dataset" and stats.intensity_mean:
+            return cls(stats.intensity_mean, stats.intensity_std)
+        if mode == "none":
+            return cls(0.0, 1.0)
+        scale = dtype_range(dtype)[1]
+        return cls(0.0, scale)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        out = image.astype(np.float32)
+        out -= self.mean
+        out /= self.std
+        return out
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """Augmented, normalised training patches; item ``i`` of epoch ``e`` is deterministic.
+
+    Item ``i`` comes from sample ``order[i % n]`` with augmentation key ``(e, i)``; the order is
+    a seeded shuffle per epoch. Returns ``(image C×P×P float32, mask P×P int64, weight P×P float32)``.
+    """
+
+    def __init__(self, samples: list[Sample], config: ExperimentConfig, normaliser: Normaliser,
+                 patches_per_epoch: int | None = None):
+        if not samples:
+            raise ValueError("no training samples")
+        self.samples = samples
+        self.pipeline = training_pipeline(config)
+        self.normaliser = normaliser
+        self.seed = config.training.seed
+        self.loss_cfg = config.loss
+        self.set_epoch(0)
+        patch = config.data.patch_size
+        area = sum(s.shape[0] * s.shape[1] for s in samples)
+        self.length = patches_per_epoch or max(len(samples), math.ceil(area / (patch * patch)))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._order = np.random.default_rng([self.seed, epoch, 7]).permutation(len(self.samples))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def sample_for(self, index: int) -> Sample:
+        return self.samples[int(self._order[index % len(self.samples)])]
+
+    def __getitem__(self, index: int):
+        sample = self.sample_for(index)
+        out = self.pipeline(sample.image, sample.mask, key=(self.epoch, index))
+        weight = np.ones(out.mask.shape, np.float32) if out.valid is None else out.valid.astype(np.float32)
+        if self.loss_cfg.weight_map:
+            weight *= unet_weight_map(out.mask, w0=self.loss_cfg.weight_map_w0, sigma=self.loss_cfg.weight_map_sigma)
+        image = np.ascontiguousarray(self.normaliser(out.image).transpose(2, 0, 1))
+        return torch.from_numpy(image), torch.from_numpy(out.mask.astype(np.int64)), torch.from_numpy(weight)

@@ -1,0 +1,366 @@
+"""The training loop: plain events to listeners, stop/pause flags, validation on whole images,
+checkpoints, a run folder, and guards against NaN losses and running out of memory."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import ExperimentConfig
+from ..dataset import Dataset, load_dataset
+from ..losses import build_loss
+from ..metrics import ScoreAccumulator
+from ..models import build_model, count_parameters
+from ..optim import build_optimizer, build_scheduler
+from ..paths import ensure_demo_dataset
+from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from .data import Normaliser, PatchDataset
+from .device import configure_cpu_threads, resolve_device
+from .events import BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished, TrainingWarning
+from .run_folder import RunFolder, new_run_dir
+
+Listener = Callable[[object], None]
+
+
+class TrainingError(Exception):
+    """Training cannot go on; ``kind`` is "nan", "out of memory", "data" or "error"."""
+
+    def __init__(self, message: str, kind: str = "error"):
+        super().__init__(message)
+        self.kind = kind
+
+
+class TrainingControl:
+    """Thread-safe flags the GUI thread sets and the loop checks every step."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> None:
+        while not self._running.wait(0.1):
+            pass
+
+
+def load_experiment_data(config: ExperimentConfig) -> Dataset:
+    """The experiment's dataset with its split overrides applied (demo data when no path)."""
+    path = config.data.path or ensure_demo_dataset()
+    dataset = load_dataset(path, val_fraction=config.data.val_fraction, seed=config.data.split_seed,
+                           mask_mode=config.data.mask_mode)
+    if config.data.splits:
+        dataset.assign_splits(config.data.splits)
+    return dataset
+
+
+class Trainer:
+    """Train one experiment into a run folder. ``run()`` blocks; call it from a worker thread
+    and steer it with :attr:`control`."""
+
+    def __init__(self, config: ExperimentConfig, run_dir: str | Path | None = None, *,
+                 dataset: Dataset | None = None, listeners: list[Listener] | None = None,
+                 control: TrainingControl | None = None, resume: bool = False):
+        self.config = config.validate()
+        self.listeners = list(listeners or [])
+        self.control = control or TrainingControl()
+        self.resume_requested = resume
+        if run_dir is None:
+            run_dir = new_run_dir(config.name)
+        self.folder = RunFolder(Path(run_dir))
+        self.dataset = dataset
+        self.history: list[dict] = []
+
+    # -- events ----------------------------------------------------------------------------
+    def emit(self, event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        cfg = self.config
+        torch.manual_seed(cfg.training.seed)
+        self.device = resolve_device(cfg.training.device)
+        if self.device.type == "cpu":
+            configure_cpu_threads()
+        self.amp = self.device.type == "cuda" and cfg.training.mixed_precision in ("auto", "on")
+        if self.dataset is None:
+            self.dataset = load_experiment_data(cfg)
+        train = self.dataset.split("train")
+        self.val = self.dataset.split("val")
+        if not train:
+            raise TrainingError(f"{self.dataset.root}: no training samples (of {len(self.dataset.samples)} loaded, "
+                                f"{len(self.dataset.problems)} problems)", "data")
+        if not self.val:
+            self.emit(TrainingWarning("the dataset has no validation samples: curves show training loss only and "
+                                      "best.pt follows the training loss"))
+        channels = {s.channels for s in train}
+        if len(channels) > 1:
+            raise TrainingError(f"training images mix {sorted(channels)} channels; convert them to one kind", "data")
+        self.in_channels = channels.pop()
+        self.num_classes = self.dataset.num_classes
+        stats = self.dataset.stats
+        self.normaliser = Normaliser.for_dataset(cfg.data.normalisation, stats, train[0].image.dtype)
+        patches = cfg.training.steps_per_epoch * cfg.training.batch_size or None
+        self.patches = PatchDataset(train, cfg, self.normaliser, patches)
+        self.model = build_model(cfg.model.name, self.in_channels, self.num_classes, **cfg.model.params)
+        self.model.to(self.device)
+        if self.device.type == "cuda":
+            self.model.to(memory_format=torch.channels_last)
+        self.loss_fn = build_loss(cfg.loss.name, **cfg.loss.params)
+        self.steps_per_epoch = math.ceil(len(self.patches) / cfg.training.batch_size)
+        self.optimizer = build_optimizer(cfg.optimizer.name, self.model.parameters(), cfg.optimizer.lr,
+                                         **cfg.optimizer.params)
+        self.scheduler = build_scheduler(cfg.optimizer.schedule, self.optimizer,
+                                         self.steps_per_epoch * cfg.training.epochs,
+                                         cfg.optimizer.warmup_steps, **cfg.optimizer.schedule_params)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.elapsed = 0.0
+        self.best_value: float | None = None
+        self.best_epoch = 0
+        self.data_seconds = self.compute_seconds = 0.0
+        if self.resume_requested:
+            self._restore()
+        else:
+            cfg.save(self.folder.config_path)
+        self.folder.log(f"model {cfg.model.name} ({count_parameters(self.model):,} parameters), "
+                     f"{len(train)} training / {len(self.val)} validation images, device {self.device}")
+
+    def _state(self, epoch: int, step_in_epoch: int) -> dict:
+        return {
+            "model_name": self.config.model.name,
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": self.scheduler.state_dict(),
+            "scaler_state": self.scaler.state_dict(),
+            "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": self.global_step,
+            "elapsed": self.elapsed, "best_value": self.best_value, "best_epoch": self.best_epoch,
+            "torch_rng": torch.get_rng_state(),
+            "config": self.config.to_dict(),
+            "in_channels": self.in_channels, "num_classes": self.num_classes,
+            "normaliser": self.normaliser.to_dict(),
+        }
+
+    def _restore(self) -> None:
+        state = load_checkpoint(self.folder.last, map_location=self.device)
+        load_model_state(self.model, state, self.folder.last)
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        self.scheduler.load_state_dict(state["scheduler_state"])
+        self.scaler.load_state_dict(state["scaler_state"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step, self.elapsed = state["global_step"], state["elapsed"]
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.history = [r for r in self.folder.read_history() if r["epoch"] <= self.epoch]
+        self.folder.log(f"resumed at epoch {self.epoch + 1}, step {self.step_in_epoch}")
+
+    def _save(self, kind: str, epoch: int, step_in_epoch: int) -> None:
+        path = self.folder.last if kind == "last" else self.folder.best
+        save_checkpoint(path, self._state(epoch, step_in_epoch))
+        self.emit(CheckpointSaved(str(path), kind, epoch))
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train; returns the summary. Failures are reported as a :class:`Failed` event and
+        re-raised as :class:`TrainingError`."""
+        try:
+            self._prepare()
+            reason = self._loop()
+        except TrainingError as exc:
+            self.folder.log(f"failed: {exc}")
+            self.emit(Failed(str(exc), exc.kind))
+            raise
+        except torch.OutOfMemoryError:
+            message = (f"out of memory on {getattr(self, 'device', 'the device')}: use a smaller batch size "
+                       f"(now {self.config.training.batch_size}) or patch size (now {self.config.data.patch_size}); "
+                       "the last checkpoint is kept")
+            self.folder.log(f"failed: {message}")
+            self.emit(Failed(message, "out of memory"))
+            raise TrainingError(message, "out of memory") from None
+        summary = self._summary(reason)
+        self.folder.write_summary(summary)
+        self.folder.log(f"finished ({reason})")
+        self.emit(Finished(reason, summary))
+        return summary
+
+    def _loop(self) -> str:
+        cfg = self.config.training
+        started = time.perf_counter() - self.elapsed
+        self._started = started
+        while self.epoch < cfg.epochs:
+            epoch = self.epoch
+            self.patches.set_epoch(epoch)
+            first = self.step_in_epoch
+            indices = range(first * cfg.batch_size, len(self.patches))
+            loader = torch.utils.data.DataLoader(torch.utils.data.Subset(self.patches, indices),
+                                                 batch_size=cfg.batch_size, shuffle=False, num_workers=0)
+            epoch_start = time.perf_counter()
+            losses, correct, counted = [], 0.0, 0.0
+            self.model.train()
+            fetch_start = time.perf_counter()
+            for offset, (images, masks, weights) in enumerate(loader):
+                self.data_seconds += time.perf_counter() - fetch_start
+                step = first + offset + 1
+                compute_start = time.perf_counter()
+                loss, batch_correct, batch_counted = self._train_step(images, masks, weights, epoch, step)
+                self.compute_seconds += time.perf_counter() - compute_start
+                losses.append(loss)
+                correct += batch_correct
+                counted += batch_counted
+                self.global_step += 1
+                self.elapsed = time.perf_counter() - started
+                self.emit(BatchFinished(epoch + 1, step, self.steps_per_epoch, self.global_step, loss,
+                                        images.shape[0] / max(1e-9, time.perf_counter() - compute_start),
+                                        self.optimizer.param_groups[0]["lr"]))
+                if self.control.paused:
+                    self.control.wait_while_paused()
+                if self.control.stop_requested:
+                    self._save("last", epoch, step)
+                    return "stopped"
+                if cfg.time_limit and self.elapsed >= cfg.time_limit:
+                    break
+                fetch_start = time.perf_counter()
+            self._finish_epoch(epoch, losses, correct, counted, epoch_start)
+            if cfg.time_limit and self.elapsed >= cfg.time_limit:
+                return "time limit"
+        return "completed"
+
+    def _train_step(self, images, masks, weights, epoch: int, step: int) -> tuple[float, float, float]:
+        non_blocking = self.device.type == "cuda"
+        images = images.to(self.device, non_blocking=non_blocking)
+        if self.device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        masks = masks.to(self.device, non_blocking=non_blocking)
+        weights = weights.to(self.device, non_blocking=non_blocking)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            outputs = self.model(images)
+        heads = outputs if isinstance(outputs, list) else [outputs]
+        loss = sum(self.loss_fn(head, masks, weights) for head in heads) / len(heads)
+        if not torch.isfinite(loss):
+            lr = self.optimizer.param_groups[0]["lr"]
+            kept = f"the last good checkpoint ({self.folder.last.name}) is kept" if self.folder.last.exists() \
+                else "no checkpoint had been written yet"
+            raise TrainingError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step}: training "
+                                f"diverged. Try a lower learning rate (now {lr:.3g}) or another loss; {kept}", "nan")
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        limit = self.config.training.time_limit
+        if limit:  # with a time budget, the schedule runs over whichever ends first
+            factor = self.scheduler.lr_lambdas[0]
+            steps_done = self.global_step + 1
+            progress = max((steps_done - factor.warmup) / max(1, factor.total - factor.warmup),
+                           (time.perf_counter() - self._started) / limit)
+            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+                group["lr"] = base * factor.at(steps_done, progress)
+        with torch.no_grad():
+            predicted = heads[-1].argmax(1) if heads[-1].shape[1] > 1 else (heads[-1][:, 0] > 0).long()
+            valid = weights > 0
+            correct = float(((predicted == masks) & valid).sum())
+            counted = float(valid.sum())
+        return float(loss.detach()), correct, counted
+
+    def _finish_epoch(self, epoch: int, losses, correct: float, counted: float, epoch_start: float) -> None:
+        cfg = self.config.training
+        scores = None
+        if self.val and ((epoch + 1) % cfg.val_interval == 0 or epoch + 1 == cfg.epochs
+                         or (cfg.time_limit and self.elapsed >= cfg.time_limit)):
+            scores = self.validate()
+        seconds = time.perf_counter() - epoch_start
+        self.elapsed = time.perf_counter() - self._started
+        row = EpochFinished(epoch + 1, float(np.mean(losses)) if losses else float("nan"),
+                            correct / counted if counted else float("nan"),
+                            *(scores if scores else (None, None, None, None)),
+                            self.optimizer.param_groups[0]["lr"], seconds)
+        self.history.append(row.row())
+        self.folder.write_history(self.history)
+        self.epoch, self.step_in_epoch = epoch + 1, 0
+        value = self._metric_value(row)
+        improved = value is not None and (self.best_value is None or
+                                          (value < self.best_value if cfg.best_metric == "val_loss" or not self.val
+                                           else value > self.best_value))
+        if improved:
+            self.best_value, self.best_epoch = value, epoch + 1
+        self._save("last", epoch + 1, 0)
+        if improved:
+            self._save("best", epoch + 1, 0)
+        self.folder.log(f"epoch {epoch + 1}: train loss {row.train_loss:.4f}" +
+                     (f", val accuracy {row.val_pixel_accuracy:.4f}, IoU {row.val_iou:.4f}" if scores else ""))
+        self.emit(row)
+
+    def _metric_value(self, row: EpochFinished) -> float | None:
+        if not self.val:
+            return row.train_loss
+        return getattr(row, self.config.training.best_metric)
+
+    def validate(self) -> tuple[float, float, float, float]:
+        """Loss, pixel accuracy, IoU and Dice on the whole validation images (tiled)."""
+        from ..inference import TileSettings, predict_probabilities
+
+        cfg = self.config
+        settings = TileSettings(tile=cfg.data.patch_size, overlap=cfg.training.tile_overlap,
+                                batch_size=cfg.training.batch_size, flip_tta=cfg.training.flip_tta)
+        scores = ScoreAccumulator(max(2, self.num_classes))
+        losses = []
+        for sample in self.val:
+            probs = predict_probabilities(self.model, self.normaliser(sample.image), settings,
+                                          device=self.device, amp=self.amp)
+            logits = torch.from_numpy(np.log(np.clip(probs, 1e-7, 1.0)))[None]
+            if self.num_classes == 1:
+                logits = logits[:, 1:] - logits[:, :1]
+            target = torch.from_numpy(sample.mask.astype(np.int64))[None]
+            losses.append(float(self.loss_fn(logits, target)))
+            scores.add(probs.argmax(0), sample.mask)
+        micro = scores.micro()
+        return float(np.mean(losses)), micro.pixel_accuracy, micro.iou, micro.dice
+
+    def _summary(self, reason: str) -> dict:
+        def extreme(key, pick):
+            rows = [r for r in self.history if r.get(key) not in (None, "")]
+            if not rows:
+                return None, None
+            row = pick(rows, key=lambda r: r[key])
+            return row[key], row["epoch"]
+
+        low_loss, low_epoch = extreme("val_loss" if self.val else "train_loss", min)
+        high_acc, high_epoch = extreme("val_pixel_accuracy" if self.val else "train_pixel_accuracy", max)
+        best_iou, _ = extreme("val_iou", max)
+        best_dice, _ = extreme("val_dice", max)
+        total = self.data_seconds + self.compute_seconds
+        return {
+            "name": self.config.name, "reason": reason, "epochs": self.epoch,
+            "lowest_loss": low_loss, "lowest_loss_epoch": low_epoch,
+            "highest_accuracy": high_acc, "highest_accuracy_epoch": high_epoch,
+            "best_iou": best_iou, "best_dice": best_dice,
+            "best_metric": self.config.training.best_metric, "best_value": self.best_value,
+            "best_epoch": self.best_epoch, "wall_seconds": round(self.elapsed, 2), "device": str(self.device),
+            "model": self.config.model.name, "parameters": count_parameters(self.model),
+            "loss": self.config.loss.name, "optimizer": self.config.optimizer.name, "lr": self.config.optimizer.lr,
+            "data_fraction_of_step_time": round(self.data_seconds / total, 4) if total else None,
+        }

@@ -1,0 +1,86 @@
+"""The run folder: config.json, history.csv, summary.json, checkpoints/ and train.log.
+
+Every file except the append-only log is rewritten atomically, so nothing is ever half-written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from pathlib import Path
+
+from ..atomic import atomic_write_json, atomic_write_text
+from ..paths import user_data_dir
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_pixel_accuracy", "val_loss", "val_pixel_accuracy",
+                   "val_iou", "val_dice", "lr", "seconds")
+
+
+def default_runs_dir() -> Path:
+    return user_data_dir() / "runs"
+
+
+def new_run_dir(name: str, parent: Path | None = None) -> Path:
+    """A fresh, uniquely named folder ``YYYYmmdd-HHMMSS-name`` under the runs folder."""
+    parent = parent or default_runs_dir()
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        candidate = parent / (f"{stamp}-{safe}" + (f"-{n}" if n else ""))
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a new run folder in {parent}")
+
+
+class RunFolder:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.checkpoints = self.path / "checkpoints"
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    def write_history(self, rows: list[dict]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        atomic_write_text(self.path / "history.csv", buffer.getvalue())
+
+    def read_history(self) -> list[dict]:
+        path = self.path / "history.csv"
+        if not path.exists():
+            return []
+        rows = []
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                rows.append({k: (int(v) if k == "epoch" else (float(v) if v != "" else None)) for k, v in row.items()})
+        return rows
+
+    def write_summary(self, summary: dict) -> None:
+        atomic_write_json(self.path / "summary.json", summary)
+
+    def read_summary(self) -> dict:
+        path = self.path / "summary.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def log(self, line: str) -> None:
+        with (self.path / "train.log").open("a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
