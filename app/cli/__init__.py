@@ -13,9 +13,9 @@ import sys
 
 from app import __version__
 
-from . import data, train
+from . import data, predict, train
 
-COMMAND_MODULES = (data, train)
+COMMAND_MODULES = (data, train, predict)
 
 
 class CommandError(Exception):

@@ -12,11 +12,22 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; the parent folder must exist."""
+    """Write ``data`` to ``path`` atomically; the parent folder must exist. The file gets the
+    usual permissions (0666 less the umask), not the private ones of a temporary file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _MODE) if hasattr(os, "fchmod") else None
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

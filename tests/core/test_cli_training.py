@@ -1,0 +1,88 @@
+"""train / predict / evaluate through the command line, on a tiny demo dataset."""
+
+import json
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.core.demo_data import write_demo_dataset
+from app.core.imageio import read_image
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    data = write_demo_dataset(root / "data", count=5, size=48, val_fraction=0.4)
+    config = root / "exp.json"
+    config.write_text(json.dumps({"model": {"name": "unet", "params": {"depth": 2, "base_width": 4}},
+                                  "training": {"device": "cpu"}}))
+    code = main(["train", "--config", str(config), "--data", str(data), "--epochs", "1", "--patch-size", "32",
+                 "--batch-size", "2", "--out", str(root / "run"), "--quiet"])
+    assert code == 0
+    return data, root / "run"
+
+
+def test_train_writes_a_run_folder(trained, capsys):
+    _, run = trained
+    assert (run / "checkpoints" / "best.pt").exists()
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 2
+    config = json.loads((run / "config.json").read_text())
+    assert config["training"]["epochs"] == 1 and config["data"]["patch_size"] == 32
+    assert config["model"]["params"] == {"depth": 2, "base_width": 4}
+
+
+def test_predict_writes_binary_masks_and_never_into_the_input(trained, tmp_path, capsys):
+    data, run = trained
+    images = data / "val" / "images"
+    out = tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(run / "checkpoints/best.pt"), "--input", str(images),
+                 "--out", str(out), "--watershed", "--overlay", "--device", "cpu"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    stems = sorted(p.stem for p in images.iterdir())
+    assert names == sorted([f"{s}.png" for s in stems] + [f"{s}_watershed.png" for s in stems]
+                           + [f"{s}_overlay.png" for s in stems])
+    mask = read_image(out / f"{stems[0]}.png")
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255} and mask.shape == (48, 48)
+    assert read_image(out / f"{stems[0]}_overlay.png").shape == (48, 48, 3)
+    before = sorted(p.name for p in images.iterdir())
+    assert main(["predict", "--checkpoint", str(run / "checkpoints/best.pt"), "--input", str(images),
+                 "--out", str(images / "masks_here")]) == 2
+    assert "never writes there" in capsys.readouterr().err
+    assert sorted(p.name for p in images.iterdir()) == before
+
+
+def test_evaluate_prints_json_before_and_after_watershed(trained, capsys):
+    data, run = trained
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run / "checkpoints/best.pt"), "--data", str(data),
+                 "--per-image", "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for block in ("before_watershed", "after_watershed"):
+        assert set(report[block]) == {"pixel_accuracy", "iou", "dice", "adapted_rand_error"}
+        assert 0 <= report[block]["pixel_accuracy"] <= 1
+    assert report["images"] == 2 and len(report["per_image"]) == 2
+
+
+def test_bad_checkpoint_is_one_line(trained, tmp_path, capsys):
+    data, _ = trained
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    assert main(["predict", "--checkpoint", str(tmp_path / "bad.pt"), "--input", str(data / "val" / "images"),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.pt" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_resume_continues_a_run_folder(trained, capsys):
+    _, run = trained
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "finished (completed)" in capsys.readouterr().out
+    assert len((run / "history.csv").read_text().splitlines()) == 2
+
+
+def test_train_rejects_bad_options_in_one_line(capsys):
+    assert main(["train", "--model", "resnet", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "valid: unet" in err

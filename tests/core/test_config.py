@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from app.core.config import SCHEMA_VERSION, ConfigError, ExperimentConfig
+
+
+def test_defaults_validate_and_round_trip(tmp_path):
+    config = ExperimentConfig()
+    assert config.validate() is config
+    again = ExperimentConfig.from_json(config.to_json())
+    assert again == config
+    path = config.save(tmp_path / "c.json")
+    assert ExperimentConfig.load(path) == config
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_changed_values_survive_the_round_trip():
+    data = ExperimentConfig().to_dict()
+    data["model"] = {"name": "unet_pp", "params": {"deep_supervision": True, "depth": 3}}
+    data["loss"]["name"] = "tversky"
+    data["loss"]["params"] = {"alpha": 0.3, "beta": 0.7}
+    data["training"]["device"] = "cuda:1"
+    data["data"]["splits"] = {"27": "val"}
+    config = ExperimentConfig.from_dict(data)
+    assert config.model.params["depth"] == 3 and config.training.device == "cuda:1"
+    assert ExperimentConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model": {"name": "resnet"}}, "model.name = 'resnet' is not registered; valid: unet"),
+    ({"model": {"params": {"depth": 99}}}, "model.params: .*depth"),
+    ({"loss": {"name": "l2"}}, "loss.name .*valid: ce"),
+    ({"optimizer": {"schedule": "linear"}}, "optimizer.schedule .*valid: constant, poly, cosine, step"),
+    ({"optimizer": {"lr": -1}}, "optimizer.lr must be a number"),
+    ({"training": {"device": "gpu"}}, "training.device = 'gpu' .*auto, cpu, cuda, cuda:N or mps"),
+    ({"training": {"mixed_precision": "maybe"}}, "training.mixed_precision .*auto, on, off"),
+    ({"training": {"batch_size": 0}}, "training.batch_size must be a whole number"),
+    ({"training": {"epochs": 2.5}}, "training.epochs"),
+    ({"training": {"bogus": 1}}, "training.bogus: unknown key in training; valid: batch_size"),
+    ({"data": {"normalisation": "zscore"}}, "data.normalisation .*dataset, range, none"),
+    ({"data": {"splits": {"a": "holdout"}}}, "data.splits.a"),
+    ({"augmentation": {"transforms": [{"name": "sparkle"}]}}, "augmentation: .*valid: flip"),
+    ({"postprocess": {"foreground_fraction": 2}}, "postprocess: .*foreground_fraction"),
+    ({"nonsense": True}, "nonsense: unknown key in the experiment"),
+    ({"schema_version": 99}, "schema_version 99 is not supported"),
+    ({"training": 5}, "training must be an object"),
+])
+def test_rejections_name_the_key(change, message):
+    data = ExperimentConfig().to_dict()
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict) and key != "postprocess":
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig.from_dict(data)
+
+
+def test_bad_json_and_file_name_in_message(tmp_path):
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        ExperimentConfig.from_json("{")
+    path = tmp_path / "bad.json"
+    path.write_text('{"training": {"epochs": 0}}')
+    with pytest.raises(ConfigError, match="bad.json: training.epochs"):
+        ExperimentConfig.load(path)

@@ -1,0 +1,189 @@
+"""The training engine end to end on tiny data (CPU, deterministic)."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from app.core import atomic
+from app.core.config import ExperimentConfig
+from app.core.demo_data import write_demo_dataset
+from app.core.training import engine as engine_module
+from app.core.training.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from app.core.training.engine import Trainer, TrainingError
+from app.core.training.events import BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_demo_dataset(tmp_path_factory.mktemp("d") / "demo", count=6, size=48, val_fraction=0.34)
+
+
+def tiny_config(data, **training):
+    config = ExperimentConfig()
+    config.data.path = str(data)
+    config.data.patch_size = 32
+    config.model.params = {"depth": 2, "base_width": 4}
+    config.training.batch_size = 2
+    config.training.epochs = 2
+    config.training.steps_per_epoch = 3
+    config.training.device = "cpu"
+    for key, value in training.items():
+        setattr(config.training, key, value)
+    return config.validate()
+
+
+def weights(path):
+    return load_checkpoint(path)["model_state"]
+
+
+def test_one_tiny_run_end_to_end(tiny_data, tmp_path):
+    events = []
+    summary = Trainer(tiny_config(tiny_data), tmp_path / "run", listeners=[events.append]).run()
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} >= {"config.json", "history.csv", "summary.json", "train.log", "checkpoints"}
+    assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
+    header, *rows = (run / "history.csv").read_text().splitlines()
+    assert header == "epoch,train_loss,train_pixel_accuracy,val_loss,val_pixel_accuracy,val_iou,val_dice,lr,seconds"
+    assert len(rows) == 2
+    assert sum(isinstance(e, BatchFinished) for e in events) == 6
+    epochs = [e for e in events if isinstance(e, EpochFinished)]
+    assert [e.epoch for e in epochs] == [1, 2] and all(0 <= e.val_pixel_accuracy <= 1 for e in epochs)
+    assert any(isinstance(e, CheckpointSaved) and e.kind == "best" for e in events)
+    assert isinstance(events[-1], Finished) and events[-1].reason == "completed"
+    assert summary["epochs"] == 2 and summary["device"] == "cpu" and summary["lowest_loss_epoch"] in (1, 2)
+    assert ExperimentConfig.load(run / "config.json") == tiny_config(tiny_data)
+
+
+def test_stop_and_resume_give_the_same_weights(tiny_data, tmp_path):
+    Trainer(tiny_config(tiny_data), tmp_path / "whole").run()
+
+    def stop_after_four(trainer):
+        def listener(event):
+            if isinstance(event, BatchFinished) and event.global_step == 4:
+                trainer.control.stop()
+        return listener
+
+    first = Trainer(tiny_config(tiny_data), tmp_path / "split")
+    first.listeners.append(stop_after_four(first))
+    assert first.run()["reason"] == "stopped"
+    state = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
+    assert (state["epoch"], state["step_in_epoch"]) == (1, 1)
+    second = Trainer(ExperimentConfig.load(tmp_path / "split" / "config.json"), tmp_path / "split", resume=True)
+    assert second.run()["reason"] == "completed"
+    whole, split = weights(tmp_path / "whole/checkpoints/last.pt"), weights(tmp_path / "split/checkpoints/last.pt")
+    assert whole.keys() == split.keys()
+    for key in whole:
+        assert torch.equal(whole[key], split[key]), key
+
+
+def test_nan_loss_stops_with_advice_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+    real = engine_module.build_loss
+
+    class Poisoned(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.calls = real("dice_ce"), 0
+
+        def forward(self, logits, target, weight=None):
+            self.calls += logits.requires_grad  # count training steps, not validation
+            loss = self.inner(logits, target, weight)
+            return loss * float("nan") if logits.requires_grad and self.calls == 5 else loss
+
+    monkeypatch.setattr(engine_module, "build_loss", lambda name, **kw: Poisoned())
+    events = []
+    with pytest.raises(TrainingError) as info:
+        Trainer(tiny_config(tiny_data), tmp_path / "run", listeners=[events.append]).run()
+    assert info.value.kind == "nan" and "lower learning rate" in str(info.value)
+    assert isinstance(events[-1], Failed) and events[-1].kind == "nan"
+    assert load_checkpoint(tmp_path / "run/checkpoints/last.pt")["epoch"] == 1  # the good epoch is kept
+
+
+def test_no_validation_samples_warns(tmp_path):
+    data = write_demo_dataset(tmp_path / "d", count=3, size=40, val_fraction=0.0)
+    config = tiny_config(data, epochs=1)
+    config.data.val_fraction = 0.0
+    events = []
+    Trainer(config, tmp_path / "run", listeners=[events.append]).run()
+    assert any("no validation samples" in getattr(e, "message", "") for e in events)
+
+
+def test_checkpoint_write_interrupted_half_way_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"model_state": {"w": torch.ones(3)}})
+
+    class Crash(Exception):
+        pass
+
+    real_fdopen = os.fdopen
+
+    def half_writer(fd, mode):
+        handle = real_fdopen(fd, mode)
+        original = handle.write
+
+        def write(data):
+            original(data[: len(data) // 2])
+            raise Crash("power cut")
+        handle.write = write
+        return handle
+
+    monkeypatch.setattr(atomic.os, "fdopen", half_writer)
+    with pytest.raises(Crash):
+        save_checkpoint(path, {"model_state": {"w": torch.zeros(3)}})
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["model_state"]["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this would run on load",))
+
+
+def test_checkpoint_with_pickled_payload_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": 1, "model_state": {}, "extra": Payload()}, path)
+    with pytest.raises(CheckpointError, match="evil.pt: refused"):
+        load_checkpoint(path)
+
+
+def test_malformed_and_foreign_checkpoints(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    buffer = io.BytesIO()
+    torch.save({"weights": torch.ones(1)}, buffer)
+    (tmp_path / "other.pt").write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointError, match="not a SegStudio checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    from app.core.models import build_model
+    save_checkpoint(tmp_path / "segnet.pt", {"model_name": "segnet",
+                                              "model_state": build_model("segnet", 1, 2, depth=2, base_width=4).state_dict()})
+    with pytest.raises(CheckpointError, match="do not fit this model .*'segnet'"):
+        load_model_state(build_model("unet", 1, 2, depth=2, base_width=4),
+                         load_checkpoint(tmp_path / "segnet.pt"), tmp_path / "segnet.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_time_limit_stops_training(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, epochs=50, time_limit=0.5)
+    summary = Trainer(config, tmp_path / "run").run()
+    assert summary["reason"] == "time limit" and summary["epochs"] < 50
+
+
+def test_pause_and_resume_flags(tiny_data, tmp_path):
+    import threading
+    trainer = Trainer(tiny_config(tiny_data, epochs=1), tmp_path / "run")
+    paused_at = []
+
+    def listener(event):
+        if isinstance(event, BatchFinished) and event.step == 1:
+            trainer.control.pause()
+            paused_at.append(event.global_step)
+            threading.Timer(0.3, trainer.control.resume).start()
+    trainer.listeners.append(listener)
+    assert trainer.run()["reason"] == "completed"
+    assert paused_at == [1] and not trainer.control.paused
