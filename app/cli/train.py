@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -83,16 +84,26 @@ def cmd_train(args) -> int:
         config = ExperimentConfig.load(args.resume / "config.json")
         trainer = Trainer(config, args.resume, listeners=[ConsoleProgress(args.quiet)], resume=True)
     else:
+        from app.core.training.distributed import DistributedContext
+
         config = build_config(args)
-        if args.out and args.out.exists() and any(args.out.iterdir()):
+        if DistributedContext.from_env().is_main and args.out and args.out.exists() and any(args.out.iterdir()):
             raise FileExistsError(f"{args.out} is not empty; choose a new run folder or --resume it")
         trainer = Trainer(config, args.out, listeners=[ConsoleProgress(args.quiet)])
     control: TrainingControl = trainer.control
+
+    def on_interrupt(signum, frame):  # first Ctrl-C: finish the step, save, stop; second: abort
+        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        control.stop()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         summary = trainer.run()
-    except KeyboardInterrupt:
-        control.stop()
-        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if not trainer.ctx.is_main:
+        return 0
     print(f"run folder: {trainer.folder.path}")
     print(f"finished ({summary['reason']}): best {summary['best_metric']} {summary['best_value']} "
           f"at epoch {summary['best_epoch']}; {summary['wall_seconds']}s on {summary['device']}")

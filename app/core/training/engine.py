@@ -22,6 +22,7 @@ from ..paths import ensure_demo_dataset
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset
 from .device import configure_cpu_threads, resolve_device
+from .distributed import DistributedContext
 from .events import BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished, TrainingWarning
 from .run_folder import RunFolder, new_run_dir
 
@@ -88,14 +89,17 @@ class Trainer:
         self.listeners = list(listeners or [])
         self.control = control or TrainingControl()
         self.resume_requested = resume
-        if run_dir is None:
+        self.ctx = DistributedContext.from_env()
+        if run_dir is None and self.ctx.is_main:
             run_dir = new_run_dir(config.name)
-        self.folder = RunFolder(Path(run_dir))
+        self.folder = RunFolder(Path(run_dir or "."), writable=self.ctx.is_main)
         self.dataset = dataset
         self.history: list[dict] = []
 
     # -- events ----------------------------------------------------------------------------
     def emit(self, event) -> None:
+        if not self.ctx.is_main:
+            return
         for listener in self.listeners:
             listener(event)
 
@@ -103,7 +107,7 @@ class Trainer:
     def _prepare(self) -> None:
         cfg = self.config
         torch.manual_seed(cfg.training.seed)
-        self.device = resolve_device(cfg.training.device)
+        self.device = self.ctx.start(resolve_device(cfg.training.device))
         if self.device.type == "cpu":
             configure_cpu_threads()
         self.amp = self.device.type == "cuda" and cfg.training.mixed_precision in ("auto", "on")
@@ -130,8 +134,10 @@ class Trainer:
         self.model.to(self.device)
         if self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
+        self.net = self.ctx.wrap(self.model, self.device)
         self.loss_fn = build_loss(cfg.loss.name, **cfg.loss.params)
-        self.steps_per_epoch = math.ceil(len(self.patches) / cfg.training.batch_size)
+        self.rank_patches = len(self.patches) // self.ctx.world
+        self.steps_per_epoch = math.ceil(self.rank_patches / cfg.training.batch_size)
         self.optimizer = build_optimizer(cfg.optimizer.name, self.model.parameters(), cfg.optimizer.lr,
                                          **cfg.optimizer.params)
         self.scheduler = build_scheduler(cfg.optimizer.schedule, self.optimizer,
@@ -146,7 +152,8 @@ class Trainer:
         if self.resume_requested:
             self._restore()
         else:
-            cfg.save(self.folder.config_path)
+            if self.ctx.is_main:
+                cfg.save(self.folder.config_path)
         self.folder.log(f"model {cfg.model.name} ({count_parameters(self.model):,} parameters), "
                      f"{len(train)} training / {len(self.val)} validation images, device {self.device}")
 
@@ -179,6 +186,8 @@ class Trainer:
         self.folder.log(f"resumed at epoch {self.epoch + 1}, step {self.step_in_epoch}")
 
     def _save(self, kind: str, epoch: int, step_in_epoch: int) -> None:
+        if not self.ctx.is_main:
+            return
         path = self.folder.last if kind == "last" else self.folder.best
         save_checkpoint(path, self._state(epoch, step_in_epoch))
         self.emit(CheckpointSaved(str(path), kind, epoch))
@@ -191,6 +200,7 @@ class Trainer:
             self._prepare()
             reason = self._loop()
         except TrainingError as exc:
+            self.ctx.finish()
             self.folder.log(f"failed: {exc}")
             self.emit(Failed(str(exc), exc.kind))
             raise
@@ -200,7 +210,18 @@ class Trainer:
                        "the last checkpoint is kept")
             self.folder.log(f"failed: {message}")
             self.emit(Failed(message, "out of memory"))
+            self.ctx.finish()
             raise TrainingError(message, "out of memory") from None
+        except Exception as exc:
+            from ..pairing import DatasetError
+
+            kind = "data" if isinstance(exc, DatasetError) else "error"
+            message = str(exc) if kind == "data" else f"{type(exc).__name__}: {exc}"
+            self.folder.log(f"failed: {message}")
+            self.emit(Failed(message, kind))
+            self.ctx.finish()
+            raise
+        self.ctx.finish()
         summary = self._summary(reason)
         self.folder.write_summary(summary)
         self.folder.log(f"finished ({reason})")
@@ -215,7 +236,8 @@ class Trainer:
             epoch = self.epoch
             self.patches.set_epoch(epoch)
             first = self.step_in_epoch
-            indices = range(first * cfg.batch_size, len(self.patches))
+            mine = range(self.ctx.rank, self.rank_patches * self.ctx.world, self.ctx.world)
+            indices = mine[first * cfg.batch_size:]
             loader = torch.utils.data.DataLoader(torch.utils.data.Subset(self.patches, indices),
                                                  batch_size=cfg.batch_size, shuffle=False, num_workers=0)
             epoch_start = time.perf_counter()
@@ -236,12 +258,16 @@ class Trainer:
                 self.emit(BatchFinished(epoch + 1, step, self.steps_per_epoch, self.global_step, loss,
                                         images.shape[0] / max(1e-9, time.perf_counter() - compute_start),
                                         self.optimizer.param_groups[0]["lr"]))
-                if self.control.paused:
+                if self.control.paused:  # paused time does not count towards the time limit
+                    paused_at = time.perf_counter()
                     self.control.wait_while_paused()
-                if self.control.stop_requested:
+                    started += time.perf_counter() - paused_at
+                    self._started = started
+                if self.ctx.any(self.control.stop_requested, self.device):
                     self._save("last", epoch, step)
                     return "stopped"
-                if cfg.time_limit and self.elapsed >= cfg.time_limit:
+                if self.ctx.any(bool(cfg.time_limit and self.elapsed >= cfg.time_limit), self.device):
+                    self.elapsed = max(self.elapsed, cfg.time_limit)
                     break
                 fetch_start = time.perf_counter()
             self._finish_epoch(epoch, losses, correct, counted, epoch_start)
@@ -258,10 +284,10 @@ class Trainer:
         weights = weights.to(self.device, non_blocking=non_blocking)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            outputs = self.model(images)
+            outputs = self.net(images)
         heads = outputs if isinstance(outputs, list) else [outputs]
         loss = sum(self.loss_fn(head, masks, weights) for head in heads) / len(heads)
-        if not torch.isfinite(loss):
+        if self.ctx.any(not bool(torch.isfinite(loss)), self.device):
             lr = self.optimizer.param_groups[0]["lr"]
             kept = f"the last good checkpoint ({self.folder.last.name}) is kept" if self.folder.last.exists() \
                 else "no checkpoint had been written yet"
@@ -284,14 +310,15 @@ class Trainer:
             valid = weights > 0
             correct = float(((predicted == masks) & valid).sum())
             counted = float(valid.sum())
-        return float(loss.detach()), correct, counted
+        return self.ctx.mean(float(loss.detach()), self.device), correct, counted
 
     def _finish_epoch(self, epoch: int, losses, correct: float, counted: float, epoch_start: float) -> None:
         cfg = self.config.training
         scores = None
-        if self.val and ((epoch + 1) % cfg.val_interval == 0 or epoch + 1 == cfg.epochs
-                         or (cfg.time_limit and self.elapsed >= cfg.time_limit)):
+        if self.val and self.ctx.is_main and ((epoch + 1) % cfg.val_interval == 0 or epoch + 1 == cfg.epochs
+                                               or (cfg.time_limit and self.elapsed >= cfg.time_limit)):
             scores = self.validate()
+        self.ctx.barrier()
         seconds = time.perf_counter() - epoch_start
         self.elapsed = time.perf_counter() - self._started
         row = EpochFinished(epoch + 1, float(np.mean(losses)) if losses else float("nan"),

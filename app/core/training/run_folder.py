@@ -39,10 +39,14 @@ def new_run_dir(name: str, parent: Path | None = None) -> Path:
 
 
 class RunFolder:
-    def __init__(self, path: Path):
+    """Paths and writers of one run; ``writable=False`` (ranks other than 0) writes nothing."""
+
+    def __init__(self, path: Path, writable: bool = True):
         self.path = Path(path)
+        self.writable = writable
         self.checkpoints = self.path / "checkpoints"
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        if writable:
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
 
     @property
     def config_path(self) -> Path:
@@ -57,6 +61,8 @@ class RunFolder:
         return self.checkpoints / "best.pt"
 
     def write_history(self, rows: list[dict]) -> None:
+        if not self.writable:
+            return
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
@@ -75,6 +81,8 @@ class RunFolder:
         return rows
 
     def write_summary(self, summary: dict) -> None:
+        if not self.writable:
+            return
         atomic_write_json(self.path / "summary.json", summary)
 
     def read_summary(self) -> dict:
@@ -82,5 +90,7 @@ class RunFolder:
         return json.loads(path.read_text()) if path.exists() else {}
 
     def log(self, line: str) -> None:
+        if not self.writable:
+            return
         with (self.path / "train.log").open("a", encoding="utf-8") as handle:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")

@@ -1,0 +1,77 @@
+"""Multi-process training with DistributedDataParallel, as started by ``torchrun``.
+
+``torchrun --nproc_per_node N -m app train ...`` sets RANK, WORLD_SIZE and LOCAL_RANK; each
+process trains on every N-th patch, gradients are averaged (NCCL on GPUs, gloo on the CPU),
+rank 0 alone validates and writes the run folder, and all ranks agree every step on whether
+to stop.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    world: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> "DistributedContext":
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        return cls(world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")))
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def start(self, device: torch.device) -> torch.device:
+        """Join the process group; returns this rank's device."""
+        if not self.active:
+            return device
+        if device.type == "cuda":
+            device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return device
+
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        if not self.active:
+            return model
+        ids = [device.index] if device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank if ``flag`` is True on any rank."""
+        if not self.active:
+            return flag
+        value = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def mean(self, value: float, device: torch.device) -> float:
+        if not self.active:
+            return value
+        tensor = torch.tensor([value], device=device, dtype=torch.float64 if device.type != "mps" else torch.float32)
+        dist.all_reduce(tensor)
+        return float(tensor.item()) / self.world
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+    def finish(self) -> None:
+        if self.active and dist.is_initialized():
+            dist.destroy_process_group()
