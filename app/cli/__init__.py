@@ -30,7 +30,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from app.core.training.engine import TrainingError
 
     return (CommandError, DatasetError, RegistryError, ImageReadError, CheckpointError, TrainingError,
-            FileExistsError, FileNotFoundError, PermissionError, ValueError, RuntimeError)
+            OSError, ValueError, RuntimeError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -63,8 +63,11 @@ def cmd_predict(args) -> int:
         raise CommandError(f"no images in {args.input}")
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
     out.mkdir(parents=True, exist_ok=True)
+    stems = [p.stem for p in images]
     failures = 0
     for path in images:
+        # two inputs with one stem (a.png, a.tif) keep their suffix so neither output is lost
+        name = path.stem if stems.count(path.stem) == 1 else path.name
         try:
             image = read_image(path)
         except ImageReadError as exc:
@@ -72,25 +75,25 @@ def cmd_predict(args) -> int:
             failures += 1
             continue
         prediction = predictor.predict(image)
-        write_image(out / f"{path.stem}.png", _mask_png(prediction.labels, predictor.num_classes))
+        write_image(out / f"{name}.png", _mask_png(prediction.labels, predictor.num_classes))
         if args.watershed:
             cleaned = predictor.postprocess(prediction)
-            write_image(out / f"{path.stem}_watershed.png", cleaned.mask * np.uint8(255))
+            write_image(out / f"{name}_watershed.png", cleaned.mask * np.uint8(255))
         if args.overlay:
-            write_image(out / f"{path.stem}_overlay.png", _overlay(image, prediction.labels))
-        print(f"{path.name} -> {out / (path.stem + '.png')}")
+            write_image(out / f"{name}_overlay.png", _overlay(image, prediction.labels))
+        print(f"{path.name} -> {out / (name + '.png')}")
     print(f"predicted {len(images) - failures} of {len(images)} images into {out}")
     return 1 if failures == len(images) else 0
 
 
 def cmd_evaluate(args) -> int:
-    from app.core.dataset import load_dataset
     from app.core.metrics import ScoreAccumulator, adapted_rand_error, instance_labels
+    from app.core.training.engine import load_experiment_data
     from app.core.predictor import Predictor
     from . import CommandError
 
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
-    dataset = load_dataset(args.data)
+    dataset = load_experiment_data(predictor.config, args.data)  # the split the model was trained with
     samples = dataset.split(args.split)
     if not samples:
         raise CommandError(f"{args.data} has no {args.split} samples")

@@ -80,8 +80,21 @@ def cmd_train(args) -> int:
     from app.core.config import ExperimentConfig
     from app.core.training.engine import Trainer, TrainingControl
 
+    from . import CommandError
+
     if args.resume:
-        config = ExperimentConfig.load(args.resume / "config.json")
+        fixed = [f"--{k.replace('_', '-')}" for k in ("config", "data", "model", "loss", "optimizer", "lr",
+                                                      "batch_size", "patch_size", "device", "seed", "out")
+                 if getattr(args, k) is not None]
+        if fixed:
+            raise CommandError(f"--resume continues a run as it was; only --epochs and --time-limit can change "
+                               f"(not {', '.join(fixed)})")
+        data = ExperimentConfig.load(args.resume / "config.json").to_dict()
+        if args.epochs is not None:
+            data["training"]["epochs"] = args.epochs
+        if args.time_limit is not None:
+            data["training"]["time_limit"] = args.time_limit
+        config = ExperimentConfig.from_dict(data)
         trainer = Trainer(config, args.resume, listeners=[ConsoleProgress(args.quiet)], resume=True)
     else:
         from app.core.training.distributed import DistributedContext

@@ -146,6 +146,11 @@ class ExperimentConfig:
         from .postprocess import WatershedParams
 
         d, t, o = self.data, self.training, self.optimizer
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError(f"name must be a non-empty text, got {self.name!r}")
+        for key, value in (("loss.weight_map", self.loss.weight_map), ("training.flip_tta", t.flip_tta)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key} must be true or false, got {value!r}")
         _number("data.val_fraction", d.val_fraction, 0.0, 0.95)
         _integer("data.split_seed", d.split_seed, 0)
         _choice("data.mask_mode", d.mask_mode, MASK_MODES)

@@ -187,6 +187,10 @@ def discover(source: str | Path | tuple, problems: list[Problem]) -> tuple[str, 
         pairs: list[PairSpec] = []
         for split in SPLITS:
             if split in split_dirs:
+                images = _find_child(split_dirs[split], IMAGE_DIR_NAMES)
+                if split != "train" and images is not None and not any(is_image_file(p) for p in images.iterdir()):
+                    problems.append(Problem(split_dirs[split], f"the {split} folder has no images; split left empty"))
+                    continue
                 found = _pair_image_mask_dirs(split_dirs[split], split, problems)
                 if found is None:
                     raise DatasetError(f"{split_dirs[split]} needs an images/ and a masks/ folder")

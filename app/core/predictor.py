@@ -22,8 +22,10 @@ class Prediction:
 class Predictor:
     """Loads a checkpoint safely (weights only) and predicts whole images of any size."""
 
-    def __init__(self, model, config: ExperimentConfig, normaliser, device, checkpoint: Path):
+    def __init__(self, model, config: ExperimentConfig, normaliser, device, checkpoint: Path,
+                 image_dtype: str | None = None):
         self.model, self.config, self.normaliser = model, config, normaliser
+        self.image_dtype = np.dtype(image_dtype) if image_dtype else None
         self.device, self.checkpoint = device, checkpoint
         self.in_channels = model.in_channels
         self.num_classes = model.num_classes
@@ -47,13 +49,23 @@ class Predictor:
         load_model_state(model, state, path)
         model.to(torch_device).eval()
         norm = state.get("normaliser", {"mean": [0.0], "std": [1.0]})
-        return cls(model, config, Normaliser(norm["mean"], norm["std"]), torch_device, path)
+        return cls(model, config, Normaliser(norm["mean"], norm["std"]), torch_device, path,
+                   state.get("image_dtype"))
+
+    def _to_training_depth(self, image: np.ndarray) -> np.ndarray:
+        """An image of another bit depth than the training images is rescaled to theirs."""
+        from .arrays import dtype_range
+
+        trained = self.image_dtype
+        if trained is None or image.dtype == trained or image.dtype.kind not in "ui" or trained.kind not in "ui":
+            return image
+        return image.astype(np.float32) * np.float32(dtype_range(trained)[1] / dtype_range(image.dtype)[1])
 
     def predict(self, image: np.ndarray, *, flip_tta: bool | None = None, progress=None,
                 should_stop=None) -> Prediction:
         from .inference import TileSettings, predict_probabilities
 
-        image = as_hwc(image)
+        image = self._to_training_depth(as_hwc(image))
         if image.shape[2] != self.in_channels:
             if self.in_channels == 3 and image.shape[2] == 1:
                 image = np.repeat(image, 3, axis=2)

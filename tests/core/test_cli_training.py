@@ -86,3 +86,50 @@ def test_train_rejects_bad_options_in_one_line(capsys):
     assert main(["train", "--model", "resnet", "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "valid: unet" in err
+
+
+def test_evaluate_scores_the_split_the_model_was_trained_with(trained, capsys):
+    data, run = trained
+    config = json.loads((run / "config.json").read_text())
+    from app.core.config import ExperimentConfig
+    from app.core.training.engine import load_experiment_data
+    expected = sorted(s.name for s in load_experiment_data(ExperimentConfig.from_dict(config), data).split("val"))
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run / "checkpoints/best.pt"), "--data", str(data),
+                 "--per-image", "--device", "cpu"]) == 0
+    assert sorted(r["name"] for r in json.loads(capsys.readouterr().out)["per_image"]) == expected
+
+
+def test_predict_keeps_both_outputs_of_inputs_sharing_a_stem(trained, tmp_path):
+    data, run = trained
+    source = next((data / "val" / "images").iterdir())
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    image = read_image(source)
+    from PIL import Image
+    Image.fromarray(image).save(inputs / "a.png")
+    Image.fromarray(image).save(inputs / "a.tif")
+    assert main(["predict", "--checkpoint", str(run / "checkpoints/best.pt"), "--input", str(inputs),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png.png", "a.tif.png"]
+
+
+def test_resume_accepts_only_epochs_and_time_limit(trained, tmp_path, capsys):
+    _, run = trained
+    assert main(["train", "--resume", str(run), "--lr", "0.1"]) == 2
+    assert "only --epochs and --time-limit" in capsys.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["train", "--out", str(afile), "--epochs", "1"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_predictor_rescales_other_bit_depths_to_the_training_one(trained):
+    from app.core.predictor import Predictor
+    _, run = trained
+    predictor = Predictor.from_checkpoint(run / "checkpoints/best.pt", "cpu")
+    assert predictor.image_dtype == np.uint8
+    scaled = predictor._to_training_depth(np.full((2, 2, 1), 65535, np.uint16))
+    assert np.allclose(scaled, 255.0)
+    image = np.full((48, 48), 65535, np.uint16)
+    assert predictor.predict(image).labels.shape == (48, 48)

@@ -64,3 +64,16 @@ def test_bad_json_and_file_name_in_message(tmp_path):
     path.write_text('{"training": {"epochs": 0}}')
     with pytest.raises(ConfigError, match="bad.json: training.epochs"):
         ExperimentConfig.load(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"name": 5}, "name must be a non-empty text"),
+    ({"loss": {"weight_map": "false"}}, "loss.weight_map must be true or false"),
+    ({"training": {"flip_tta": 1}}, "training.flip_tta must be true or false"),
+])
+def test_names_and_switches_are_checked(change, message):
+    data = ExperimentConfig().to_dict()
+    for key, value in change.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig.from_dict(data)

@@ -257,3 +257,12 @@ def test_isbi_2012_folder_and_as_tiff_stack(tmp_path):
     conventional = {s.name: ("val" if int(s.name) >= 27 else "train") for s in ds.samples}
     ds.assign_splits(conventional)
     assert [s.name for s in ds.split("val")] == ["27", "28", "29"]
+
+
+def test_empty_val_folder_takes_val_from_train(tmp_path):
+    make_folder(tmp_path / "train", ["a", "b", "c", "d"])
+    (tmp_path / "val" / "images").mkdir(parents=True)
+    (tmp_path / "val" / "masks").mkdir()
+    ds = load_dataset(tmp_path, val_fraction=0.25)
+    assert ds.split_counts()["val"] == 1
+    assert any("no images" in p.reason for p in ds.problems)

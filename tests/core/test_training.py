@@ -187,3 +187,56 @@ def test_pause_and_resume_flags(tiny_data, tmp_path):
     trainer.listeners.append(listener)
     assert trainer.run()["reason"] == "completed"
     assert paused_at == [1] and not trainer.control.paused
+
+
+def test_unet_valid_trains_with_labels_cropped_to_its_output(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, epochs=1)
+    config.model.name, config.model.params, config.data.patch_size = "unet_valid", {"depth": 2, "base_width": 4}, 44
+    summary = Trainer(config.validate(), tmp_path / "run").run()
+    assert summary["reason"] == "completed" and summary["best_iou"] is not None
+    config.data.patch_size = 45
+    with pytest.raises(TrainingError, match="patch size 45: .*sides that work near it"):
+        Trainer(config.validate(), tmp_path / "bad").run()
+
+
+def test_stop_on_the_last_step_of_an_epoch_keeps_its_history(tiny_data, tmp_path):
+    Trainer(tiny_config(tiny_data), tmp_path / "whole").run()
+    first = Trainer(tiny_config(tiny_data), tmp_path / "split")
+    first.listeners.append(lambda e: isinstance(e, BatchFinished) and e.global_step == 3 and first.control.stop())
+    assert first.run()["reason"] == "stopped"
+    Trainer(tiny_config(tiny_data), tmp_path / "split", resume=True).run()
+    whole = (tmp_path / "whole/history.csv").read_text().splitlines()
+    split = (tmp_path / "split/history.csv").read_text().splitlines()
+    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # noqa: E731 - drop the seconds column
+    assert strip(split) == strip(whole) and "nan" not in "".join(split)
+
+
+def test_resuming_a_run_that_used_its_time_budget_trains_nothing(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, epochs=50, time_limit=0.3)
+    Trainer(config, tmp_path / "run").run()
+    rows = (tmp_path / "run/history.csv").read_text().splitlines()
+    events = []
+    again = Trainer(config, tmp_path / "run", resume=True, listeners=[events.append]).run()
+    assert again["reason"] == "time limit"
+    assert not any(isinstance(e, BatchFinished) for e in events)
+    assert (tmp_path / "run/history.csv").read_text().splitlines() == rows
+
+
+def test_split_overrides_for_missing_samples_are_reported_not_fatal(tiny_data, tmp_path):
+    from app.core.training.engine import load_experiment_data
+    config = tiny_config(tiny_data)
+    config.data.splits = {"gone": "val"}
+    dataset = load_experiment_data(config)
+    assert any("gone" in p.reason for p in dataset.problems)
+
+
+def test_mixed_bit_depths_are_refused(tmp_path):
+    from app.core.imageio import read_image
+    data = write_demo_dataset(tmp_path / "d", count=4, size=40, val_fraction=0.25)
+    first = sorted((data / "train" / "images").iterdir())[0]
+    image = read_image(first).astype(np.uint16) * 257
+    first.unlink()
+    import tifffile
+    tifffile.imwrite(first.with_suffix(".tif"), image)
+    with pytest.raises(TrainingError, match="bit depths"):
+        Trainer(tiny_config(data), tmp_path / "run").run()

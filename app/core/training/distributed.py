@@ -61,6 +61,14 @@ class DistributedContext:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
+    def max_pair(self, a: float, b: float, device: torch.device) -> tuple[float, float]:
+        """Element-wise maximum over ranks of two numbers (one collective)."""
+        if not self.active:
+            return a, b
+        value = torch.tensor([a, b], device=device, dtype=torch.float64 if device.type != "mps" else torch.float32)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return float(value[0]), float(value[1])
+
     def mean(self, value: float, device: torch.device) -> float:
         if not self.active:
             return value

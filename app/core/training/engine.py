@@ -68,13 +68,23 @@ class TrainingControl:
             pass
 
 
-def load_experiment_data(config: ExperimentConfig) -> Dataset:
-    """The experiment's dataset with its split overrides applied (demo data when no path)."""
-    path = config.data.path or ensure_demo_dataset()
+def load_experiment_data(config: ExperimentConfig, path: str | Path | None = None) -> Dataset:
+    """The experiment's dataset (``path`` overrides the configured one; demo data when neither)
+    with its split overrides applied. Overrides naming samples that are no longer there are
+    skipped and reported in the dataset's problems."""
+    from ..pairing import Problem
+
+    path = path or config.data.path or ensure_demo_dataset()
     dataset = load_dataset(path, val_fraction=config.data.val_fraction, seed=config.data.split_seed,
                            mask_mode=config.data.mask_mode)
     if config.data.splits:
-        dataset.assign_splits(config.data.splits)
+        names = {s.name for s in dataset.samples}
+        missing = sorted(set(config.data.splits) - names)
+        dataset.assign_splits({k: v for k, v in config.data.splits.items() if k in names})
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            dataset.problems.append(Problem(dataset.root, f"split settings name samples that are not in the "
+                                                          f"dataset (skipped): {shown}"))
     return dataset
 
 
@@ -124,6 +134,11 @@ class Trainer:
         channels = {s.channels for s in train}
         if len(channels) > 1:
             raise TrainingError(f"training images mix {sorted(channels)} channels; convert them to one kind", "data")
+        dtypes = {str(s.image.dtype) for s in self.dataset.samples}
+        if len(dtypes) > 1:
+            raise TrainingError(f"images mix bit depths ({', '.join(sorted(dtypes))}); normalisation needs one kind: "
+                                "convert them to the same bit depth", "data")
+        self.image_dtype = dtypes.pop()
         self.in_channels = channels.pop()
         self.num_classes = self.dataset.num_classes
         stats = self.dataset.stats
@@ -131,6 +146,11 @@ class Trainer:
         patches = cfg.training.steps_per_epoch * cfg.training.batch_size or None
         self.patches = PatchDataset(train, cfg, self.normaliser, patches)
         self.model = build_model(cfg.model.name, self.in_channels, self.num_classes, **cfg.model.params)
+        try:
+            out_size = self.model.output_size((cfg.data.patch_size, cfg.data.patch_size))
+        except ValueError as exc:
+            raise TrainingError(f"patch size {cfg.data.patch_size}: {exc}", "data") from None
+        self.crop = (cfg.data.patch_size - out_size[0]) // 2  # valid convolutions: labels cropped to the logits
         self.model.to(self.device)
         if self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
@@ -149,6 +169,7 @@ class Trainer:
         self.best_value: float | None = None
         self.best_epoch = 0
         self.data_seconds = self.compute_seconds = 0.0
+        self._partial = {"loss_sum": 0.0, "steps": 0, "correct": 0.0, "counted": 0.0}
         if self.resume_requested:
             self._restore()
         else:
@@ -167,6 +188,9 @@ class Trainer:
             "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": self.global_step,
             "elapsed": self.elapsed, "best_value": self.best_value, "best_epoch": self.best_epoch,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "partial": dict(self._partial),
+            "image_dtype": self.image_dtype,
             "config": self.config.to_dict(),
             "in_channels": self.in_channels, "num_classes": self.num_classes,
             "normaliser": self.normaliser.to_dict(),
@@ -182,6 +206,9 @@ class Trainer:
         self.global_step, self.elapsed = state["global_step"], state["elapsed"]
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         torch.set_rng_state(state["torch_rng"].cpu())
+        if self.device.type == "cuda" and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda_rng"]])
+        self._partial = dict(state.get("partial") or self._partial)
         self.history = [r for r in self.folder.read_history() if r["epoch"] <= self.epoch]
         self.folder.log(f"resumed at epoch {self.epoch + 1}, step {self.step_in_epoch}")
 
@@ -230,56 +257,80 @@ class Trainer:
 
     def _loop(self) -> str:
         cfg = self.config.training
-        started = time.perf_counter() - self.elapsed
-        self._started = started
+        self._started = time.perf_counter() - self.elapsed
+        if cfg.time_limit and self.elapsed >= cfg.time_limit:
+            return "time limit"  # resuming a run that used its time budget: nothing to do
         while self.epoch < cfg.epochs:
             epoch = self.epoch
             self.patches.set_epoch(epoch)
             first = self.step_in_epoch
             mine = range(self.ctx.rank, self.rank_patches * self.ctx.world, self.ctx.world)
-            indices = mine[first * cfg.batch_size:]
-            loader = torch.utils.data.DataLoader(torch.utils.data.Subset(self.patches, indices),
+            loader = torch.utils.data.DataLoader(torch.utils.data.Subset(self.patches, mine[first * cfg.batch_size:]),
                                                  batch_size=cfg.batch_size, shuffle=False, num_workers=0)
             epoch_start = time.perf_counter()
-            losses, correct, counted = [], 0.0, 0.0
             self.model.train()
             fetch_start = time.perf_counter()
+            over = stopped = False
             for offset, (images, masks, weights) in enumerate(loader):
                 self.data_seconds += time.perf_counter() - fetch_start
                 step = first + offset + 1
                 compute_start = time.perf_counter()
                 loss, batch_correct, batch_counted = self._train_step(images, masks, weights, epoch, step)
                 self.compute_seconds += time.perf_counter() - compute_start
-                losses.append(loss)
-                correct += batch_correct
-                counted += batch_counted
+                self._partial["loss_sum"] += loss
+                self._partial["steps"] += 1
+                self._partial["correct"] += batch_correct
+                self._partial["counted"] += batch_counted
                 self.global_step += 1
-                self.elapsed = time.perf_counter() - started
                 self.emit(BatchFinished(epoch + 1, step, self.steps_per_epoch, self.global_step, loss,
                                         images.shape[0] / max(1e-9, time.perf_counter() - compute_start),
                                         self.optimizer.param_groups[0]["lr"]))
                 if self.control.paused:  # paused time does not count towards the time limit
                     paused_at = time.perf_counter()
                     self.control.wait_while_paused()
-                    started += time.perf_counter() - paused_at
-                    self._started = started
-                if self.ctx.any(self.control.stop_requested, self.device):
+                    self._started += time.perf_counter() - paused_at
+                stop = self._sync_clock(self.control.stop_requested)
+                over = bool(cfg.time_limit and self.elapsed >= cfg.time_limit)
+                if stop and step < self.steps_per_epoch:
+                    self.step_in_epoch = step
                     self._save("last", epoch, step)
                     return "stopped"
-                if self.ctx.any(bool(cfg.time_limit and self.elapsed >= cfg.time_limit), self.device):
-                    self.elapsed = max(self.elapsed, cfg.time_limit)
+                if stop or over:
+                    stopped = stop
                     break
+                self._apply_time_schedule()
                 fetch_start = time.perf_counter()
-            self._finish_epoch(epoch, losses, correct, counted, epoch_start)
+            self._finish_epoch(epoch, epoch_start)
             if cfg.time_limit and self.elapsed >= cfg.time_limit:
                 return "time limit"
+            if stopped:
+                return "stopped" if self.epoch < cfg.epochs else "completed"
         return "completed"
+
+    def _sync_clock(self, stop: bool) -> bool:
+        """Update the shared elapsed time (the slowest rank's) and agree on stopping."""
+        elapsed = time.perf_counter() - self._started
+        stop, self.elapsed = self.ctx.max_pair(float(stop), elapsed, self.device)
+        return stop > 0
+
+    def _apply_time_schedule(self) -> None:
+        """With a time budget, the schedule runs over whichever ends first: steps or time."""
+        limit = self.config.training.time_limit
+        if not limit:
+            return
+        factor = self.scheduler.lr_lambdas[0]
+        progress = max((self.global_step - factor.warmup) / max(1, factor.total - factor.warmup), self.elapsed / limit)
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * factor.at(self.global_step, progress)
 
     def _train_step(self, images, masks, weights, epoch: int, step: int) -> tuple[float, float, float]:
         non_blocking = self.device.type == "cuda"
         images = images.to(self.device, non_blocking=non_blocking)
         if self.device.type == "cuda":
             images = images.contiguous(memory_format=torch.channels_last)
+        if self.crop:
+            c = self.crop
+            masks, weights = masks[:, c:-c, c:-c], weights[:, c:-c, c:-c]
         masks = masks.to(self.device, non_blocking=non_blocking)
         weights = weights.to(self.device, non_blocking=non_blocking)
         self.optimizer.zero_grad(set_to_none=True)
@@ -297,14 +348,6 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        limit = self.config.training.time_limit
-        if limit:  # with a time budget, the schedule runs over whichever ends first
-            factor = self.scheduler.lr_lambdas[0]
-            steps_done = self.global_step + 1
-            progress = max((steps_done - factor.warmup) / max(1, factor.total - factor.warmup),
-                           (time.perf_counter() - self._started) / limit)
-            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
-                group["lr"] = base * factor.at(steps_done, progress)
         with torch.no_grad():
             predicted = heads[-1].argmax(1) if heads[-1].shape[1] > 1 else (heads[-1][:, 0] > 0).long()
             valid = weights > 0
@@ -312,19 +355,22 @@ class Trainer:
             counted = float(valid.sum())
         return self.ctx.mean(float(loss.detach()), self.device), correct, counted
 
-    def _finish_epoch(self, epoch: int, losses, correct: float, counted: float, epoch_start: float) -> None:
+    def _finish_epoch(self, epoch: int, epoch_start: float) -> None:
         cfg = self.config.training
         scores = None
         if self.val and self.ctx.is_main and ((epoch + 1) % cfg.val_interval == 0 or epoch + 1 == cfg.epochs
-                                               or (cfg.time_limit and self.elapsed >= cfg.time_limit)):
+                                               or (cfg.time_limit and self.elapsed >= cfg.time_limit)
+                                               or self.control.stop_requested):
             scores = self.validate()
         self.ctx.barrier()
+        self._sync_clock(False)
         seconds = time.perf_counter() - epoch_start
-        self.elapsed = time.perf_counter() - self._started
-        row = EpochFinished(epoch + 1, float(np.mean(losses)) if losses else float("nan"),
-                            correct / counted if counted else float("nan"),
+        p = self._partial
+        row = EpochFinished(epoch + 1, p["loss_sum"] / p["steps"] if p["steps"] else float("nan"),
+                            p["correct"] / p["counted"] if p["counted"] else float("nan"),
                             *(scores if scores else (None, None, None, None)),
                             self.optimizer.param_groups[0]["lr"], seconds)
+        self._partial = {"loss_sum": 0.0, "steps": 0, "correct": 0.0, "counted": 0.0}
         self.history.append(row.row())
         self.folder.write_history(self.history)
         self.epoch, self.step_in_epoch = epoch + 1, 0
