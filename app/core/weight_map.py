@@ -40,9 +40,9 @@ def _nearest_two(objects: np.ndarray, boxes: np.ndarray, labels: range, margin: 
         xs = slice(max(0, x - margin), min(w, x + bw + margin))
         outside = cv2.compare(objects[ys, xs], label, cv2.CMP_NE)
         dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        near, second = d1[ys, xs], d2[ys, xs]
-        np.minimum(second, np.maximum(near, dist), out=second)
-        np.minimum(near, dist, out=near)
+        near, second = d1[ys, xs], d2[ys, xs]  # views: OpenCV updates them in place
+        cv2.min(second, cv2.max(near, dist), dst=second)
+        cv2.min(near, dist, dst=near)
     return d1, d2
 
 
