@@ -84,6 +84,7 @@ class TrainingConfig:
     best_metric: str = "val_dice"
     tile_overlap: float = 0.25
     flip_tta: bool = False
+    ema_decay: float = 0.0  # > 0: validate and predict with an exponential moving average of the weights
 
 
 @dataclass
@@ -178,6 +179,7 @@ class ExperimentConfig:
         _choice("training.mixed_precision", t.mixed_precision, MIXED_PRECISION)
         _choice("training.best_metric", t.best_metric, BEST_METRICS)
         _number("training.tile_overlap", t.tile_overlap, 0.0, 0.9)
+        _number("training.ema_decay", t.ema_decay, 0.0, 0.9999)
         try:
             Pipeline.from_dict(self.augmentation)
         except RegistryError as exc:

@@ -240,3 +240,30 @@ def test_mixed_bit_depths_are_refused(tmp_path):
     tifffile.imwrite(first.with_suffix(".tif"), image)
     with pytest.raises(TrainingError, match="bit depths"):
         Trainer(tiny_config(data), tmp_path / "run").run()
+
+
+def test_weight_average_is_saved_and_resumes_exactly(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, ema_decay=0.9)
+    Trainer(config, tmp_path / "whole").run()
+    state = load_checkpoint(tmp_path / "whole/checkpoints/last.pt")
+    assert state["ema_averaged"] == 6
+    assert any(not torch.equal(state["model_state"][k], state["train_model_state"][k])
+               for k in state["model_state"] if state["model_state"][k].is_floating_point())
+    first = Trainer(config, tmp_path / "split")
+    first.listeners.append(lambda e: isinstance(e, BatchFinished) and e.global_step == 4 and first.control.stop())
+    first.run()
+    Trainer(config, tmp_path / "split", resume=True).run()
+    split = load_checkpoint(tmp_path / "split/checkpoints/last.pt")
+    for key in state["model_state"]:
+        assert torch.equal(state["model_state"][key], split["model_state"][key]), key
+
+
+def test_time_budget_drives_the_schedule(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, epochs=1000, time_limit=1.0)
+    config.optimizer.schedule = "poly"
+    config.optimizer.schedule_params = {"power": 1.0}
+    events = []
+    Trainer(config.validate(), tmp_path / "run", listeners=[events.append]).run()
+    lrs = [e.lr for e in events if isinstance(e, BatchFinished)]
+    assert lrs[-1] < 0.5 * config.optimizer.lr  # decayed by time, not by the 1000-epoch step count
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))

@@ -88,6 +88,28 @@ def load_experiment_data(config: ExperimentConfig, path: str | Path | None = Non
     return dataset
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights (and batch-norm statistics), with the
+    usual warm-up: the decay is min(decay, (1 + n) / (10 + n)) after n updates."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        import copy
+
+        self.module = copy.deepcopy(model)
+        self.module.requires_grad_(False)
+        self.decay, self.updates = decay, 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for average, current in zip(self.module.state_dict().values(), model.state_dict().values()):
+            if average.is_floating_point():
+                average.mul_(d).add_(current.detach(), alpha=1 - d)
+            else:
+                average.copy_(current)
+
+
 class Trainer:
     """Train one experiment into a run folder. ``run()`` blocks; call it from a worker thread
     and steer it with :attr:`control`."""
@@ -155,6 +177,7 @@ class Trainer:
         if self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
         self.net = self.ctx.wrap(self.model, self.device)
+        self.ema = WeightAverage(self.model, cfg.training.ema_decay) if cfg.training.ema_decay > 0 else None
         self.loss_fn = build_loss(cfg.loss.name, **cfg.loss.params)
         self.rank_patches = len(self.patches) // self.ctx.world
         self.steps_per_epoch = math.ceil(self.rank_patches / cfg.training.batch_size)
@@ -181,7 +204,9 @@ class Trainer:
     def _state(self, epoch: int, step_in_epoch: int) -> dict:
         return {
             "model_name": self.config.model.name,
-            "model_state": self.model.state_dict(),
+            "model_state": self.predicting_model.state_dict(),
+            "train_model_state": self.model.state_dict(),
+            "ema_averaged": self.ema.updates if self.ema is not None else 0,
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.scheduler.state_dict(),
             "scaler_state": self.scaler.state_dict(),
@@ -198,7 +223,11 @@ class Trainer:
 
     def _restore(self) -> None:
         state = load_checkpoint(self.folder.last, map_location=self.device)
-        load_model_state(self.model, state, self.folder.last)
+        load_model_state(self.model, {**state, "model_state": state.get("train_model_state", state["model_state"])},
+                         self.folder.last)
+        if self.ema is not None:
+            load_model_state(self.ema.module, state, self.folder.last)
+            self.ema.updates = int(state.get("ema_averaged", 0))
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.scheduler.load_state_dict(state["scheduler_state"])
         self.scaler.load_state_dict(state["scaler_state"])
@@ -298,7 +327,6 @@ class Trainer:
                 if stop or over:
                     stopped = stop
                     break
-                self._apply_time_schedule()
                 fetch_start = time.perf_counter()
             self._finish_epoch(epoch, epoch_start)
             if cfg.time_limit and self.elapsed >= cfg.time_limit:
@@ -319,9 +347,10 @@ class Trainer:
         if not limit:
             return
         factor = self.scheduler.lr_lambdas[0]
-        progress = max((self.global_step - factor.warmup) / max(1, factor.total - factor.warmup), self.elapsed / limit)
+        steps = self.global_step + 1  # the step about to be taken; elapsed is the last shared clock
+        progress = max((steps - factor.warmup) / max(1, factor.total - factor.warmup), self.elapsed / limit)
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
-            group["lr"] = base * factor.at(self.global_step, progress)
+            group["lr"] = base * factor.at(steps, progress)
 
     def _train_step(self, images, masks, weights, epoch: int, step: int) -> tuple[float, float, float]:
         non_blocking = self.device.type == "cuda"
@@ -348,6 +377,9 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        self._apply_time_schedule()
+        if self.ema is not None:
+            self.ema.update(self.model)
         with torch.no_grad():
             predicted = heads[-1].argmax(1) if heads[-1].shape[1] > 1 else (heads[-1][:, 0] > 0).long()
             valid = weights > 0
@@ -387,6 +419,11 @@ class Trainer:
                      (f", val accuracy {row.val_pixel_accuracy:.4f}, IoU {row.val_iou:.4f}" if scores else ""))
         self.emit(row)
 
+    @property
+    def predicting_model(self) -> torch.nn.Module:
+        """The weights that validate and go into checkpoints for prediction (the average, if any)."""
+        return self.ema.module if self.ema is not None else self.model
+
     def _metric_value(self, row: EpochFinished) -> float | None:
         if not self.val:
             return row.train_loss
@@ -402,7 +439,7 @@ class Trainer:
         scores = ScoreAccumulator(max(2, self.num_classes))
         losses = []
         for sample in self.val:
-            probs = predict_probabilities(self.model, self.normaliser(sample.image), settings,
+            probs = predict_probabilities(self.predicting_model, self.normaliser(sample.image), settings,
                                           device=self.device, amp=self.amp)
             logits = torch.from_numpy(np.log(np.clip(probs, 1e-7, 1.0)))[None]
             if self.num_classes == 1:
