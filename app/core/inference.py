@@ -77,6 +77,13 @@ class TileSettings:
         return max(1, int(round(tile * (1.0 - self.overlap))))
 
 
+def tile_settings_for(config, flip_tta: bool | None = None) -> TileSettings:
+    """The tiling an experiment validates and predicts with: its patch size, overlap and batch."""
+    t = config.training
+    return TileSettings(tile=config.data.patch_size, overlap=t.tile_overlap, batch_size=max(1, t.batch_size),
+                        flip_tta=t.flip_tta if flip_tta is None else flip_tta)
+
+
 def tile_positions(length: int, tile: int, stride: int) -> list[int]:
     """Origins of tiles of side ``tile`` covering ``[0, length)`` with step ``stride``.
 

@@ -63,7 +63,7 @@ class Predictor:
 
     def predict(self, image: np.ndarray, *, flip_tta: bool | None = None, progress=None,
                 should_stop=None) -> Prediction:
-        from .inference import TileSettings, predict_probabilities
+        from .inference import predict_probabilities, tile_settings_for
 
         image = self._to_training_depth(as_hwc(image))
         if image.shape[2] != self.in_channels:
@@ -74,8 +74,7 @@ class Predictor:
             else:
                 raise ValueError(f"the model takes {self.in_channels}-channel images, this one has {image.shape[2]}")
         t = self.config.training
-        settings = TileSettings(tile=self.config.data.patch_size, overlap=t.tile_overlap,
-                                batch_size=max(1, t.batch_size), flip_tta=t.flip_tta if flip_tta is None else flip_tta)
+        settings = tile_settings_for(self.config, flip_tta)
         amp = self.device.type == "cuda" and t.mixed_precision in ("auto", "on")
         probs = predict_probabilities(self.model, self.normaliser(image), settings, device=self.device, amp=amp,
                                       progress=progress, should_stop=should_stop)

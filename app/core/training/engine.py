@@ -431,11 +431,9 @@ class Trainer:
 
     def validate(self) -> tuple[float, float, float, float]:
         """Loss, pixel accuracy, IoU and Dice on the whole validation images (tiled)."""
-        from ..inference import TileSettings, predict_probabilities
+        from ..inference import predict_probabilities, tile_settings_for
 
-        cfg = self.config
-        settings = TileSettings(tile=cfg.data.patch_size, overlap=cfg.training.tile_overlap,
-                                batch_size=cfg.training.batch_size, flip_tta=cfg.training.flip_tta)
+        settings = tile_settings_for(self.config)
         scores = ScoreAccumulator(max(2, self.num_classes))
         losses = []
         for sample in self.val:
