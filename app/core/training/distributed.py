@@ -80,6 +80,13 @@ class DistributedContext:
         if self.active:
             dist.barrier()
 
-    def finish(self) -> None:
-        if self.active and dist.is_initialized():
-            dist.destroy_process_group()
+    def finish(self, clean: bool = True) -> None:
+        """Leave the process group. After a clean run every rank first meets at a barrier, so
+        no rank tears its gloo connections down while a peer is still using them (that aborts
+        the peer with "terminate called without an active exception"); after a failure the
+        peers may never arrive, so there is no barrier."""
+        if not (self.active and dist.is_initialized()):
+            return
+        if clean:
+            dist.barrier()
+        dist.destroy_process_group()

@@ -256,7 +256,7 @@ class Trainer:
             self._prepare()
             reason = self._loop()
         except TrainingError as exc:
-            self.ctx.finish()
+            self.ctx.finish(clean=False)
             self.folder.log(f"failed: {exc}")
             self.emit(Failed(str(exc), exc.kind))
             raise
@@ -266,7 +266,7 @@ class Trainer:
                        "the last checkpoint is kept")
             self.folder.log(f"failed: {message}")
             self.emit(Failed(message, "out of memory"))
-            self.ctx.finish()
+            self.ctx.finish(clean=False)
             raise TrainingError(message, "out of memory") from None
         except Exception as exc:
             from ..pairing import DatasetError
@@ -275,7 +275,7 @@ class Trainer:
             message = str(exc) if kind == "data" else f"{type(exc).__name__}: {exc}"
             self.folder.log(f"failed: {message}")
             self.emit(Failed(message, kind))
-            self.ctx.finish()
+            self.ctx.finish(clean=False)
             raise
         self.ctx.finish()
         summary = self._summary(reason)
