@@ -37,7 +37,8 @@ def _default_augmentation() -> dict:
 
 @dataclass
 class DataConfig:
-    path: str | None = None  # None: the built-in demo dataset
+    path: str | None = None  # None: the built-in demo dataset; with label_stack: the image TIFF stack
+    label_stack: str | None = None  # the label TIFF stack paired with the image stack in ``path``
     val_fraction: float = 0.2
     split_seed: int = 0
     splits: dict[str, str] = field(default_factory=dict)  # sample name -> train/val/test overrides
@@ -159,6 +160,9 @@ class ExperimentConfig:
         _choice("data.normalisation", d.normalisation, NORMALISATIONS)
         if d.path is not None and not isinstance(d.path, str):
             raise ConfigError(f"data.path must be a folder path or null, got {d.path!r}")
+        if d.label_stack is not None and (not isinstance(d.label_stack, str) or d.path is None):
+            raise ConfigError(f"data.label_stack must be a TIFF path and needs data.path (the image stack); "
+                              f"got {d.label_stack!r}")
         for name, split in d.splits.items():
             _choice(f"data.splits.{name}", split, ("train", "val", "test"))
         _registered("model.name", MODELS, self.model.name, "model.params", self.model.params)

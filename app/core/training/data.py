@@ -1,31 +1,23 @@
 """Training patches: the experiment's augmentation pipeline plus a crop to the patch size,
 normalised, with a per-pixel loss weight (0 on padding, optionally the U-Net border map).
 
-:func:`training_pipeline` is what the GUI's augmentation preview uses too, with the same
+The sample order and pipeline come from :mod:`app.core.patch_plan`, which the GUI's augmentation
+preview uses too with the same
 ``(epoch, index)`` key, so the preview is exactly what training sees.
 """
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
 from ..arrays import dtype_range
-from ..augment import Pipeline
-from ..augment.geometric import Crop
 from ..config import ExperimentConfig
 from ..dataset import Sample
+from ..patch_plan import epoch_order, training_pipeline
+from ..patch_plan import patches_per_epoch as default_length
 from ..weight_map import unet_weight_map
-
-
-def training_pipeline(config: ExperimentConfig) -> Pipeline:
-    """The configured augmentation followed by a random crop to the patch size."""
-    pipeline = Pipeline.from_dict(config.augmentation)
-    size = config.data.patch_size
-    pipeline.transforms.append(Crop(p=1.0, size=(size, size), position="random"))
-    return pipeline
 
 
 class Normaliser:
@@ -71,13 +63,11 @@ class PatchDataset(torch.utils.data.Dataset):
         self.seed = config.training.seed
         self.loss_cfg = config.loss
         self.set_epoch(0)
-        patch = config.data.patch_size
-        area = sum(s.shape[0] * s.shape[1] for s in samples)
-        self.length = patches_per_epoch or max(len(samples), math.ceil(area / (patch * patch)))
+        self.length = patches_per_epoch or default_length(samples, config.data.patch_size)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        self._order = np.random.default_rng([self.seed, epoch, 7]).permutation(len(self.samples))
+        self._order = epoch_order(self.seed, epoch, len(self.samples))
 
     def __len__(self) -> int:
         return self.length

@@ -4,7 +4,6 @@ checkpoints, a run folder, and guards against NaN losses and running out of memo
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +12,13 @@ import numpy as np
 import torch
 
 from ..config import ExperimentConfig
-from ..dataset import Dataset, load_dataset
+from ..dataset import Dataset
+from ..experiment_data import load_experiment_data
 from ..losses import build_loss
 from ..metrics import ScoreAccumulator
 from ..models import build_model, count_parameters
 from ..optim import build_optimizer, build_scheduler
-from ..paths import ensure_demo_dataset
+from .control import TrainingControl
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset
 from .device import configure_cpu_threads, resolve_device
@@ -35,57 +35,6 @@ class TrainingError(Exception):
     def __init__(self, message: str, kind: str = "error"):
         super().__init__(message)
         self.kind = kind
-
-
-class TrainingControl:
-    """Thread-safe flags the GUI thread sets and the loop checks every step."""
-
-    def __init__(self):
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def wait_while_paused(self) -> None:
-        while not self._running.wait(0.1):
-            pass
-
-
-def load_experiment_data(config: ExperimentConfig, path: str | Path | None = None) -> Dataset:
-    """The experiment's dataset (``path`` overrides the configured one; demo data when neither)
-    with its split overrides applied. Overrides naming samples that are no longer there are
-    skipped and reported in the dataset's problems."""
-    from ..pairing import Problem
-
-    path = path or config.data.path or ensure_demo_dataset()
-    dataset = load_dataset(path, val_fraction=config.data.val_fraction, seed=config.data.split_seed,
-                           mask_mode=config.data.mask_mode)
-    if config.data.splits:
-        names = {s.name for s in dataset.samples}
-        missing = sorted(set(config.data.splits) - names)
-        dataset.assign_splits({k: v for k, v in config.data.splits.items() if k in names})
-        if missing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            dataset.problems.append(Problem(dataset.root, f"split settings name samples that are not in the "
-                                                          f"dataset (skipped): {shown}"))
-    return dataset
 
 
 class WeightAverage:

@@ -1,0 +1,47 @@
+"""Which augmented patch training draws for item ``i`` of epoch ``e`` (no torch here).
+
+The training data set and the GUI's augmentation preview both use these, so the preview is
+exactly what training sees: the same sample, the same pipeline, the same ``(epoch, index)`` key.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .augment import Pipeline
+from .augment.base import Augmented
+from .augment.geometric import Crop
+from .config import ExperimentConfig
+from .dataset import Sample
+
+
+def training_pipeline(config: ExperimentConfig) -> Pipeline:
+    """The configured augmentation followed by a random crop to the patch size."""
+    pipeline = Pipeline.from_dict(config.augmentation)
+    size = config.data.patch_size
+    pipeline.transforms.append(Crop(p=1.0, size=(size, size), position="random"))
+    return pipeline
+
+
+def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
+    """The seeded shuffle of ``count`` training samples used in ``epoch``."""
+    return np.random.default_rng([seed, epoch, 7]).permutation(count)
+
+
+def patches_per_epoch(samples: list[Sample], patch_size: int) -> int:
+    """One pass: enough patches to cover the training images' area once (at least one each)."""
+    area = sum(s.shape[0] * s.shape[1] for s in samples)
+    return max(len(samples), math.ceil(area / (patch_size * patch_size)))
+
+
+def training_patch(config: ExperimentConfig, samples: list[Sample], epoch: int, index: int,
+                   pipeline: Pipeline | None = None) -> tuple[Sample, Augmented]:
+    """The sample behind item ``index`` of ``epoch`` and its augmented patch, as training draws it."""
+    if not samples:
+        raise ValueError("no training samples")
+    order = epoch_order(config.training.seed, epoch, len(samples))
+    sample = samples[int(order[index % len(samples)])]
+    pipeline = pipeline or training_pipeline(config)
+    return sample, pipeline(sample.image, sample.mask, key=(epoch, index))

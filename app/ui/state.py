@@ -1,0 +1,138 @@
+"""The window's shared state: one experiment, its dataset, the current run. Panels subscribe.
+
+Like napari's models, this holds data and announces changes; it draws nothing. A panel edits
+through these methods and passes itself as ``source``, so it can ignore the echo of its own
+change while every other panel refreshes.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.core.config import ExperimentConfig
+
+SECTIONS = ("data", "augmentation", "model", "loss", "optimizer", "training", "postprocess", "name")
+
+
+class ExperimentState(QObject):
+    """The experiment being edited, the loaded dataset and the run whose results are shown."""
+
+    configChanged = Signal(str, object)  # section ("all" when replaced), source panel or None
+    datasetChanged = Signal()
+    splitsChanged = Signal(object)  # source
+    runChanged = Signal()  # run folder or checkpoint to show predictions from
+    sampleSelected = Signal(str)  # the sample the user is looking at (dataset browser selection)
+    trainingChanged = Signal(bool)  # a training run started (True) or ended (False)
+    dirtyChanged = Signal(bool)
+
+    def __init__(self, config: ExperimentConfig | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self._config = config or ExperimentConfig()
+        self.dataset = None  # app.core.dataset.Dataset once loaded
+        self.config_path: Path | None = None
+        self.run_dir: Path | None = None
+        self.checkpoint: Path | None = None
+        self.training = False
+        self.selected_sample: str | None = None
+        self._dirty = False
+
+    # -- the experiment ----------------------------------------------------------------------
+    @property
+    def config(self) -> ExperimentConfig:
+        """The live config; read it freely, change it only through the methods below."""
+        return self._config
+
+    def snapshot(self) -> ExperimentConfig:
+        """A validated deep copy to hand to a worker thread."""
+        return copy.deepcopy(self._config).validate()
+
+    def set_config(self, config: ExperimentConfig, path: Path | None = None, source: Any = None) -> None:
+        """Replace the whole experiment (opened from a file, or reset)."""
+        self._config = config
+        self.config_path = path
+        self.configChanged.emit("all", source)
+        self._set_dirty(False)
+
+    def update(self, section: str, source: Any = None, **changes: Any) -> None:
+        """Change fields of one section, e.g. ``update("training", source, epochs=5)``.
+
+        ``augmentation`` and ``postprocess`` are plain dicts and are replaced by ``value=...``;
+        ``name`` takes ``value=...`` too.
+        """
+        if section not in SECTIONS:
+            raise ValueError(f"unknown section {section!r}; valid: {', '.join(SECTIONS)}")
+        if section in ("augmentation", "postprocess", "name"):
+            if set(changes) != {"value"}:
+                raise ValueError(f"{section} is replaced whole: update({section!r}, value=...)")
+            setattr(self._config, section, copy.deepcopy(changes["value"]))
+        else:
+            target = getattr(self._config, section)
+            for key, value in changes.items():
+                if not hasattr(target, key):
+                    raise ValueError(f"{section} has no field {key!r}")
+                setattr(target, key, copy.deepcopy(value))
+        self.configChanged.emit(section, source)
+        self._set_dirty(True)
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def mark_saved(self, path: Path) -> None:
+        self.config_path = path
+        self._set_dirty(False)
+
+    def _set_dirty(self, dirty: bool) -> None:
+        if dirty != self._dirty:
+            self._dirty = dirty
+            self.dirtyChanged.emit(dirty)
+
+    # -- the dataset -------------------------------------------------------------------------
+    def set_dataset(self, dataset) -> None:
+        """A freshly loaded dataset (its splits already follow ``config.data.splits``)."""
+        self.dataset = dataset
+        if self.sample(self.selected_sample) is None:
+            self.selected_sample = dataset.samples[0].name if dataset is not None and dataset.samples else None
+        self.datasetChanged.emit()
+
+    def sample(self, name: str | None = None):
+        """The named sample (default: the selected one), or None."""
+        name = name or self.selected_sample
+        if self.dataset is None or name is None:
+            return None
+        return next((s for s in self.dataset.samples if s.name == name), None)
+
+    def select_sample(self, name: str | None) -> None:
+        if name != self.selected_sample:
+            self.selected_sample = name
+            self.sampleSelected.emit(name or "")
+
+    def set_split(self, names: list[str], split: str, source: Any = None) -> None:
+        """Move samples to ``train``/``val``/``test``; the choice is saved in the experiment."""
+        if self.dataset is None:
+            return
+        self.dataset.assign_splits({name: split for name in names})
+        splits = dict(self._config.data.splits)
+        splits.update({name: split for name in names})
+        self._config.data.splits = splits
+        self.splitsChanged.emit(source)
+        self._set_dirty(True)
+
+    # -- results -----------------------------------------------------------------------------
+    def set_run(self, run_dir: Path | None, checkpoint: Path | None = None) -> None:
+        """Show results of ``run_dir`` (its best checkpoint unless ``checkpoint`` is given)."""
+        self.run_dir = Path(run_dir) if run_dir else None
+        if checkpoint is None and self.run_dir is not None:
+            best = self.run_dir / "checkpoints" / "best.pt"
+            checkpoint = best if best.exists() else self.run_dir / "checkpoints" / "last.pt"
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.runChanged.emit()
+
+    def set_training(self, running: bool) -> None:
+        if running != self.training:
+            self.training = running
+            self.trainingChanged.emit(running)

@@ -1,0 +1,193 @@
+"""The bridge between the GUI and the training engine: a worker ``QObject`` on its own ``QThread``.
+
+The engine runs in the worker thread and reports plain events; the worker forwards them as
+signals carrying plain data (dataclasses, floats, NumPy arrays). Per-step losses are batched
+and sent at most every ``step_interval`` seconds so a fast model cannot flood the GUI. Stop,
+pause and resume set thread-safe flags the engine checks every step. Torch is imported only
+inside the worker thread, when a run starts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from app.core.config import ExperimentConfig
+from app.core.training.control import TrainingControl
+
+
+@dataclass(frozen=True)
+class StepBatch:
+    """Steps finished since the last batch: global step numbers and their losses, plus where
+    the run stands (for the progress bar)."""
+
+    steps: np.ndarray
+    losses: np.ndarray
+    epoch: int
+    step: int
+    steps_in_epoch: int
+    images_per_second: float
+    lr: float
+
+
+class TrainingWorker(QObject):
+    """Runs one :class:`~app.core.training.engine.Trainer` when :meth:`run` is called."""
+
+    runStarted = Signal(str)  # the run folder
+    stepsReady = Signal(object)  # StepBatch
+    epochFinished = Signal(object)  # EpochFinished
+    checkpointSaved = Signal(object)  # CheckpointSaved
+    warning = Signal(str)
+    finished = Signal(object)  # Finished
+    failed = Signal(object)  # Failed
+    over = Signal()  # always last
+
+    def __init__(self, config: ExperimentConfig, dataset=None, run_dir: str | Path | None = None,
+                 resume: bool = False, step_interval: float = 0.1):
+        super().__init__()
+        self.config, self.dataset, self.run_dir, self.resume = config, dataset, run_dir, resume
+        self.control = TrainingControl()
+        self.step_interval = step_interval
+        self._steps: list[int] = []
+        self._losses: list[float] = []
+        self._last_sent = 0.0
+
+    @Slot()
+    def run(self) -> None:
+        from app.core.training.engine import Trainer, TrainingError
+        from app.core.training.events import (BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished,
+                                              TrainingWarning)
+
+        def listen(event) -> None:
+            if isinstance(event, BatchFinished):
+                self._steps.append(event.global_step)
+                self._losses.append(event.loss)
+                now = time.perf_counter()
+                if now - self._last_sent >= self.step_interval or event.step == event.steps:
+                    self._flush(event)
+                    self._last_sent = now
+            elif isinstance(event, EpochFinished):
+                self.epochFinished.emit(event)
+            elif isinstance(event, CheckpointSaved):
+                self.checkpointSaved.emit(event)
+            elif isinstance(event, TrainingWarning):
+                self.warning.emit(event.message)
+            elif isinstance(event, Finished):
+                self.finished.emit(event)
+            elif isinstance(event, Failed):
+                self.failed.emit(event)
+
+        try:
+            trainer = Trainer(self.config, self.run_dir, dataset=self.dataset, listeners=[listen],
+                              control=self.control, resume=self.resume)
+            self.runStarted.emit(str(trainer.folder.path))
+            trainer.run()
+        except TrainingError:
+            pass  # already reported as a Failed event
+        except Exception as exc:  # noqa: BLE001 - anything else still reaches the user
+            self.failed.emit(Failed(f"{type(exc).__name__}: {exc}", "error"))
+        finally:
+            self.over.emit()
+
+    def _flush(self, event) -> None:
+        batch = StepBatch(np.asarray(self._steps, dtype=np.int64), np.asarray(self._losses, dtype=np.float64),
+                          event.epoch, event.step, event.steps, event.images_per_second, event.lr)
+        self._steps, self._losses = [], []
+        self.stepsReady.emit(batch)
+
+
+class TrainingSession(QObject):
+    """Owns the worker thread of the current run; the training panel talks to this."""
+
+    runStarted = Signal(str)
+    stepsReady = Signal(object)
+    epochFinished = Signal(object)
+    checkpointSaved = Signal(object)
+    warning = Signal(str)
+    finished = Signal(object)
+    failed = Signal(object)
+    runningChanged = Signal(bool)
+    pausedChanged = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+        self._paused = False
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def start(self, config: ExperimentConfig, dataset=None, run_dir: str | Path | None = None,
+              resume: bool = False) -> None:
+        if self.running:
+            raise RuntimeError("a training run is already in progress")
+        thread = QThread()
+        thread.setObjectName("segstudio-training")
+        worker = TrainingWorker(config, dataset, run_dir, resume)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.runStarted.connect(self.runStarted)
+        worker.stepsReady.connect(self.stepsReady)
+        worker.epochFinished.connect(self.epochFinished)
+        worker.checkpointSaved.connect(self.checkpointSaved)
+        worker.warning.connect(self.warning)
+        worker.finished.connect(self.finished)
+        worker.failed.connect(self.failed)
+        worker.over.connect(thread.quit)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker, self._paused = thread, worker, False
+        thread.start()
+        self.runningChanged.emit(True)
+
+    def stop(self) -> None:
+        """Ask the run to stop after the current step; it saves its checkpoint and ends."""
+        if self._worker is not None:
+            self._worker.control.stop()
+            self._set_paused(False)
+
+    def pause(self) -> None:
+        if self._worker is not None:
+            self._worker.control.pause()
+            self._set_paused(True)
+
+    def resume(self) -> None:
+        if self._worker is not None:
+            self._worker.control.resume()
+            self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused != self._paused:
+            self._paused = paused
+            self.pausedChanged.emit(paused)
+
+    def wait(self, msecs: int = 60000) -> bool:
+        """Block until the worker thread has ended (shutdown and tests); True if it has."""
+        return self._thread.wait(msecs) if self._thread is not None else True
+
+    def stop_and_wait(self, msecs: int = 60000) -> bool:
+        self.stop()
+        ended = self.wait(msecs)
+        if ended:
+            self._on_thread_finished()
+        return ended
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if self._thread is None:
+            return
+        thread, worker = self._thread, self._worker
+        self._thread = self._worker = None
+        self._paused = False
+        worker.deleteLater()
+        thread.deleteLater()
+        self.runningChanged.emit(False)
