@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 
 class TaskCancelled(Exception):
@@ -87,7 +87,8 @@ class Task(QObject):
         self._worker.progress.connect(self._on_progress)
         self._worker.done.connect(self._on_done)
         self._worker.failed.connect(self._on_failed)
-        self._worker.over.connect(self._thread.quit)
+        # quit() is thread-safe; calling it directly lets wait() return while the GUI thread blocks
+        self._worker.over.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._thread.finished.connect(self._on_thread_finished)
         self._running = False
 
@@ -130,8 +131,9 @@ class Task(QObject):
 class TaskRunner(QObject):
     """Runs jobs of one kind, newest wins: starting one cancels the one still running.
 
-    Every started task is kept until its thread ends, so no ``QThread`` is destroyed while
-    running; :meth:`shutdown` cancels and waits for all of them.
+    Every started task is kept (owned by Python, not by a Qt parent) until its thread has
+    ended, so no ``QThread`` is destroyed while running; :meth:`shutdown` cancels and waits
+    for all of them.
     """
 
     busyChanged = Signal(bool)
@@ -140,6 +142,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.name = name
         self._tasks: list[Task] = []
+        self._finished: list[Task] = []  # ended tasks, freed at the next start (never inside their own signal)
         self.current: Task | None = None
 
     def start(self, fn: Callable[[TaskContext], Any], on_done: Callable[[Any], None] | None = None,
@@ -147,7 +150,8 @@ class TaskRunner(QObject):
               on_progress: Callable[[int, int], None] | None = None) -> Task:
         if self.current is not None:
             self.current.cancel()
-        task = Task(fn, self.name, self)
+        self._finished.clear()  # their threads have ended; safe to let Python free them now
+        task = Task(fn, self.name)
         if on_done is not None:
             task.done.connect(on_done)
         if on_failed is not None:
@@ -172,11 +176,12 @@ class TaskRunner(QObject):
             task.cancel()
 
     def _forget(self, task: Task) -> None:
+        task.wait()
         if task in self._tasks:
             self._tasks.remove(task)
+            self._finished.append(task)
         if self.current is task:
             self.current = None
-        task.deleteLater()
         if not self.busy:
             self.busyChanged.emit(False)
 

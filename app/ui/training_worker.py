@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from app.core.config import ExperimentConfig
 from app.core.training.control import TrainingControl
@@ -79,17 +79,19 @@ class TrainingWorker(QObject):
             elif isinstance(event, Finished):
                 self.finished.emit(event)
             elif isinstance(event, Failed):
+                reported.append(event)
                 self.failed.emit(event)
 
+        reported: list = []
         try:
             trainer = Trainer(self.config, self.run_dir, dataset=self.dataset, listeners=[listen],
                               control=self.control, resume=self.resume)
             self.runStarted.emit(str(trainer.folder.path))
             trainer.run()
-        except TrainingError:
-            pass  # already reported as a Failed event
-        except Exception as exc:  # noqa: BLE001 - anything else still reaches the user
-            self.failed.emit(Failed(f"{type(exc).__name__}: {exc}", "error"))
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the user, once
+            if not reported:
+                message = str(exc) if isinstance(exc, (TrainingError, OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
+                self.failed.emit(Failed(message, getattr(exc, "kind", "error")))
         finally:
             self.over.emit()
 
@@ -143,7 +145,7 @@ class TrainingSession(QObject):
         worker.warning.connect(self.warning)
         worker.finished.connect(self.finished)
         worker.failed.connect(self.failed)
-        worker.over.connect(thread.quit)
+        worker.over.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # wait() works from the GUI thread
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker, self._paused = thread, worker, False
         thread.start()

@@ -1,0 +1,187 @@
+"""The window's shared pieces: experiment state, background tasks, rendering, parameter forms, settings."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from app.core.config import ExperimentConfig
+from app.core.postprocess import POSTPROCESS_PARAMS
+from app.core.registry import Param
+from app.ui import render
+from app.ui.param_form import ParamForm
+from app.ui.settings import AppSettings
+from app.ui.state import ExperimentState
+from app.ui.tasks import TaskRunner
+
+
+# -- state ---------------------------------------------------------------------------------
+def test_update_changes_the_config_and_names_the_section_and_source(qtbot):
+    state = ExperimentState(ExperimentConfig())
+    seen = []
+    state.configChanged.connect(lambda section, source: seen.append((section, source)))
+    source = object()
+    state.update("training", source, epochs=3, batch_size=2)
+    state.update("postprocess", None, value={"foreground_fraction": 0.4})
+    assert state.config.training.epochs == 3 and state.config.training.batch_size == 2
+    assert state.config.postprocess == {"foreground_fraction": 0.4}
+    assert seen == [("training", source), ("postprocess", None)]
+    assert state.dirty
+
+
+def test_update_rejects_unknown_sections_and_fields(qtbot):
+    state = ExperimentState(ExperimentConfig())
+    with pytest.raises(ValueError, match="valid: data"):
+        state.update("nonsense", None, x=1)
+    with pytest.raises(ValueError, match="no field 'epochz'"):
+        state.update("training", None, epochz=1)
+    with pytest.raises(ValueError, match="replaced whole"):
+        state.update("augmentation", None, seed=1)
+
+
+def test_snapshot_is_a_validated_independent_copy(qtbot):
+    state = ExperimentState(ExperimentConfig())
+    copy = state.snapshot()
+    state.update("training", None, epochs=9)
+    assert copy.training.epochs != 9
+    state.update("training", None, epochs=0)
+    with pytest.raises(ValueError, match="training.epochs"):
+        state.snapshot()
+
+
+def test_set_split_moves_samples_and_records_it_in_the_experiment(state, qtbot):
+    name = state.dataset.split("train")[0].name
+    with qtbot.waitSignal(state.splitsChanged):
+        state.set_split([name], "test", None)
+    assert state.sample(name).split == "test"
+    assert state.config.data.splits == {name: "test"}
+
+
+def test_dataset_selects_its_first_sample_and_set_run_prefers_best(state, tmp_path, qtbot):
+    assert state.selected_sample == state.dataset.samples[0].name
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"x")
+    state.set_run(tmp_path)
+    assert state.checkpoint.name == "last.pt"
+    (tmp_path / "checkpoints" / "best.pt").write_bytes(b"x")
+    with qtbot.waitSignal(state.runChanged):
+        state.set_run(tmp_path)
+    assert state.checkpoint.name == "best.pt"
+
+
+# -- tasks ---------------------------------------------------------------------------------
+def test_task_result_and_progress_arrive_on_the_gui_thread(qtbot):
+    runner = TaskRunner("test")
+    main = threading.get_ident()
+    seen = {}
+
+    def job(ctx):
+        seen["job_thread"] = threading.get_ident()
+        ctx.progress(1, 2)
+        return 42
+
+    def done(value):
+        seen["done"] = (value, threading.get_ident())
+
+    with qtbot.waitSignal(runner.busyChanged, check_params_cb=lambda busy: not busy, timeout=5000):
+        runner.start(job, on_done=done, on_progress=lambda d, t: seen.setdefault("progress", (d, t)))
+    assert seen["done"] == (42, main) and seen["job_thread"] != main
+    assert seen["progress"] == (1, 2)
+    assert not runner.busy
+
+
+def test_task_errors_become_messages_and_newest_task_wins(qtbot):
+    runner = TaskRunner("test")
+    failures, results = [], []
+    release = threading.Event()
+
+    def slow(ctx):
+        release.wait(5)
+        return "old"
+
+    runner.start(slow, on_done=results.append)
+    runner.start(lambda ctx: (_ for _ in ()).throw(OSError("disk on fire")), on_failed=failures.append)
+    qtbot.waitUntil(lambda: failures == ["disk on fire"], timeout=5000)
+    release.set()
+    assert runner.shutdown(5000)
+    qtbot.wait(50)
+    assert results == []  # the cancelled task's result is dropped
+    assert not runner.busy
+
+
+# -- rendering -----------------------------------------------------------------------------
+def test_to_display_stretches_16_bit_and_keeps_8_bit():
+    image = np.array([[0, 1000], [2000, 4000]], np.uint16)
+    shown = render.to_display(image, 0, 4000)
+    assert shown.shape == (2, 2, 3) and shown[1, 1, 0] == 255 and shown[0, 0, 0] == 0
+    gray8 = np.array([[10, 20]], np.uint8)
+    assert render.to_display(gray8)[0, 1].tolist() == [20, 20, 20]
+
+
+def test_mask_overlay_fill_and_contour():
+    mask = np.zeros((7, 7), np.uint8)
+    mask[2:5, 2:5] = 1
+    fill = render.mask_overlay(mask, 0.5, "fill")
+    assert fill[3, 3, 3] == 128 and fill[0, 0, 3] == 0
+    contour = render.mask_overlay(mask, 0.5, "contour")
+    assert contour[2, 2, 3] > 0 and contour[3, 3, 3] == 0  # border drawn, inside empty
+    with pytest.raises(ValueError, match="valid: fill"):
+        render.mask_overlay(mask, 0.5, "dots")
+
+
+def test_error_overlay_colours_false_positives_and_negatives():
+    pred = np.array([[1, 0], [1, 0]], np.uint8)
+    true = np.array([[1, 1], [0, 0]], np.uint8)
+    rgba = render.error_overlay(pred, true)
+    assert tuple(rgba[1, 0, :3]) == render.FALSE_POSITIVE and tuple(rgba[0, 1, :3]) == render.FALSE_NEGATIVE
+    assert rgba[0, 0, 3] == 0 and rgba[1, 1, 3] == 0
+
+
+def test_composite_blends_layers():
+    base = np.zeros((1, 1, 3), np.uint8)
+    layer = np.array([[[255, 255, 255, 128]]], np.uint8)
+    assert render.composite(base, layer, None)[0, 0, 0] == 128
+
+
+# -- parameter forms -----------------------------------------------------------------------
+def test_param_form_edits_emit_values_and_ranges_are_enforced(qtbot):
+    form = ParamForm(POSTPROCESS_PARAMS)
+    qtbot.addWidget(form)
+    with qtbot.waitSignal(form.changed) as blocker:
+        form.editor("foreground_fraction").setValue(0.3)
+    assert blocker.args[0]["foreground_fraction"] == pytest.approx(0.3)
+    form.editor("close_kernel").setValue(99)  # max 31
+    assert form.values()["close_kernel"] == 31
+    form.editor("distance_mask").setCurrentIndex(2)
+    assert form.values()["distance_mask"] == 0
+    assert "main tuning knob" in form.editor("foreground_fraction").toolTip()
+
+
+def test_param_form_pairs_keep_low_below_high_and_set_values_is_silent(qtbot):
+    params = [Param("sigma", "float_range", (0.5, 1.0), 0.0, 5.0), Param("size", "int_pair", (3, 4), 1, 9),
+              Param("on", "bool", True)]
+    form = ParamForm(params)
+    qtbot.addWidget(form)
+    low, high = form.editor("sigma")
+    low.setValue(2.0)
+    assert form.values()["sigma"] == [2.0, 2.0]
+    emitted = []
+    form.changed.connect(emitted.append)
+    form.set_values({"size": [5, 6], "on": False})
+    assert emitted == [] and form.values()["size"] == [5, 6] and form.values()["on"] is False
+
+
+# -- settings ------------------------------------------------------------------------------
+def test_recent_files_newest_first_existing_only(tmp_path, qtbot):
+    settings = AppSettings(tmp_path / "settings.ini")
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text("{}")
+    b.write_text("{}")
+    settings.add_recent("experiments", a)
+    settings.add_recent("experiments", b)
+    settings.add_recent("experiments", a)
+    assert settings.recent("experiments") == [str(a), str(b)]
+    b.unlink()
+    assert AppSettings(tmp_path / "settings.ini").recent("experiments") == [str(a)]
