@@ -177,9 +177,10 @@ class TaskRunner(QObject):
 
     def _forget(self, task: Task) -> None:
         task.wait()
-        if task in self._tasks:
-            self._tasks.remove(task)
-            self._finished.append(task)
+        if task not in self._tasks:
+            return
+        self._tasks.remove(task)
+        self._finished.append(task)
         if self.current is task:
             self.current = None
         if not self.busy:
@@ -188,4 +189,9 @@ class TaskRunner(QObject):
     def shutdown(self, msecs: int = 30000) -> bool:
         """Cancel every job and wait for the threads; True when all have ended."""
         self.cancel()
-        return all(task.wait(msecs) for task in list(self._tasks))
+        ended = all(task.wait(msecs) for task in list(self._tasks))
+        if ended and self._tasks:
+            for task in list(self._tasks):
+                task._running = False
+                self._forget(task)
+        return ended
