@@ -185,3 +185,18 @@ def test_recent_files_newest_first_existing_only(tmp_path, qtbot):
     assert settings.recent("experiments") == [str(a), str(b)]
     b.unlink()
     assert AppSettings(tmp_path / "settings.ini").recent("experiments") == [str(a)]
+
+
+# -- the Qt binding ------------------------------------------------------------------------
+def test_qt_calls_do_not_leak_references_to_none(qtbot):
+    """PySide6 6.12.0 dropped a reference to None on every void call and aborted the app after
+    ~16k calls; pyproject excludes it. This guards against such a binding coming back."""
+    import sys
+
+    from PySide6.QtCore import QObject
+
+    probe = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(2000):
+        probe.setObjectName("probe")
+    assert abs(sys.getrefcount(None) - before) < 100

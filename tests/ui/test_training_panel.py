@@ -1,0 +1,219 @@
+"""The training panel: run control, live curves, throttled redraws, export, failures."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage, QKeySequence
+
+from app.core.training.run_folder import HISTORY_COLUMNS
+from app.ui import training_panel as tp
+from app.ui.training_panel import RunProgress, StepSeries, TrainingPanel, format_duration
+from app.ui.training_worker import StepBatch
+
+RUN_TIMEOUT = 60000
+
+
+@pytest.fixture
+def panel(qtbot, state, tmp_path):
+    widget = TrainingPanel(state)
+    widget.runs_parent = tmp_path / "runs"
+    qtbot.addWidget(widget)
+    yield widget
+    widget.shutdown()
+    assert not widget.session.running
+
+
+def run_to_end(qtbot, panel) -> list[StepBatch]:
+    """Start a run, collect its step batches and wait until its thread has ended."""
+    batches: list[StepBatch] = []
+    panel.session.stepsReady.connect(batches.append)
+    with qtbot.waitSignal(panel.session.runningChanged, timeout=RUN_TIMEOUT,
+                          check_params_cb=lambda running: not running):
+        assert panel.start()
+        assert panel.state.training
+        assert not panel.start_action.isEnabled()
+        assert panel.stop_action.isEnabled() and panel.pause_action.isEnabled()
+    return batches
+
+
+def batch(first: int, count: int, epoch: int = 1, steps_in_epoch: int = 1000) -> StepBatch:
+    steps = np.arange(first, first + count)
+    return StepBatch(steps, np.linspace(1.0, 0.5, count), epoch, int(steps[-1]), steps_in_epoch, 12.5, 1e-3)
+
+
+def test_idle_panel_actions_and_tooltips(panel):
+    assert TrainingPanel.title == "Training"
+    assert panel.start_action.isEnabled()
+    assert not panel.pause_action.isEnabled() and not panel.stop_action.isEnabled()
+    assert panel.pause_action.isCheckable()
+    assert QKeySequence("F5") in panel.start_action.shortcuts()
+    assert QKeySequence("F6") == panel.pause_action.shortcut()
+    assert QKeySequence("Shift+F5") in panel.stop_action.shortcuts()
+    assert "run folder" in panel.start_action.toolTip() and str(panel.runs_parent) in panel.start_action.toolTip()
+    assert panel.start_button.defaultAction() is panel.start_action
+    assert not panel.export_csv_button.isEnabled()
+
+
+def test_start_without_dataset_shows_banner(panel, state):
+    state.set_dataset(None)
+    assert not panel.start()
+    assert not panel.session.running and not state.training
+    assert "Load a dataset first" in panel.banner.text() and not panel.banner.isHidden()
+
+
+def test_invalid_config_shows_banner(panel, state):
+    state.config.training.epochs = 0  # bypasses validation, as a broken edit would
+    assert not panel.start()
+    assert not panel.session.running
+    assert panel.banner_kind == "error" and "training.epochs" in panel.banner.text()
+
+
+def test_full_run_curves_checkpoint_and_export(qtbot, panel, state, tmp_path):
+    state.update("training", None, epochs=2)
+    batches = run_to_end(qtbot, panel)
+
+    assert panel.last_outcome.reason == "completed"
+    assert not state.training and panel.start_action.isEnabled() and not panel.stop_action.isEnabled()
+    assert state.run_dir == panel.run_dir and panel.run_dir.parent == tmp_path / "runs"
+    assert (state.run_dir / "checkpoints" / "best.pt").exists()
+    assert state.checkpoint == state.run_dir / "checkpoints" / "best.pt"
+    assert panel.run_label.text() == str(panel.run_dir)
+    assert panel.banner.text().startswith("Finished (completed): best val_dice")
+
+    assert [e.epoch for e in panel.history] == [1, 2]
+    panel.redraw()
+    for name in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "val_iou", "val_dice"):
+        x, y = panel.curves[name].getData()
+        assert list(x) == [1, 2], name
+    total_steps = sum(len(b.steps) for b in batches)
+    assert total_steps == 2 * batches[-1].steps_in_epoch
+    steps, losses = panel.step_losses()
+    assert list(steps) == list(range(1, total_steps + 1)) and np.isfinite(losses).all()
+    assert len(panel.curves["step_loss"].getData()[0]) == total_steps
+    assert len(panel.curves["step_loss_smooth"].getData()[0]) == total_steps
+    assert panel.progress.value() == panel.progress.maximum() == total_steps
+
+    low = min(panel.history, key=lambda e: e.val_loss)
+    texts = panel.marker_texts()
+    assert texts["min_val_loss"] == f"min val loss {low.val_loss:.3g} @ {low.epoch}"
+    assert texts["max_val_accuracy"].startswith("max val accuracy")
+    assert list(panel.markers["min_val_loss"].getData()[0]) == [low.epoch]
+    log = panel.log.toPlainText()
+    assert "run started" in log and "best.pt" in log and "Finished (completed)" in log
+
+    panel.log_scale.setChecked(True)
+    assert panel.plot_loss.getAxis("left").logMode and panel.plot_steps.getAxis("left").logMode
+
+    csv_path = panel.export_csv(tmp_path / "history.csv")
+    with csv_path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert tuple(rows[0]) == HISTORY_COLUMNS and len(rows) == 3
+    assert float(rows[2][HISTORY_COLUMNS.index("val_loss")]) == pytest.approx(panel.history[1].val_loss, rel=1e-6)
+    geometry = panel.plots.ci.geometry()
+    png_path = panel.export_png(tmp_path / "curves.png")
+    image = QImage(str(png_path))
+    assert not image.isNull() and (image.width(), image.height()) == (1200, 800)
+    assert panel.plots.ci.geometry() == geometry  # the on-screen layout is restored
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_stop_during_run_saves_last_checkpoint(qtbot, panel, state):
+    state.update("training", None, epochs=50)
+    with qtbot.waitSignal(panel.session.stepsReady, timeout=RUN_TIMEOUT):
+        panel.start()
+    with qtbot.waitSignal(panel.session.runningChanged, timeout=RUN_TIMEOUT):
+        panel.stop_action.trigger()
+        assert not panel.stop_action.isEnabled()  # no second stop while it saves
+    assert panel.last_outcome.reason == "stopped"
+    assert not panel.session.running and not state.training
+    assert (panel.run_dir / "checkpoints" / "last.pt").exists()
+    assert state.run_dir == panel.run_dir
+    assert panel.start_action.isEnabled() and not panel.pause_action.isChecked()
+    panel.shutdown()
+    panel.shutdown()  # safe twice
+
+
+def test_pause_and_resume(qtbot, panel, state):
+    state.update("training", None, epochs=50)
+    with qtbot.waitSignal(panel.session.stepsReady, timeout=RUN_TIMEOUT):
+        panel.start()
+    panel.pause_action.trigger()
+    assert panel.session.paused and panel.pause_action.isChecked()
+    assert panel.pause_action.text() == "Resume"
+    qtbot.wait(300)  # batches already on their way arrive
+    count = len(panel.step_losses()[0])
+    qtbot.wait(500)
+    assert len(panel.step_losses()[0]) == count
+    assert panel.progress.format().startswith("Paused")
+    with qtbot.waitSignal(panel.session.stepsReady, timeout=RUN_TIMEOUT):
+        panel.pause_action.trigger()
+    assert not panel.session.paused and panel.pause_action.text() == "Pause"
+    assert len(panel.step_losses()[0]) > count
+    panel.shutdown()
+    assert not panel.session.running and not state.training
+    assert (panel.run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_failed_run_shows_banner_and_returns_to_idle(qtbot, panel, state):
+    state.set_split([s.name for s in state.dataset.samples], "val")
+    with qtbot.waitSignal(panel.session.runningChanged, timeout=RUN_TIMEOUT,
+                          check_params_cb=lambda running: not running):
+        panel.start()
+    assert panel.last_outcome.kind == "data"
+    assert panel.banner_kind == "error" and not panel.banner.isHidden()
+    assert panel.banner.text().startswith("Data problem:") and "no training samples" in panel.banner.text()
+    assert panel.start_action.isEnabled() and not state.training
+    assert state.run_dir is None  # nothing to predict with
+    assert panel.progress.format() == "Failed (data)"
+
+
+def test_redraw_is_throttled(qtbot, panel, monkeypatch):
+    calls = []
+    original = panel.curves["step_loss"].setData
+    monkeypatch.setattr(panel.curves["step_loss"], "setData", lambda *a, **k: (calls.append(1), original(*a, **k)))
+    for i in range(200):  # no event loop runs in between: the timer cannot fire
+        panel.session.stepsReady.emit(batch(1 + 5 * i, 5))
+    assert calls == []
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=5000)
+    qtbot.wait(2 * tp.REDRAW_MS + 50)
+    assert len(calls) == 1
+    assert len(panel.curves["step_loss"].xData) == 1000
+    assert panel.progress.value() == 1000
+    assert "Epoch 1/1 · step 1000/1000 · 12.5 img/s" in panel.progress.format()
+
+
+def test_step_series_is_bounded_and_evenly_strided(monkeypatch):
+    monkeypatch.setattr(tp, "MAX_STEP_POINTS", 100)
+    series = StepSeries()
+    for start in range(1, 1001, 7):
+        count = min(7, 1001 - start)
+        series.append(np.arange(start, start + count), np.full(count, 0.5))
+    assert series.received == 1000
+    assert 50 <= len(series) <= 100
+    gaps = np.diff(series.steps)
+    assert (gaps == series.stride).all() and series.steps[0] == 1
+    assert np.allclose(series.smooth, 0.5)  # bias-corrected average of a constant is that constant
+
+
+def test_progress_text_and_time_left():
+    now = [0.0]
+    progress = RunProgress(epochs=2, time_limit=0.0, clock=lambda: now[0])
+    progress.update(StepBatch(np.array([1]), np.array([1.0]), 1, 1, 10, 8.0, 1e-3))
+    assert progress.seconds_left() is None
+    now[0] = 10.0
+    progress.update(StepBatch(np.array([6]), np.array([1.0]), 1, 6, 10, 8.0, 1e-3))
+    assert progress.seconds_left() == pytest.approx(28.0)  # 5 steps in 10 s, 14 to go
+    assert progress.text() == "Epoch 1/2 · step 6/10 · 8.0 img/s · 28s left"
+    progress.set_paused(True)
+    now[0] = 110.0
+    progress.set_paused(False)
+    assert progress.seconds_left() == pytest.approx(28.0)  # paused time does not count
+    limited = RunProgress(epochs=2, time_limit=15.0, clock=lambda: now[0])
+    limited.update(StepBatch(np.array([1]), np.array([1.0]), 1, 1, 10, 8.0, 1e-3))
+    now[0] = 120.0
+    limited.update(StepBatch(np.array([6]), np.array([1.0]), 1, 6, 10, 8.0, 1e-3))
+    assert limited.seconds_left() == pytest.approx(5.0)
+    assert format_duration(80) == "1m 20s" and format_duration(45) == "45s" and format_duration(7500) == "2h 05m"
