@@ -89,9 +89,11 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
 
     # -- navigation --------------------------------------------------------------------------
     def fit(self) -> None:
+        """Show the whole image, and keep doing so as the view resizes until the user zooms or pans."""
         if self._rgb is not None:
             h, w = self._rgb.shape[:2]
             self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.01)
+            self.view.enableAutoRange(pg.ViewBox.XYAxes, True)
 
     def link(self, other: "ImageCanvas") -> None:
         """Zoom and pan together with ``other``."""
