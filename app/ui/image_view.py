@@ -31,6 +31,8 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self._layers: dict[str, pg.ImageItem] = {}
         self._layer_data: dict[str, np.ndarray | None] = {}
         self._rgb: np.ndarray | None = None
+        self._auto_fit = True  # until the user zooms or pans, the whole image follows the widget's size
+        self.view.sigRangeChangedManually.connect(self._user_moved)
         self.setMinimumSize(120, 120)
 
     # -- content -----------------------------------------------------------------------------
@@ -93,7 +95,15 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         if self._rgb is not None:
             h, w = self._rgb.shape[:2]
             self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.01)
-            self.view.enableAutoRange(pg.ViewBox.XYAxes, True)
+        self._auto_fit = True
+
+    def _user_moved(self, *_args) -> None:
+        self._auto_fit = False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        if getattr(self, "_auto_fit", False):  # also called from the base constructor
+            self.fit()
 
     def link(self, other: "ImageCanvas") -> None:
         """Zoom and pan together with ``other``."""

@@ -84,9 +84,7 @@ def test_module_and_console_entry(entry):
     assert result.returncode == 0 and "SegStudio" in result.stdout
 
 
-def test_no_arguments_without_a_window_says_so(capsys, monkeypatch):
-    import importlib.util
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "app.ui" else real(name, *a))
-    assert main([]) == 2
-    assert "subcommand" in capsys.readouterr().err
+def test_screenshot_needs_self_test(capsys):
+    with pytest.raises(SystemExit):
+        main(["--screenshot", "x.png"])
+    assert "--screenshot needs --self-test" in capsys.readouterr().err

@@ -1,0 +1,270 @@
+"""The main window: composes the panels as dock widgets, with menus, a toolbar and a status bar.
+
+It owns no behaviour of its own beyond wiring: each panel does its job against the shared
+:class:`~app.ui.state.ExperimentState`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QTabWidget, QToolBar, QWidget
+
+from app import __version__
+
+from .augment_panel import AugmentPanel
+from .dataset_panel import DatasetPanel
+from .experiment_files import ExperimentFiles, startup_config
+from .model_panel import ModelPanel
+from .predictions_panel import PredictionsPanel
+from .resources import app_icon, load_style
+from .settings import AppSettings
+from .state import ExperimentState
+from .status_bar import StatusBar
+from .tasks import TaskRunner
+from .training_panel import TrainingPanel
+
+PANEL_CLASSES = (DatasetPanel, AugmentPanel, ModelPanel, TrainingPanel, PredictionsPanel)
+LAYOUT_VERSION = 1
+
+
+def _warm_up(_ctx) -> list[str]:
+    """Import the torch-backed engine off the GUI thread and list the compute devices."""
+    from app.core import losses, models, optim  # noqa: F401 - imported for their registries
+    from app.core.training import engine  # noqa: F401
+    from app.core.training.device import available_devices
+
+    return [d.description for d in available_devices()]
+
+
+class MainWindow(QMainWindow):
+    """SegStudio's window. ``shown`` fires once, when the window is first on screen."""
+
+    shown = Signal()
+
+    def __init__(self, state: ExperimentState | None = None, settings: AppSettings | None = None,
+                 restore_layout: bool = True):
+        super().__init__()
+        self.setWindowTitle("SegStudio")
+        self.setWindowIcon(app_icon())
+        self.settings = settings or AppSettings()
+        if state is None:
+            config, note = startup_config()
+            state = ExperimentState(config)
+        else:
+            note = None
+        self.state = state
+        self.state.setParent(self)
+        self.panels: dict[str, QWidget] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self._closing_confirmed = False
+        self._was_shown = False
+        self.setDockNestingEnabled(True)
+        self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AllowNestedDocks
+                            | QMainWindow.DockOption.AnimatedDocks)
+        self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
+        for cls in PANEL_CLASSES:
+            self._add_panel(cls)
+        self._default_layout()
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self.files = ExperimentFiles(self.state, self.settings, self)
+        self.status = StatusBar(self.state, self)
+        self.setStatusBar(self.status)
+        self.files.message.connect(lambda text: self.status.showMessage(text, 5000))
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self.state.dirtyChanged.connect(lambda _dirty: self._update_title())
+        self.state.configChanged.connect(lambda *_: self._update_title())
+        self._update_title()
+        self.warmup = TaskRunner("warm-up", self)
+        if restore_layout:
+            self._restore_layout()
+        else:
+            self.resize(1400, 900)
+        if note:
+            QTimer.singleShot(0, lambda: self.status.showMessage(note, 10000))
+
+    # -- composition -------------------------------------------------------------------------
+    def panel(self, name: str) -> QWidget:
+        """A panel by its title, e.g. ``panel("Training")``."""
+        return self.panels[name]
+
+    def _add_panel(self, cls) -> None:
+        panel = cls(self.state, self)
+        dock = QDockWidget(cls.title, self)
+        dock.setObjectName(f"dock_{cls.__name__}")
+        dock.setWidget(panel)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.panels[cls.title] = panel
+        self.docks[cls.title] = dock
+
+    def _default_layout(self) -> None:
+        """Every panel as a tab in one area, the dataset first."""
+        docks = list(self.docks.values())
+        for dock in docks:
+            dock.setFloating(False)
+            dock.show()
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        for dock in docks[1:]:
+            self.tabifyDockWidget(docks[0], dock)
+        docks[0].raise_()
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+        self.docks[PANEL_CLASSES[0].title].raise_()
+
+    def show_panel(self, name: str) -> None:
+        dock = self.docks[name]
+        dock.show()
+        dock.raise_()
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.window_state()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1400, 900)
+        if state is not None:
+            self.restoreState(state, LAYOUT_VERSION)
+
+    # -- actions, menus, toolbar -------------------------------------------------------------
+    def _build_actions(self) -> None:
+        self.quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
+        self.reset_layout_action = QAction("&Reset layout", self, triggered=self.reset_layout,
+                                           toolTip="Put every panel back in its default place")
+        self.shortcuts_action = QAction("&Keyboard shortcuts", self, shortcut=QKeySequence.StandardKey.HelpContents,
+                                        triggered=self.show_shortcuts)
+        self.about_action = QAction("&About SegStudio", self, triggered=self.show_about)
+        self.panel_actions = []
+        for index, name in enumerate(self.docks, start=1):
+            action = QAction(f"Show {name}", self, shortcut=QKeySequence(f"Ctrl+{index}"),
+                             triggered=lambda _=False, n=name: self.show_panel(n))
+            self.panel_actions.append(action)
+            self.addAction(action)
+
+    def _build_menus(self) -> None:
+        data, training, predictions = self.panel("Dataset"), self.panel("Training"), self.panel("Predictions")
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addActions([self.files.new_action, self.files.open_action])
+        file_menu.addMenu(self.files.recent_menu)
+        file_menu.addActions([self.files.save_action, self.files.save_as_action])
+        file_menu.addSeparator()
+        file_menu.addActions([data.open_folder_action, data.open_stacks_action, data.demo_action])
+        file_menu.addSeparator()
+        file_menu.addAction(predictions.open_checkpoint_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        train_menu = self.menuBar().addMenu("&Train")
+        train_menu.addActions([training.start_action, training.pause_action, training.stop_action])
+        view_menu = self.menuBar().addMenu("&View")
+        for dock, action in zip(self.docks.values(), self.panel_actions):
+            toggle = dock.toggleViewAction()
+            toggle.setShortcut(action.shortcut())
+            view_menu.addAction(toggle)
+        view_menu.addSeparator()
+        view_menu.addAction(self.reset_layout_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addActions([self.shortcuts_action, self.about_action])
+
+    def _build_toolbar(self) -> None:
+        data, training, predictions = self.panel("Dataset"), self.panel("Training"), self.panel("Predictions")
+        bar = QToolBar("Main", self)
+        bar.setObjectName("main_toolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        bar.addActions([data.open_folder_action, data.demo_action, self.files.open_action, self.files.save_action])
+        bar.addSeparator()
+        bar.addActions([training.start_action, training.pause_action, training.stop_action])
+        bar.addSeparator()
+        bar.addAction(predictions.open_checkpoint_action)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.toolbar = bar
+
+    def _update_title(self) -> None:
+        path = self.state.config_path
+        name = path.name if path else self.state.config.name
+        self.setWindowTitle(f"{name}{' *' if self.state.dirty else ''} — SegStudio")
+
+    def show_shortcuts(self) -> None:
+        lines = []
+        for action in self.findChildren(QAction):
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if keys and action.text():
+                lines.append(f"{keys:>16}   {action.text().replace('&', '').rstrip('…')}")
+        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(sorted(set(lines))))
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About SegStudio",
+                          f"<b>SegStudio {__version__}</b><br>Biomedical image segmentation experiments and review."
+                          f"<br>Python {sys.version.split()[0]}")
+
+    # -- life cycle --------------------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        if not self._was_shown:
+            self._was_shown = True
+            QTimer.singleShot(0, self._after_first_show)
+
+    def _after_first_show(self) -> None:
+        if self._closing_confirmed:
+            return
+        if self.state.dataset is None:
+            self.panel("Dataset").load_from_config()
+        self.warmup.start(_warm_up, on_done=self.status.set_devices,
+                          on_failed=lambda message: self.status.device_label.setText(f"PyTorch failed: {message}"))
+        self.shown.emit()
+
+    def confirm_close_during_training(self) -> bool:
+        """Ask before stopping a run; tests replace this."""
+        answer = QMessageBox.question(
+            self, "Training in progress",
+            "A training run is in progress. Stop it and quit? The last checkpoint is saved first.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
+        if self.state.training and not self._closing_confirmed and not self.confirm_close_during_training():
+            event.ignore()
+            return
+        self._closing_confirmed = True
+        self.status.showMessage("Stopping…")
+        for panel in self.panels.values():
+            panel.shutdown()
+        self.warmup.shutdown()
+        self.settings.save_window_state(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
+        self.files.save_session()
+        event.accept()
+
+
+def prepare_application(argv: list[str]) -> QApplication:
+    """The QApplication with SegStudio's name, icon and style (created once)."""
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setApplicationName("SegStudio")
+    app.setOrganizationName("SegStudio")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("segstudio")
+    app.setWindowIcon(app_icon())
+    app.setStyleSheet(load_style())
+    return app
+
+
+def run(argv: list[str]) -> int:
+    """Start the application and show the window; returns the exit status."""
+    started = time.perf_counter()
+    app = prepare_application(argv)
+    window = MainWindow()
+    if os.environ.get("SEGSTUDIO_EXIT_AFTER_SHOW"):  # startup benchmark: report and leave
+        def report() -> None:
+            print(f"window shown after {time.perf_counter() - started:.3f} s in-process", flush=True)
+            window._closing_confirmed = True
+            window.close()
+            app.quit()
+        window.shown.connect(report)
+    window.show()
+    return app.exec()

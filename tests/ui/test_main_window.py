@@ -1,0 +1,166 @@
+"""The real main window: the whole researcher flow end to end, closing during training, layout
+and experiment files, and the ``--self-test`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QDockWidget
+
+from app.core.config import ExperimentConfig
+from app.core.postprocess import WatershedParams, watershed_postprocess
+from app.ui.experiment_files import last_session_path
+from app.ui.main_window import MainWindow
+from app.ui.self_test import drive, tiny_experiment, wait_until
+from app.ui.settings import AppSettings
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow(restore_layout=False)
+    win.confirm_close_during_training = lambda: True
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def _threads_left(win) -> list[str]:
+    training = win.panel("Training")
+    return ["training"] if training.session.running else []
+
+
+def test_end_to_end_demo_data_to_predictions_before_and_after_clean_up(window, tmp_path, qtbot):
+    shot = tmp_path / "window.png"
+    result = drive(window, screenshot=shot, log=lambda line: None, timeout=240)
+    state, predictions = window.state, window.panel("Predictions")
+    # demo data loaded, one epoch trained, the run's best checkpoint shown
+    assert result["dataset"]["val"] > 0 and result["epoch"].epoch == 1
+    assert state.checkpoint is not None and state.checkpoint.exists() and state.checkpoint.name == "best.pt"
+    assert state.run_dir is not None and (state.run_dir / "history.csv").exists()
+    # before and after views show the image with overlays
+    assert predictions.before_canvas.image() is not None and predictions.after_canvas.image() is not None
+    assert set(result["after"]) == {"before", "after"} and "dice" in result["after"]["after"]
+    # the metrics shown are those of the current watershed parameters on the cached prediction
+    prediction = predictions.current_prediction()
+    params = WatershedParams.from_dict(state.config.postprocess)
+    assert params.foreground_fraction == pytest.approx(predictions.params_form.values()["foreground_fraction"])
+    expected = watershed_postprocess(prediction.probabilities[1], params)
+    assert predictions.current_result().object_count == expected.object_count
+    assert np.array_equal(predictions.current_result().mask, expected.mask)
+    assert predictions.metrics()["after"]["objects"] == expected.object_count
+    assert shot.stat().st_size > 10_000
+    window.close()
+    assert _threads_left(window) == []
+
+
+def test_closing_during_training_asks_stops_the_run_and_saves_a_checkpoint(qtbot, demo_folder):
+    win = MainWindow(restore_layout=False)
+    qtbot.addWidget(win)
+    asked = []
+    win.confirm_close_during_training = lambda: asked.append(1) or len(asked) > 1  # "no", then "yes"
+    win.show()
+    wait_until(lambda: win.state.dataset is not None and not win.panel("Dataset").loading, 120, "data")
+    tiny_experiment(win.state)
+    win.state.update("training", None, epochs=500, steps_per_epoch=0)
+    training = win.panel("Training")
+    training.start()
+    qtbot.waitUntil(lambda: len(training.step_losses()[0]) > 0, timeout=60000)
+    assert not win.close()  # the user said no: still training
+    assert win.state.training and training.session.running
+    assert win.close()
+    assert len(asked) == 2 and not training.session.running
+    assert (training.run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_experiment_save_open_round_trip_and_bad_file(window, tmp_path, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: warnings.append(args[2]))
+    window.state.update("training", None, epochs=7)
+    path = tmp_path / "exp.json"
+    assert window.files.save_to(path)
+    assert not window.state.dirty and "exp.json" in window.windowTitle()
+    assert ExperimentConfig.load(path).training.epochs == 7
+    window.state.update("training", None, epochs=3)
+    assert window.state.dirty and window.windowTitle().startswith("exp.json *")
+    assert window.files.open(path)
+    assert window.state.config.training.epochs == 7
+    assert window.panel("Model").epochs_spin.value() == 7 or not window.panel("Model").loaded
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"training": {"epochs": -1}}))
+    assert not window.files.open(bad)
+    assert "training.epochs" in warnings[0] and window.state.config.training.epochs == 7
+    assert window.settings.recent("experiments") == [str(path)]
+
+
+def test_layout_and_experiment_are_restored_next_launch(qtbot):
+    first = MainWindow()
+    first.confirm_close_during_training = lambda: True
+    qtbot.addWidget(first)
+    first.show()
+    dock = first.docks["Training"]
+    dock.setFloating(True)
+    first.state.update("training", None, epochs=11)
+    first.close()
+    assert last_session_path().exists()
+
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    assert second.docks["Training"].isFloating()
+    assert second.state.config.training.epochs == 11
+    second.reset_layout()
+    assert not second.docks["Training"].isFloating()
+    second.close()
+
+
+def test_every_main_action_has_a_shortcut_and_every_panel_is_a_dock(window):
+    assert all(isinstance(window.docks[name], QDockWidget) for name in
+               ("Dataset", "Augmentation", "Model", "Training", "Predictions"))
+    training = window.panel("Training")
+    for action in (training.start_action, training.pause_action, training.stop_action, window.files.open_action,
+                   window.files.save_action, window.panel("Dataset").open_folder_action):
+        assert not action.shortcut().isEmpty(), action.text()
+    keys = [a.shortcut().toString() for a in window.findChildren(type(training.start_action))
+            if not a.shortcut().isEmpty()]
+    duplicates = {k for k in keys if keys.count(k) > 1}
+    # a dock's toggle shares its "Show panel" shortcut by design; nothing else may clash
+    assert not {k for k in duplicates if not k.startswith("Ctrl+") or not k[5:].isdigit()}
+
+
+def test_corrupt_settings_file_does_not_stop_the_window(qtbot, tmp_path):
+    settings = AppSettings(tmp_path / "settings.ini")
+    (tmp_path / "settings.ini").write_bytes(b"\x00\xff[window]\ngeometry=@ByteArray(garbage\n")
+    last_session_path().parent.mkdir(parents=True, exist_ok=True)
+    last_session_path().write_text("{not json")
+    win = MainWindow(settings=AppSettings(tmp_path / "settings.ini"))
+    qtbot.addWidget(win)
+    win.show()
+    assert win.state.config.validate() is win.state.config
+    assert settings.recent("experiments") == []
+    win.close()
+
+
+def test_self_test_command_exits_zero_and_writes_a_screenshot(tmp_path):
+    shot = tmp_path / "self-test.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-m", "app", "--self-test", "--screenshot", str(shot)],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "self-test: passed" in result.stdout and shot.stat().st_size > 10_000
+
+
+def test_no_arguments_opens_the_window(tmp_path):
+    """``segstudio`` alone launches the GUI (here told to quit as soon as it is shown)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SEGSTUDIO_EXIT_AFTER_SHOW": "1",
+           "SEGSTUDIO_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "window shown after" in result.stdout
