@@ -11,9 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage
-from skimage.metrics import adapted_rand_error as _adapted_rand_error
-from skimage.metrics import variation_of_information as _variation_of_information
 
 # error_map codes
 TRUE_NEGATIVE, TRUE_POSITIVE, FALSE_POSITIVE, FALSE_NEGATIVE = 0, 1, 2, 3
@@ -78,6 +75,8 @@ def segmentation_scores(pred: np.ndarray, target: np.ndarray, num_classes: int =
 def instance_labels(mask: np.ndarray, foreground: int | None = None, connectivity: int = 1) -> np.ndarray:
     """Connected components of the foreground (class ``foreground``, or every class > 0)."""
     binary = mask > 0 if foreground is None else mask == foreground
+    from scipy import ndimage  # imported on first use: keeps start-up light
+
     structure = ndimage.generate_binary_structure(2, connectivity)
     labels, _ = ndimage.label(binary, structure=structure)
     return labels
@@ -86,12 +85,16 @@ def instance_labels(mask: np.ndarray, foreground: int | None = None, connectivit
 def adapted_rand_error(pred_labels: np.ndarray, true_labels: np.ndarray) -> float:
     """ISBI 2012 adapted Rand error (0 = perfect) of two instance label maps; label 0 of the
     truth (the boundary/background) is ignored."""
+    from skimage.metrics import adapted_rand_error as _adapted_rand_error  # imported on first use
+
     error, _, _ = _adapted_rand_error(true_labels.astype(np.int64), pred_labels.astype(np.int64))
     return float(error)
 
 
 def variation_of_information(pred_labels: np.ndarray, true_labels: np.ndarray) -> float:
     """Variation of information (split + merge entropies, 0 = perfect); truth label 0 ignored."""
+    from skimage.metrics import variation_of_information as _variation_of_information
+
     split, merge = _variation_of_information(true_labels.astype(np.int64), pred_labels.astype(np.int64),
                                              ignore_labels=(0,))
     return float(split + merge)

@@ -9,30 +9,33 @@ from __future__ import annotations
 
 import math
 
-import torch
+from typing import TYPE_CHECKING
 
-from .registry import Param, Registry
+from .registry import LazyFactory, Param, Registry
+
+if TYPE_CHECKING:
+    import torch
 
 OPTIMIZERS: Registry = Registry("optimizer")
 SCHEDULES: Registry = Registry("schedule")
 
 _WEIGHT_DECAY = Param("weight_decay", "float", 0.0, 0.0, 1.0, help="L2 penalty (decoupled for adamw)")
 
-OPTIMIZERS.add("sgd", torch.optim.SGD, [
+OPTIMIZERS.add("sgd", LazyFactory("torch.optim:SGD"), [
     Param("momentum", "float", 0.99, 0.0, 0.999, help="0.99 as in the U-Net paper"),
     Param("nesterov", "bool", False, help="Nesterov momentum"),
     _WEIGHT_DECAY,
 ], "Stochastic gradient descent with momentum.")
-OPTIMIZERS.add("rmsprop", torch.optim.RMSprop, [
+OPTIMIZERS.add("rmsprop", LazyFactory("torch.optim:RMSprop"), [
     Param("alpha", "float", 0.99, 0.0, 0.9999, help="smoothing of the squared-gradient average"),
     Param("momentum", "float", 0.0, 0.0, 0.999),
     _WEIGHT_DECAY,
 ], "RMSprop: gradient scaled by a running average of its square.")
-OPTIMIZERS.add("adam", torch.optim.Adam, [
+OPTIMIZERS.add("adam", LazyFactory("torch.optim:Adam"), [
     Param("betas", "float_range", (0.9, 0.999), 0.0, 0.9999, help="β1, β2"),
     _WEIGHT_DECAY,
 ], "Adam: adaptive moments.")
-OPTIMIZERS.add("adamw", torch.optim.AdamW, [
+OPTIMIZERS.add("adamw", LazyFactory("torch.optim:AdamW"), [
     Param("betas", "float_range", (0.9, 0.999), 0.0, 0.9999, help="β1, β2"),
     Param("weight_decay", "float", 0.01, 0.0, 1.0, help="decoupled weight decay"),
 ], "AdamW: Adam with decoupled weight decay.")
@@ -42,7 +45,7 @@ def available_optimizers() -> list[str]:
     return OPTIMIZERS.names()
 
 
-def build_optimizer(name: str, parameters, lr: float, **params) -> torch.optim.Optimizer:
+def build_optimizer(name: str, parameters, lr: float, **params) -> "torch.optim.Optimizer":
     """Build a registered optimizer over ``parameters`` with learning rate ``lr``."""
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"learning rate must be a positive number, got {lr!r}")
@@ -93,8 +96,10 @@ def available_schedules() -> list[str]:
     return SCHEDULES.names()
 
 
-def build_scheduler(name: str, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
-                    **params) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(name: str, optimizer: "torch.optim.Optimizer", total_steps: int, warmup_steps: int = 0,
+                    **params) -> "torch.optim.lr_scheduler.LambdaLR":
     """A per-step scheduler: call ``.step()`` after each ``optimizer.step()``."""
     values = SCHEDULES.resolve(name, params)
+    import torch
+
     return torch.optim.lr_scheduler.LambdaLR(optimizer, ScheduleFactor(name, total_steps, warmup_steps, values))

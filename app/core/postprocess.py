@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from .registry import Param, RegistryError
 
@@ -169,6 +168,8 @@ def watershed_postprocess(prediction: np.ndarray, params: WatershedParams | None
         mask = (labels > 0).view(np.uint8)
         keep(("small objects removed", mask))
     if p.fill_holes and labels.any():
+        from scipy import ndimage  # imported on first use: keeps start-up light
+
         filled = ndimage.binary_fill_holes(mask.astype(bool))
         holes = filled & (labels == 0)
         if holes.any():  # give each hole pixel its nearest object's label

@@ -87,6 +87,34 @@ class Param:
                 "maximum": self.maximum, "choices": list(self.choices), "help": self.help}
 
 
+class LazyFactory:
+    """A factory named ``"package.module:attribute"`` and imported on first use, so a registry
+    can be listed (and configs validated) without importing heavy modules such as torch."""
+
+    def __init__(self, target: str):
+        module, _, attribute = target.partition(":")
+        if not module or not attribute:
+            raise ValueError(f"a lazy factory is 'module:attribute', got {target!r}")
+        self.target, self._module, self._attribute = target, module, attribute
+        self._loaded: Any = None
+
+    def load(self) -> Any:
+        if self._loaded is None:
+            import importlib
+
+            obj = importlib.import_module(self._module)
+            for part in self._attribute.split("."):
+                obj = getattr(obj, part)
+            self._loaded = obj
+        return self._loaded
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"LazyFactory({self.target!r})"
+
+
 @dataclass(frozen=True)
 class Entry(Generic[T]):
     """A registered item: what builds it, its parameters and a one-line description."""
@@ -99,6 +127,10 @@ class Entry(Generic[T]):
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    def load(self) -> T:
+        """The factory itself (imported now if it was registered lazily)."""
+        return self.factory.load() if isinstance(self.factory, LazyFactory) else self.factory
 
 
 class Registry(Generic[T]):

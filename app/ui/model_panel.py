@@ -1,9 +1,8 @@
 """The model, loss, optimizer and training-settings panel.
 
-The model, loss, optimizer and schedule registries (and the device list) import PyTorch, which
-takes over a second. The panel therefore builds the torch-free widgets at once and fills the
-registry pickers in :meth:`ModelPanel.ensure_loaded`, which it calls itself the first time it
-is shown. The parameter count and the U-Net border weight map are computed on background
+The pickers are filled in :meth:`ModelPanel.ensure_loaded`, which the panel calls itself the
+first time it is shown; the registries are torch-free, but listing GPUs imports PyTorch (over a
+second), so the device list is completed on a background task. The parameter count and the U-Net border weight map are computed on background
 tasks (newest wins), so dragging a spin box never blocks the window.
 """
 
@@ -11,6 +10,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -183,6 +183,7 @@ class ModelPanel(QWidget):
 
         self.count_runner = TaskRunner("param-count", self)
         self.weight_runner = TaskRunner("weight-map", self)
+        self.device_runner = TaskRunner("devices", self)
         self._count_timer = self._debounce(COUNT_DELAY_MS, self._start_count)
         self._weight_timer = self._debounce(WEIGHT_DELAY_MS, self._start_weight_map)
 
@@ -503,9 +504,6 @@ class ModelPanel(QWidget):
             from app.core.losses import LOSSES
             from app.core.models import MODELS
             from app.core.optim import OPTIMIZERS, SCHEDULES
-            from app.core.training.device import available_devices
-
-            devices = available_devices()
         except Exception as exc:  # noqa: BLE001 - a broken PyTorch install is reported, not raised
             self._errors["load"] = f"PyTorch could not be loaded, so models cannot be chosen: {exc}"
             for combo in (self.model_combo, self.loss_combo, self.optimizer_combo, self.schedule_combo,
@@ -519,7 +517,10 @@ class ModelPanel(QWidget):
             for combo, registry in ((self.model_combo, MODELS), (self.loss_combo, LOSSES),
                                     (self.optimizer_combo, OPTIMIZERS), (self.schedule_combo, SCHEDULES)):
                 self._fill_registry_combo(combo, registry)
-            self._fill_devices(devices)
+            self._fill_devices([SimpleNamespace(name="cpu", description="CPU")])  # GPUs follow when found
+        self.device_runner.start(_list_devices, on_done=self._devices_found,
+                                 on_failed=lambda message: self.device_combo.setToolTip(
+                                     f"Could not list GPUs ({message}); the CPU is always available"))
         for form in (self.model_form, self.loss_form, self.optimizer_form, self.schedule_form):
             form.show()
         self.loaded = True
@@ -534,6 +535,14 @@ class ModelPanel(QWidget):
         for index, name in enumerate(registry.names()):
             combo.addItem(name, name)
             combo.setItemData(index, registry.get(name).description or name, Qt.ItemDataRole.ToolTipRole)
+
+    def _devices_found(self, devices) -> None:
+        """The devices PyTorch found (listed off the GUI thread, since it imports torch)."""
+        if self._closed:
+            return
+        with _Quiet(self):
+            self._fill_devices(devices)
+        self._refresh_training()
 
     def _fill_devices(self, devices) -> None:
         self.device_combo.clear()
@@ -884,6 +893,13 @@ class ModelPanel(QWidget):
         self._weight_timer.stop()
         self.count_runner.shutdown()
         self.weight_runner.shutdown()
+        self.device_runner.shutdown()
+
+
+def _list_devices(_ctx):
+    from app.core.training.device import available_devices
+
+    return available_devices()
 
 
 __all__ = ["LearningRateSpinBox", "ModelPanel", "format_count"]

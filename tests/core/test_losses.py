@@ -399,7 +399,7 @@ def test_every_loss_builds_with_defaults(name):
 def test_entry_metadata_and_params_match_constructor(name):
     entry = LOSSES.get(name)
     assert entry.description.strip() and isinstance(entry.meta.get("formula"), str) and entry.meta["formula"]
-    signature = inspect.signature(entry.factory.__init__).parameters
+    signature = inspect.signature(entry.load().__init__).parameters
     ctor = {k: v.default for k, v in signature.items() if k != "self"}
     assert ctor == entry.defaults()
     for p in entry.params:

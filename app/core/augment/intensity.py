@@ -7,8 +7,9 @@ clipped to the dtype's range; float images are not clipped.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
-from scipy.special import ndtri
 
 from ..arrays import add_clipped, clip_to_dtype, dtype_range
 from ..registry import Param
@@ -17,14 +18,19 @@ from .base import Augmented, Transform, register_transform
 
 # Standard normal quantiles at 65,536 evenly spaced probabilities: indexing it with uniform
 # 16-bit integers draws normal noise (tails cut at 4.3 sigma) about 3x faster than NumPy's sampler.
-_NORMAL_TABLE = ndtri((np.arange(65536, dtype=np.float64) + 0.5) / 65536).astype(np.float32)
+@lru_cache(maxsize=1)
+def _normal_table() -> np.ndarray:
+    """Standard normal quantiles of 65536 evenly spaced probabilities (built on first use)."""
+    from scipy.special import ndtri
+
+    return ndtri((np.arange(65536, dtype=np.float64) + 0.5) / 65536).astype(np.float32)
 
 
 def standard_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float = 1.0) -> np.ndarray:
     """Normal float32 noise of standard deviation ``std`` from ``rng`` via the quantile table."""
     count = int(np.prod(shape))
     index = np.frombuffer(rng.bytes(2 * count), dtype=np.uint16)
-    table = _NORMAL_TABLE if std == 1.0 else _NORMAL_TABLE * np.float32(std)
+    table = _normal_table() if std == 1.0 else _normal_table() * np.float32(std)
     return table[index].reshape(shape)
 
 

@@ -8,18 +8,26 @@ its meta; ``max_channels`` marks binary-only losses and ``needs_weight`` those t
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
-from ..registry import Param, Registry, RegistryError
-from .base import CLASS_WEIGHTINGS, SegLoss
-from .bce import BinaryCrossEntropyLoss
-from .ce import CLASS_WEIGHTS, CrossEntropyLoss, WeightedCrossEntropyLoss
-from .dice import DiceLoss, JaccardLoss
-from .dice_ce import DiceCELoss
-from .focal import FocalLoss
-from .tversky import FocalTverskyLoss, TverskyLoss
+from ..registry import LazyFactory, Param, Registry, RegistryError
+from .options import CLASS_WEIGHTINGS, CLASS_WEIGHTS
 
-LOSSES: Registry[type[nn.Module]] = Registry("loss")
+if TYPE_CHECKING:
+    from torch import nn
+
+# Imported when a loss is built, so the registry (and experiment validation) needs no torch.
+BinaryCrossEntropyLoss = LazyFactory("app.core.losses.bce:BinaryCrossEntropyLoss")
+CrossEntropyLoss = LazyFactory("app.core.losses.ce:CrossEntropyLoss")
+WeightedCrossEntropyLoss = LazyFactory("app.core.losses.ce:WeightedCrossEntropyLoss")
+DiceLoss = LazyFactory("app.core.losses.dice:DiceLoss")
+JaccardLoss = LazyFactory("app.core.losses.dice:JaccardLoss")
+DiceCELoss = LazyFactory("app.core.losses.dice_ce:DiceCELoss")
+FocalLoss = LazyFactory("app.core.losses.focal:FocalLoss")
+FocalTverskyLoss = LazyFactory("app.core.losses.tversky:FocalTverskyLoss")
+TverskyLoss = LazyFactory("app.core.losses.tversky:TverskyLoss")
+
+LOSSES: Registry = Registry("loss")
 
 _CLASS_WEIGHTS = Param("class_weights", "choice", "none", choices=CLASS_WEIGHTS,
                        help="balanced: inverse class frequency of the batch, mean 1 over present classes")
@@ -83,13 +91,21 @@ def available_losses() -> list[str]:
     return LOSSES.names()
 
 
-def build_loss(name: str, **params) -> nn.Module:
+def build_loss(name: str, **params) -> "nn.Module":
     """Build a registered loss; parameters are validated against their declared ranges."""
     values = LOSSES.resolve(name, params)
     try:
         return LOSSES.get(name).factory(**values)
     except ValueError as exc:  # constraints between parameters, e.g. alpha + beta > 0
         raise RegistryError(f"loss {name!r}: {exc}") from exc
+
+
+def __getattr__(name: str):
+    if name == "SegLoss":  # the base class, for custom losses; imports torch
+        from .base import SegLoss
+
+        return SegLoss
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["LOSSES", "SegLoss", "available_losses", "build_loss"]

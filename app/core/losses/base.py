@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from .options import CLASS_WEIGHTINGS
 
 TINY = torch.finfo(torch.float32).tiny
-CLASS_WEIGHTINGS = ("none", "inverse_frequency")
 
 
 class SegLoss(nn.Module):

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import SegLoss, class_counts, inverse_frequency, one_hot, two_class, weighted_mean
+from .options import CLASS_WEIGHTS
 
-CLASS_WEIGHTS = ("none", "balanced")
 
 
 class CrossEntropyLoss(SegLoss):

@@ -7,17 +7,23 @@ returns the smaller valid region and rejects sizes it cannot take, naming ones t
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
-from ..registry import Param, Registry
-from .segnet import SegNet
-from .unet import UNet
-from .unet_dilate import UNetDilate
-from .unet_pp import UNetPlusPlus
-from .unet_stride import UNetStride
-from .unet_valid import UNetValid
+from ..registry import LazyFactory, Param, Registry
 
-MODELS: Registry[type[nn.Module]] = Registry("model")
+if TYPE_CHECKING:
+    from torch import nn
+
+# Factories are imported when a model is built, so listing models and checking an experiment's
+# settings does not import torch (the window opens faster).
+SegNet = LazyFactory("app.core.models.segnet:SegNet")
+UNet = LazyFactory("app.core.models.unet:UNet")
+UNetDilate = LazyFactory("app.core.models.unet_dilate:UNetDilate")
+UNetPlusPlus = LazyFactory("app.core.models.unet_pp:UNetPlusPlus")
+UNetStride = LazyFactory("app.core.models.unet_stride:UNetStride")
+UNetValid = LazyFactory("app.core.models.unet_valid:UNetValid")
+
+MODELS: Registry = Registry("model")
 
 
 def _common(depth: int = 4, max_depth: int = 6, base_width: int = 16) -> list[Param]:
@@ -56,7 +62,7 @@ def available_models() -> list[str]:
     return MODELS.names()
 
 
-def build_model(name: str, in_channels: int, num_classes: int, **params) -> nn.Module:
+def build_model(name: str, in_channels: int, num_classes: int, **params) -> "nn.Module":
     """Build a registered model; parameters are validated against their declared ranges."""
     values = MODELS.resolve(name, params)
     if in_channels < 1 or num_classes < 1:
@@ -64,7 +70,7 @@ def build_model(name: str, in_channels: int, num_classes: int, **params) -> nn.M
     return MODELS.get(name).factory(in_channels, num_classes, **values)
 
 
-def count_parameters(model: nn.Module) -> int:
+def count_parameters(model: "nn.Module") -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
