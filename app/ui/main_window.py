@@ -78,6 +78,8 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
+        self.setAcceptDrops(True)
+        self.state.datasetChanged.connect(self._remember_dataset)
         self.state.dirtyChanged.connect(lambda _dirty: self._update_title())
         self.state.configChanged.connect(lambda *_: self._update_title())
         self._update_title()
@@ -157,6 +159,8 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.files.save_action, self.files.save_as_action])
         file_menu.addSeparator()
         file_menu.addActions([data.open_folder_action, data.open_stacks_action, data.demo_action])
+        self.recent_datasets_menu = file_menu.addMenu("Recent datasets")
+        self.recent_datasets_menu.aboutToShow.connect(self._fill_recent_datasets)
         file_menu.addSeparator()
         file_menu.addAction(predictions.open_checkpoint_action)
         file_menu.addSeparator()
@@ -185,6 +189,47 @@ class MainWindow(QMainWindow):
         bar.addAction(predictions.open_checkpoint_action)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         self.toolbar = bar
+
+    def _remember_dataset(self) -> None:
+        data = self.state.config.data
+        if self.state.dataset is not None and data.path:
+            self.settings.add_recent("datasets", f"{data.path}|{data.label_stack}" if data.label_stack else data.path)
+
+    def _fill_recent_datasets(self) -> None:
+        menu, panel = self.recent_datasets_menu, self.panel("Dataset")
+        menu.clear()
+        for entry in self.settings.recent("datasets"):
+            image, _, labels = entry.partition("|")
+            action = menu.addAction(entry.replace("|", "  +  "),
+                                    (lambda i=image, l=labels: panel.open_stacks(i, l)) if labels
+                                    else (lambda i=image: panel.open_folder(i)))
+            action.setEnabled(not self.state.training)
+        if menu.isEmpty():
+            menu.addAction("(none)").setEnabled(False)
+
+    # -- drag and drop: an experiment, a checkpoint, or a dataset ----------------------------
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        if event.mimeData().hasUrls() and not self.state.training:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if self.open_paths(paths):
+            event.acceptProposedAction()
+
+    def open_paths(self, paths: list[str]) -> bool:
+        """Open dropped files: ``.json`` an experiment, ``.pt`` a checkpoint, else a dataset."""
+        if not paths or self.state.training:
+            return False
+        first = paths[0].lower()
+        if len(paths) == 1 and first.endswith(".json"):
+            return self.files.open(paths[0])
+        if len(paths) == 1 and first.endswith(".pt"):
+            self.panel("Predictions").open_checkpoint(paths[0])
+            self.show_panel("Predictions")
+            return True
+        self.show_panel("Dataset")
+        return self.panel("Dataset").drop_paths(paths)
 
     def _update_title(self) -> None:
         path = self.state.config_path

@@ -164,3 +164,22 @@ def test_no_arguments_opens_the_window(tmp_path):
     result = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert "window shown after" in result.stdout
+
+
+def test_dropping_files_on_the_window_opens_experiment_dataset_or_checkpoint(window, tmp_path, demo_folder, qtbot):
+    config = ExperimentConfig(name="dropped")
+    config.training.epochs = 4
+    config.save(tmp_path / "dropped.json")
+    assert window.open_paths([str(tmp_path / "dropped.json")])
+    assert window.state.config.name == "dropped" and window.state.config.training.epochs == 4
+    data = window.panel("Dataset")
+    qtbot.waitUntil(lambda: not data.loading, timeout=60000)
+    assert window.open_paths([str(demo_folder)])
+    qtbot.waitUntil(lambda: window.state.dataset is not None and window.state.dataset.root == demo_folder
+                    and not data.loading, timeout=60000)
+    assert window.settings.recent("datasets")[0] == str(demo_folder)
+    failures = []
+    window.panel("Predictions").failed.connect(failures.append)
+    assert window.open_paths([str(tmp_path / "dropped.json").replace(".json", ".pt")])  # missing file
+    qtbot.waitUntil(lambda: bool(failures), timeout=30000)
+    assert "dropped.pt" in failures[0]
