@@ -136,6 +136,10 @@ class ExperimentConfig:
             return cls.from_json(path.read_text(encoding="utf-8"))
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text (save the experiment file as UTF-8)") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to be an experiment") from None
 
     # -- validation ------------------------------------------------------------------------
     def validate(self) -> "ExperimentConfig":

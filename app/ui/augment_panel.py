@@ -4,8 +4,9 @@ The left side edits ``config.augmentation`` (one row per transform: enabled, pro
 The right side shows, for an ``(epoch, index)`` key, the source sample and the augmented patch that
 :func:`app.core.patch_plan.training_patch` gives for that key, i.e. the very patch the training
 data set draws, plus a grid of the following draws. Pipelines run on a background thread
-(augmenting large source images can take far longer than a frame); :meth:`AugmentPanel.refresh_now`
-renders synchronously for tests and callers that need the result at once.
+(augmenting large source images can take far longer than a frame), and so does turning large
+images into display images and overlays; :meth:`AugmentPanel.refresh_now` computes and renders
+synchronously for tests and callers that need the result at once.
 """
 
 from __future__ import annotations
@@ -28,15 +29,20 @@ from app.core.augment.pipeline import PIPELINE_VERSION, Step
 from app.core.patch_plan import patches_per_epoch, training_patch, training_pipeline
 from app.core.registry import RegistryError
 
+from .dataset_panel import MaskLayer, SampleView, ViewCache, find_view, sample_view
 from .image_view import ImageCanvas
 from .param_form import ParamForm
-from .render import composite, mask_overlay, padding_overlay, thumbnail, to_display
+from .render import composite, padding_overlay, thumbnail, to_display
 from .tasks import TaskRunner
 
 GRID_DRAWS = 8
 GRID_COLUMNS = 4
 DEBOUNCE_MS = 40
 TILE_SIZE = 160
+TILE_MASK_OPACITY = 0.5
+# Up to this many pixels to convert (~30 ms), the preview is rendered at once on the GUI thread; beyond, in the
+# background (8 draws of 256² patches stay synchronous).
+SYNC_RENDER_PIXELS = 600_000
 MASK_MODES = ("contour", "fill", "both", "off")
 SEED_LIMIT = 2**31 - 1
 BANNER_STYLE = ("QLabel { background: rgba(220, 50, 50, 0.18); border: 1px solid rgba(220, 50, 50, 0.7);"
@@ -82,6 +88,9 @@ class PreviewRequest:
     count: int
     per_epoch: int
     levels_cache: dict
+    whole: bool = False  # how to render the draws once computed (see render_preview)
+    padding: bool = True
+    sources: dict | None = None  # source views already prepared (ViewCache.snapshot())
 
 
 def draw_keys(epoch: int, index: int, count: int, per_epoch: int) -> list[tuple[int, int]]:
@@ -126,6 +135,64 @@ def compute_draw(config, samples: list, epoch: int, index: int, pipeline: _Traci
     status = [(step.name, "applied" if step.applied else ("skipped" if transform.enabled else "off"))
               for step, transform in zip(steps[:-1], pipeline.transforms[:-1])]
     return Draw(epoch, index, sample, patch, whole, status, display_levels(sample.image, levels_cache))
+
+
+@dataclass(eq=False)
+class PreviewImages:
+    """The preview's arrays for some draws and render options, ready to put on screen."""
+
+    draws: list[Draw]
+    whole: bool
+    padding: bool
+    source: SampleView  # the first draw's source sample
+    shown_rgb: np.ndarray  # the first draw's patch (or whole augmented image)
+    shown_mask: MaskLayer | None
+    padding_layer: np.ndarray | None
+    tiles: list[tuple[np.ndarray, np.ndarray]]  # per draw: full-resolution RGB and its thumbnail
+
+
+def _shown(draw: Draw, whole: bool) -> Augmented:
+    return draw.whole if whole else draw.patch
+
+
+def render_pixels(draws: list[Draw], whole: bool, sources: dict) -> int:
+    """How many pixels :func:`render_preview` converts (the measure of its cost)."""
+    pixels = sum(_shown(d, whole).image.shape[0] * _shown(d, whole).image.shape[1] for d in draws)
+    if draws and find_view(sources, draws[0].sample) is None:
+        pixels += draws[0].sample.image.shape[0] * draws[0].sample.image.shape[1]
+    return pixels
+
+
+def source_view(draw: Draw, check: Callable[[], None] = lambda: None) -> SampleView:
+    """The draw's source sample prepared for the original view (its fixed display range)."""
+    return sample_view(draw.sample, check, lambda image: display_rgb(image, draw.levels))
+
+
+def tile_images(draw: Draw, whole: bool, padding: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A grid tile: the draw with its mask outline (and padding), full size and as a thumbnail."""
+    shown = _shown(draw, whole)
+    layers = [MaskLayer(shown.mask).overlay(TILE_MASK_OPACITY, "contour") if shown.mask is not None else None]
+    if padding:
+        layers.append(padding_overlay(shown.valid))
+    rgb = composite(display_rgb(shown.image, draw.levels), *layers)
+    return rgb, thumbnail(rgb, TILE_SIZE)
+
+
+def render_preview(draws: list[Draw], whole: bool, padding: bool, sources: dict | None = None,
+                   check: Callable[[], None] = lambda: None) -> PreviewImages:
+    """Every array the preview shows (pure NumPy: runs on a worker thread for large images)."""
+    first = draws[0]
+    source = find_view(sources or {}, first.sample) or source_view(first, check)
+    check()
+    shown = _shown(first, whole)
+    shown_rgb = display_rgb(shown.image, first.levels)
+    shown_mask = MaskLayer(shown.mask) if shown.mask is not None else None
+    padding_layer = padding_overlay(shown.valid) if padding else None
+    tiles = []
+    for draw in draws:
+        check()
+        tiles.append(tile_images(draw, whole, padding))
+    return PreviewImages(draws, whole, padding, source, shown_rgb, shown_mask, padding_layer, tiles)
 
 
 def compute_preview(request: PreviewRequest, check: Callable[[], None] = lambda: None) -> list[Draw]:
@@ -191,9 +258,13 @@ class DrawTile(QFrame):
         self.rgb: np.ndarray | None = None
         self.key: tuple[int, int] | None = None
 
-    def set_draw(self, rgb: np.ndarray | None, key: tuple[int, int] | None, tooltip: str = "") -> None:
+    def set_draw(self, rgb: np.ndarray | None, key: tuple[int, int] | None, tooltip: str = "",
+                 thumb: np.ndarray | None = None) -> None:
+        """Show ``rgb`` (``thumb``: its thumbnail, when already made)."""
         self.rgb, self.key = rgb, key
-        self.image_label.set_rgb(None if rgb is None else thumbnail(rgb, TILE_SIZE))
+        if rgb is not None and thumb is None:
+            thumb = thumbnail(rgb, TILE_SIZE)
+        self.image_label.set_rgb(thumb)
         self.caption.setText("" if key is None else f"e{key[0]} #{key[1]}")
         self.setToolTip(tooltip)
 
@@ -392,10 +463,15 @@ class AugmentPanel(QWidget):
         self.grid_canvases: list[DrawTile] = []
         self._seed: Any = 0
         self._draws: list[Draw] = []
+        self._images: PreviewImages | None = None  # what is on screen
+        self._mask_keys: dict[str, tuple | None] = {}  # per canvas: what its mask layer was built from
         self._generation = 0
         self._stale = False
+        self._closed = False
         self._levels_cache: dict = {}
+        self.sources = ViewCache()  # source samples' display images and masks
         self.runner = TaskRunner("augment-preview", self)
+        self.render_runner = TaskRunner("augment-render", self)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -560,7 +636,8 @@ class AugmentPanel(QWidget):
         self.busy_label = QLabel("updating…")
         self.busy_label.setEnabled(False)
         self.busy_label.hide()
-        self.runner.busyChanged.connect(self.busy_label.setVisible)
+        for runner in (self.runner, self.render_runner):
+            runner.busyChanged.connect(self._update_busy)
         grid.addWidget(self.epoch_spin, 0, 0)
         grid.addWidget(self.index_spin, 0, 1)
         grid.addWidget(self.new_button, 0, 2)
@@ -579,13 +656,13 @@ class AugmentPanel(QWidget):
         tip = "How the label mask is drawn over both images"
         mask_label.setToolTip(tip)
         self.mask_mode_combo.setToolTip(tip)
-        self.mask_mode_combo.currentIndexChanged.connect(self._render)
+        self.mask_mode_combo.currentIndexChanged.connect(self._update_masks)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setObjectName("mask_opacity")
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(45)
         self.opacity_slider.setToolTip("Mask overlay opacity (fill and contour)")
-        self.opacity_slider.valueChanged.connect(self._render)
+        self.opacity_slider.valueChanged.connect(self._update_masks)
         self.opacity_slider.setMinimumWidth(40)
         row.addWidget(mask_label)
         row.addWidget(self.mask_mode_combo)
@@ -624,6 +701,7 @@ class AugmentPanel(QWidget):
 
     def _on_dataset_changed(self) -> None:
         self._levels_cache = {}
+        self.sources.clear()
         self._update_ranges()
         self.schedule_refresh()
 
@@ -778,10 +856,13 @@ class AugmentPanel(QWidget):
             return f"{error}\nFix the pipeline to see the preview."
         config = copy.deepcopy(self.state.config)
         return PreviewRequest(config, list(samples), self.epoch_spin.value(), self.index_spin.value(),
-                              GRID_DRAWS, self._per_epoch(samples), self._levels_cache)
+                              GRID_DRAWS, self._per_epoch(samples), self._levels_cache,
+                              self.whole_box.isChecked(), self.padding_box.isChecked(), self.sources.snapshot())
 
     def schedule_refresh(self, *_args) -> None:
         """Recompute the preview shortly after the last of a burst of edits."""
+        if self._closed:
+            return
         if not self.isVisible():
             self._stale = True
             return
@@ -794,39 +875,52 @@ class AugmentPanel(QWidget):
             self._timer.start()
 
     def _start_background(self) -> None:
+        if self._closed:
+            return
         request = self._request()
         self._generation += 1
         if isinstance(request, str):
             self._show_hint(request)
             return
         generation = self._generation
-        self.runner.start(lambda ctx: compute_preview(request, ctx.check),
-                          on_done=lambda draws: self._on_computed(draws, generation),
+
+        def job(ctx):
+            draws = compute_preview(request, ctx.check)
+            return draws, render_preview(draws, request.whole, request.padding, request.sources, ctx.check)
+
+        self.runner.start(job, on_done=lambda result: self._on_computed(*result, generation),
                           on_failed=lambda message: self._on_compute_failed(message, generation))
 
     def refresh_now(self) -> None:
-        """Compute and render the preview now, on this thread."""
+        """Compute and render the preview now, on this thread (nothing after :meth:`shutdown`)."""
         self._timer.stop()
         self._stale = False
         self.runner.cancel()
+        self.render_runner.cancel()
         self._generation += 1
+        if self._closed:
+            return
         request = self._request()
         if isinstance(request, str):
             self._show_hint(request)
             return
         try:
             draws = compute_preview(request)
+            images = render_preview(draws, request.whole, request.padding, request.sources)
         except (ValueError, RuntimeError, MemoryError, OSError) as exc:
             self._on_compute_failed(str(exc) or type(exc).__name__, self._generation)
             return
-        self._on_computed(draws, self._generation)
+        self._on_computed(draws, images, self._generation)
 
-    def _on_computed(self, draws: list[Draw], generation: int) -> None:
+    def _on_computed(self, draws: list[Draw], images: PreviewImages, generation: int) -> None:
         if generation != self._generation:
             return  # an older request finished after a newer one was made
         self._draws = draws
         self.preview_stack.setCurrentIndex(1)
-        self._render()
+        if (images.whole, images.padding) == self._render_options():
+            self._show_images(images)
+        else:  # the options changed while it was computed
+            self._render()
 
     def _on_compute_failed(self, message: str, generation: int) -> None:
         if generation == self._generation:
@@ -834,6 +928,7 @@ class AugmentPanel(QWidget):
 
     def _show_hint(self, text: str) -> None:
         self._draws = []
+        self._images = None
         self.hint_label.setText(text)
         self.preview_stack.setCurrentIndex(0)
 
@@ -872,30 +967,67 @@ class AugmentPanel(QWidget):
         draw = self.current_draw()
         return None if draw is None else draw.sample
 
-    def _mask_layer(self, mask: np.ndarray | None) -> np.ndarray | None:
-        mode = self.mask_mode_combo.currentText()
-        if mask is None or mode == "off":
-            return None
-        return mask_overlay(mask, self.opacity_slider.value() / 100, mode)
+    def _render_options(self) -> tuple[bool, bool]:
+        return self.whole_box.isChecked(), self.padding_box.isChecked()
 
     def _render(self, *_args) -> None:
-        draw = self.current_draw()
-        if draw is None:
+        """Show the current draws with the current options: at once when small, else in the background."""
+        draws = self._draws
+        if self._closed or not draws:
             return
-        whole = self.whole_box.isChecked()
-        shown = draw.whole if whole else draw.patch
-        self.original_canvas.set_image(display_rgb(draw.sample.image, draw.levels))
-        self.original_canvas.set_layer("mask", self._mask_layer(draw.sample.mask))
-        self.augmented_canvas.set_image(display_rgb(shown.image, draw.levels))
-        self.augmented_canvas.set_layer("mask", self._mask_layer(shown.mask))
-        padding = padding_overlay(shown.valid) if self.padding_box.isChecked() else None
-        self.augmented_canvas.set_layer("padding", padding)
+        whole, padding = self._render_options()
+        images = self._images
+        if images is not None and images.draws is draws and (images.whole, images.padding) == (whole, padding):
+            self._update_masks()
+            return
+        sources = self.sources.snapshot()
+        if render_pixels(draws, whole, sources) <= SYNC_RENDER_PIXELS:
+            self.render_runner.cancel()
+            self._show_images(render_preview(draws, whole, padding, sources))
+            return
+        self.render_runner.start(lambda ctx: render_preview(draws, whole, padding, sources, ctx.check),
+                                 on_done=self._on_rendered)
+
+    def _on_rendered(self, images: PreviewImages) -> None:
+        if images.draws is self._draws and (images.whole, images.padding) == self._render_options():
+            self._show_images(images)
+
+    def _show_images(self, images: PreviewImages) -> None:
+        """Put prepared arrays on screen (cheap: no image conversion here)."""
+        self._images = images
+        self.sources.put(images.source)
+        draw = images.draws[0]
+        shown = _shown(draw, images.whole)
+        self.original_canvas.set_image(images.source.rgb)
+        self.augmented_canvas.set_image(images.shown_rgb)
+        self.augmented_canvas.set_layer("padding", images.padding_layer, z=11)
+        self._update_masks()
         self._link_canvases(draw.sample.image.shape[:2] == shown.image.shape[:2])
         h, w = shown.image.shape[:2]
         self.original_canvas.set_title(f"Original: {draw.sample.name}")
-        self.augmented_canvas.set_title(f"{'Augmented, before crop' if whole else 'Training patch'} {w}×{h}")
+        self.augmented_canvas.set_title(f"{'Augmented, before crop' if images.whole else 'Training patch'} {w}×{h}")
         self.applied_label.setText(self._describe(draw))
-        self._render_grid(whole)
+        for tile, draw, (rgb, thumb) in zip(self.grid_canvases, images.draws, images.tiles):
+            tile.set_draw(rgb, (draw.epoch, draw.index), f"{draw.sample.name}\n{self._describe(draw, rich=False)}",
+                          thumb)
+        for tile in self.grid_canvases[len(images.draws):]:
+            tile.set_draw(None, None)
+
+    def _update_masks(self, *_args) -> None:
+        """Redraw both mask layers for the chosen mode and opacity (a table look-up per pixel)."""
+        images = self._images
+        if images is None:
+            return
+        mode, opacity = self.mask_mode_combo.currentText(), self.opacity_slider.value() / 100
+        for canvas, mask in ((self.original_canvas, images.source.mask), (self.augmented_canvas, images.shown_mask)):
+            key = None if mask is None or mode == "off" else (mask, mode, opacity)  # holds it: no id reuse
+            if key is not None and self._mask_keys.get(canvas.objectName()) == key:
+                continue  # the same source sample again: its layer is already right
+            self._mask_keys[canvas.objectName()] = key
+            canvas.set_layer("mask", None if key is None else mask.overlay(opacity, mode), z=10)
+
+    def _update_busy(self, *_args) -> None:
+        self.busy_label.setVisible(self.runner.busy or self.render_runner.busy)
 
     def _link_canvases(self, link: bool) -> None:
         if link:
@@ -903,17 +1035,6 @@ class AugmentPanel(QWidget):
         else:
             self.augmented_canvas.view.setXLink(None)
             self.augmented_canvas.view.setYLink(None)
-
-    def _render_grid(self, whole: bool) -> None:
-        for tile, draw in zip(self.grid_canvases, self._draws):
-            shown = draw.whole if whole else draw.patch
-            layers = [mask_overlay(shown.mask, 0.5, "contour") if shown.mask is not None else None]
-            if self.padding_box.isChecked():
-                layers.append(padding_overlay(shown.valid))
-            rgb = composite(display_rgb(shown.image, draw.levels), *layers)
-            tile.set_draw(rgb, (draw.epoch, draw.index), f"{draw.sample.name}\n{self._describe(draw, rich=False)}")
-        for tile in self.grid_canvases[len(self._draws):]:
-            tile.set_draw(None, None)
 
     def _describe(self, draw: Draw, rich: bool = True) -> str:
         """Which transforms this draw applied, skipped (by chance) or had switched off."""
@@ -933,6 +1054,9 @@ class AugmentPanel(QWidget):
 
     # -- lifetime ----------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Stop pending refreshes and wait for a running preview job."""
+        """Stop pending refreshes and wait for running preview jobs; no slot starts background
+        work afterwards (safe to call twice)."""
+        self._closed = True
         self._timer.stop()
         self.runner.shutdown()
+        self.render_runner.shutdown()

@@ -39,7 +39,7 @@ def startup_config() -> tuple[ExperimentConfig, str | None]:
     if path.exists():
         try:
             return ExperimentConfig.load(path), None
-        except (ConfigError, OSError) as exc:
+        except (ConfigError, OSError, ValueError) as exc:
             return first_launch_config(), f"the last session's experiment could not be restored ({exc})"
     return first_launch_config(), None
 
@@ -72,21 +72,41 @@ class ExperimentFiles(QObject):
             action.setEnabled(not running)
         self.recent_menu.setEnabled(not running)
 
+    def confirm_discard(self) -> bool:
+        """Before replacing an edited experiment: save it, discard the edits, or cancel."""
+        if not self.state.dirty:
+            return True
+        answer = QMessageBox.question(
+            self.window, "Unsaved experiment",
+            f"The experiment \"{self.state.config.name}\" has unsaved changes. Save them first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
     def new(self) -> None:
+        if not self.confirm_discard():
+            return
         self.state.set_config(first_launch_config(), None, self)
         self.message.emit("New experiment on the demo data")
 
     def choose_and_open(self) -> None:
+        if not self.confirm_discard():
+            return
         start = str(self.state.config_path.parent) if self.state.config_path else str(Path.home())
         path, _ = QFileDialog.getOpenFileName(self.window, "Open experiment", start, FILTER)
         if path:
-            self.open(path)
+            self.open(path, confirm=False)
 
-    def open(self, path: str | Path) -> bool:
-        """Load an experiment file; a bad file is reported and the current experiment kept."""
+    def open(self, path: str | Path, confirm: bool = True) -> bool:
+        """Load an experiment file; a bad file is reported and the current experiment kept.
+        Unsaved edits are offered for saving first unless ``confirm`` is False."""
+        if confirm and not self.confirm_discard():
+            return False
         try:
             config = ExperimentConfig.load(path)
-        except (ConfigError, OSError) as exc:
+        except (ConfigError, OSError, ValueError) as exc:
             QMessageBox.warning(self.window, "Cannot open experiment", str(exc))
             return False
         self.state.set_config(config, Path(path), self)
@@ -121,12 +141,22 @@ class ExperimentFiles(QObject):
         try:
             self.state.snapshot().save(last_session_path())
         except (ConfigError, OSError):
-            pass
+            return
+        self.settings.set_value("session/path", str(self.state.config_path or ""))
+        self.settings.set_value("session/dirty", "1" if self.state.dirty else "0")
+
+    def restore_session(self) -> None:
+        """Reattach the restored experiment to its file, with unsaved edits still marked."""
+        path = self.settings.value("session/path", "")
+        if isinstance(path, str) and path and Path(path).exists():
+            self.state.mark_saved(Path(path))
+        if self.settings.value("session/dirty", "0") == "1":
+            self.state.mark_dirty()
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         paths = self.settings.recent("experiments")
         for path in paths:
-            self.recent_menu.addAction(path, lambda p=path: self.open(p))
+            self.recent_menu.addAction(path, lambda p=path: self.open(p))  # open() asks about unsaved edits
         if not paths:
             self.recent_menu.addAction("(none)").setEnabled(False)

@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SegStudio")
         self.setWindowIcon(app_icon())
         self.settings = settings or AppSettings()
+        restored = state is None
         if state is None:
             config, note = startup_config()
             state = ExperimentState(config)
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._closing_confirmed = False
+        self._close_pending = False
         self._was_shown = False
         self.setDockNestingEnabled(True)
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AllowNestedDocks
@@ -72,6 +74,8 @@ class MainWindow(QMainWindow):
         self._default_layout()
         self._default_state = self.saveState(LAYOUT_VERSION)
         self.files = ExperimentFiles(self.state, self.settings, self)
+        if restored and note is None:
+            self.files.restore_session()
         self.status = StatusBar(self.state, self)
         self.setStatusBar(self.status)
         self.files.message.connect(lambda text: self.status.showMessage(text, 5000))
@@ -146,10 +150,10 @@ class MainWindow(QMainWindow):
         self.about_action = QAction("&About SegStudio", self, triggered=self.show_about)
         self.panel_actions = []
         for index, name in enumerate(self.docks, start=1):
-            action = QAction(f"Show {name}", self, shortcut=QKeySequence(f"Ctrl+{index}"),
+            action = QAction(f"{name} panel", self, shortcut=QKeySequence(f"Ctrl+{index}"),
+                             toolTip=f"Show the {name} panel and bring it to the front",
                              triggered=lambda _=False, n=name: self.show_panel(n))
             self.panel_actions.append(action)
-            self.addAction(action)
 
     def _build_menus(self) -> None:
         data, training, predictions = self.panel("Dataset"), self.panel("Training"), self.panel("Predictions")
@@ -168,10 +172,11 @@ class MainWindow(QMainWindow):
         train_menu = self.menuBar().addMenu("&Train")
         train_menu.addActions([training.start_action, training.pause_action, training.stop_action])
         view_menu = self.menuBar().addMenu("&View")
-        for dock, action in zip(self.docks.values(), self.panel_actions):
-            toggle = dock.toggleViewAction()
-            toggle.setShortcut(action.shortcut())
-            view_menu.addAction(toggle)
+        view_menu.addActions(self.panel_actions)  # Ctrl+1…5: show and raise (a toggle would hide it again)
+        view_menu.addSeparator()
+        panels_menu = view_menu.addMenu("Show or hide panels")
+        for dock in self.docks.values():
+            panels_menu.addAction(dock.toggleViewAction())
         view_menu.addSeparator()
         view_menu.addAction(self.reset_layout_action)
         help_menu = self.menuBar().addMenu("&Help")
@@ -265,6 +270,10 @@ class MainWindow(QMainWindow):
                           on_failed=lambda message: self.status.device_label.setText(f"PyTorch failed: {message}"))
         self.shown.emit()
 
+    def _close_when_stopped(self, running: bool) -> None:
+        if not running:
+            QTimer.singleShot(0, self.close)
+
     def confirm_close_during_training(self) -> bool:
         """Ask before stopping a run; tests replace this."""
         answer = QMessageBox.question(
@@ -274,11 +283,22 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
-        if self.state.training and not self._closing_confirmed and not self.confirm_close_during_training():
+        training = self.panel("Training")
+        if self.state.training or training.session.running:
+            if not self._closing_confirmed and not self.confirm_close_during_training():
+                event.ignore()
+                return
+            self._closing_confirmed = True
+            # Stop without blocking the window (a final validation may take a while); close
+            # for real once the run has saved its checkpoint and its thread has ended.
+            if not self._close_pending:
+                self._close_pending = True
+                self.status.showMessage("Stopping the run and saving its checkpoint before closing…")
+                training.session.runningChanged.connect(self._close_when_stopped)
+                training.stop()
             event.ignore()
             return
         self._closing_confirmed = True
-        self.status.showMessage("Stopping…")
         for panel in self.panels.values():
             panel.shutdown()
         self.warmup.shutdown()

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from app.core.config import ExperimentConfig
 
 SECTIONS = ("data", "augmentation", "model", "loss", "optimizer", "training", "postprocess", "name")
+FROZEN_WHILE_TRAINING = ("data", "augmentation", "model", "loss", "optimizer", "training", "name")
 
 
 class ExperimentState(QObject):
@@ -65,6 +66,11 @@ class ExperimentState(QObject):
         """
         if section not in SECTIONS:
             raise ValueError(f"unknown section {section!r}; valid: {', '.join(SECTIONS)}")
+        if self.training and section in FROZEN_WHILE_TRAINING:
+            # The run uses a snapshot; a late edit (e.g. a spin box losing focus) is refused and
+            # the panels are told to show the experiment's values again.
+            self.configChanged.emit(section, None)
+            return
         if section in ("augmentation", "postprocess", "name"):
             if set(changes) != {"value"}:
                 raise ValueError(f"{section} is replaced whole: update({section!r}, value=...)")
@@ -85,6 +91,9 @@ class ExperimentState(QObject):
     def mark_saved(self, path: Path) -> None:
         self.config_path = path
         self._set_dirty(False)
+
+    def mark_dirty(self) -> None:
+        self._set_dirty(True)
 
     def _set_dirty(self, dirty: bool) -> None:
         if dirty != self._dirty:
@@ -111,9 +120,24 @@ class ExperimentState(QObject):
             self.selected_sample = name
             self.sampleSelected.emit(name or "")
 
+    def dataset_matches_config(self) -> bool:
+        """Whether the loaded dataset is the one the experiment names (not an older one while
+        the new one is still loading)."""
+        if self.dataset is None:
+            return False
+        data = self._config.data
+        if data.path is None:
+            from app.core.paths import demo_dataset_dir
+
+            return _same(self.dataset.root, demo_dataset_dir())
+        if data.label_stack:
+            return any(_same(s.image_path, Path(data.path)) for s in self.dataset.samples[:1])
+        return _same(self.dataset.root, Path(data.path))
+
     def set_split(self, names: list[str], split: str, source: Any = None) -> None:
         """Move samples to ``train``/``val``/``test``; the choice is saved in the experiment."""
-        if self.dataset is None:
+        if self.dataset is None or self.training:
+            self.splitsChanged.emit(None)
             return
         self.dataset.assign_splits({name: split for name in names})
         splits = dict(self._config.data.splits)
@@ -136,3 +160,10 @@ class ExperimentState(QObject):
         if running != self.training:
             self.training = running
             self.trainingChanged.emit(running)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False

@@ -44,6 +44,8 @@ class StatusBar(QStatusBar):
 
     def _show_training(self, running: bool) -> None:
         self.run_label.setText("Training…" if running else "Idle")
+        if not running:
+            self._show_run()
 
     def _show_run(self) -> None:
         if not self.state.training and self.state.checkpoint is not None:

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 
 class TaskCancelled(Exception):
@@ -64,7 +64,9 @@ class _Worker(QObject):
         else:
             if not self.context.cancelled:
                 self.done.emit(result)
+            del result
         finally:
+            self.fn = None  # let go of whatever the job captured (images, models)
             self.over.emit()
 
 
@@ -74,7 +76,7 @@ class Task(QObject):
     progress = Signal(int, int)
     done = Signal(object)
     failed = Signal(str)
-    ended = Signal()  # always, last
+    ended = Signal(object)  # always, last; carries the task itself
 
     def __init__(self, fn: Callable[[TaskContext], Any], name: str = "task", parent: QObject | None = None):
         super().__init__(parent)
@@ -125,7 +127,7 @@ class Task(QObject):
     @Slot()
     def _on_thread_finished(self) -> None:
         self._running = False
-        self.ended.emit()
+        self.ended.emit(self)
 
 
 class TaskRunner(QObject):
@@ -142,15 +144,18 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.name = name
         self._tasks: list[Task] = []
-        self._finished: list[Task] = []  # ended tasks, freed at the next start (never inside their own signal)
+        self._finished: list[Task] = []  # ended tasks, freed from the event loop (never inside their own signal)
         self.current: Task | None = None
+        self.closed = False
 
     def start(self, fn: Callable[[TaskContext], Any], on_done: Callable[[Any], None] | None = None,
               on_failed: Callable[[str], None] | None = None,
-              on_progress: Callable[[int, int], None] | None = None) -> Task:
+              on_progress: Callable[[int, int], None] | None = None) -> Task | None:
+        """Run ``fn`` on a new thread; returns None (and runs nothing) after :meth:`shutdown`."""
+        if self.closed:
+            return None
         if self.current is not None:
             self.current.cancel()
-        self._finished.clear()  # their threads have ended; safe to let Python free them now
         task = Task(fn, self.name)
         if on_done is not None:
             task.done.connect(on_done)
@@ -158,7 +163,7 @@ class TaskRunner(QObject):
             task.failed.connect(on_failed)
         if on_progress is not None:
             task.progress.connect(on_progress)
-        task.ended.connect(lambda t=task: self._forget(t))
+        task.ended.connect(self._forget)  # a bound method, not a lambda holding the task: no cycle
         was_busy = self.busy
         self._tasks.append(task)
         self.current = task
@@ -181,17 +186,30 @@ class TaskRunner(QObject):
             return
         self._tasks.remove(task)
         self._finished.append(task)
+        QTimer.singleShot(0, self._release_finished)
         if self.current is task:
             self.current = None
         if not self.busy:
             self.busyChanged.emit(False)
 
+    def _release_finished(self) -> None:
+        """Drop ended tasks (their threads are over), freeing what their callbacks captured."""
+        self._finished.clear()
+
     def shutdown(self, msecs: int = 30000) -> bool:
-        """Cancel every job and wait for the threads; True when all have ended."""
+        """Refuse new jobs, cancel the running ones and wait for their threads; True when all
+        have ended. A job that cannot be interrupted and outlives ``msecs`` is kept referenced
+        for the rest of the process, so its thread is never destroyed while running."""
+        self.closed = True
         self.cancel()
         ended = all(task.wait(msecs) for task in list(self._tasks))
-        if ended and self._tasks:
-            for task in list(self._tasks):
-                task._running = False
-                self._forget(task)
+        for task in list(self._tasks):
+            if task._thread.isRunning():
+                _STILL_RUNNING.append(task)
+                continue
+            task._running = False
+            self._forget(task)
         return ended
+
+
+_STILL_RUNNING: list[Task] = []  # jobs that outlived a shutdown; never freed while their thread runs

@@ -19,8 +19,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QRectF, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QImage, QKeySequence, QPainter, QPalette
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSizePolicy, QSplitter, QStyle, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QCheckBox, QFileDialog, QHBoxLayout, QLabel,
+                               QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSizePolicy, QSplitter, QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from app.core.atomic import atomic_write_bytes, atomic_write_text
 from app.core.config import ConfigError
@@ -42,6 +42,15 @@ BANNER_STYLES = {
     "success": "background: rgba(67, 160, 71, 0.22); border: 1px solid #43a047; border-radius: 4px; padding: 6px;",
     "info": "background: rgba(66, 133, 244, 0.18); border: 1px solid #4285f4; border-radius: 4px; padding: 6px;",
 }
+
+
+def commit_pending_edit() -> None:
+    """A number typed into a spin box counts even if Train is pressed before leaving the box."""
+    focus = QApplication.focusWidget()
+    if isinstance(focus, QAbstractSpinBox):
+        focus.interpretText()
+    elif isinstance(focus, QLineEdit) and isinstance(focus.parent(), QAbstractSpinBox):
+        focus.parent().interpretText()
 
 
 def format_duration(seconds: float) -> str:
@@ -181,6 +190,7 @@ class TrainingPanel(QWidget):
         self._progress: RunProgress | None = None
         self._steps_dirty = self._epochs_dirty = False
         self._stopping = False
+        self._closed = False
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_MS)
@@ -460,10 +470,19 @@ class TrainingPanel(QWidget):
 
     def start(self) -> bool:
         """Start a run of the current experiment; False (with a banner saying why) if it cannot."""
-        if self.session.running:
+        if self.session.running or self._closed:
             return False
+        commit_pending_edit()
         if self.state.dataset is None:
             self.show_banner("Load a dataset first: training needs images and masks.", "warning")
+            return False
+        if not self.state.dataset_matches_config():
+            self.show_banner("The experiment's dataset is not the one loaded (it may still be loading); "
+                             "wait for it to load, then train.", "warning")
+            return False
+        if not self.state.dataset.split("train"):
+            self.show_banner("No training images: every sample is in val or test. Move some to train in the "
+                             "Dataset panel.", "warning")
             return False
         try:
             config = self.state.snapshot()
@@ -582,6 +601,7 @@ class TrainingPanel(QWidget):
 
     def shutdown(self) -> None:
         """Stop a running training (it saves last.pt) and wait for its thread; safe to call twice."""
+        self._closed = True
         self._redraw_timer.stop()
         if self.session.running:
             self._log("stopping the run: the window is closing")
@@ -787,7 +807,7 @@ class TrainingPanel(QWidget):
         return (checkpoints / "best.pt").exists() or (checkpoints / "last.pt").exists()
 
     def _publish_run(self) -> None:
-        if self._checkpoint_exists():
+        if self._checkpoint_exists() and not self._closed:
             self.state.set_run(self.run_dir)
 
     def _set_run_dir(self, path: Path) -> None:

@@ -77,3 +77,10 @@ def test_names_and_switches_are_checked(change, message):
         data[key] = {**data[key], **value} if isinstance(value, dict) else value
     with pytest.raises(ConfigError, match=message):
         ExperimentConfig.from_dict(data)
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "exp.json"
+    path.write_text('{"name": "x"}', encoding="utf-16")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        ExperimentConfig.load(path)

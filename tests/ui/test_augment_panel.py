@@ -8,7 +8,9 @@ from PySide6.QtCore import Qt
 
 from app.core.augment import TRANSFORMS
 from app.core.patch_plan import training_patch, training_pipeline
-from app.ui.augment_panel import AugmentPanel
+from app.ui import augment_panel as ap
+from app.ui.augment_panel import AugmentPanel, display_rgb
+from app.ui.render import mask_overlay, padding_overlay
 from app.ui.state import ExperimentState
 
 from .conftest import tiny_config
@@ -344,3 +346,72 @@ def test_reset_to_default(panel, state):
     panel.reset_button.click()
     assert state.config.augmentation == default_pipeline().to_dict()
     assert [row.name for row in panel.transform_rows] == [t.name for t in default_pipeline().transforms]
+
+
+# -- review fixes: big images are rendered off the GUI thread; nothing starts after shutdown -------
+def test_masks_are_exact_overlays(panel, state):
+    panel.refresh_now()
+    sample, patch = panel.current_sample(), panel.current_patch()
+    np.testing.assert_array_equal(panel.original_canvas.layer("mask"), mask_overlay(sample.mask, 0.45, "contour"))
+    panel.mask_mode_combo.setCurrentText("both")
+    panel.opacity_slider.setValue(70)
+    np.testing.assert_array_equal(panel.original_canvas.layer("mask"), mask_overlay(sample.mask, 0.7, "both"))
+    np.testing.assert_array_equal(panel.augmented_canvas.layer("mask"), mask_overlay(patch.mask, 0.7, "both"))
+
+
+def test_source_display_is_cached(panel, state):
+    state.update("augmentation", None, value=pipeline_of({"name": "gaussian_noise", "p": 1.0}))
+    panel.refresh_now()
+    source = panel._images.source
+    assert source.sample is panel.current_sample() and panel.sources.get(source.sample) is source
+    panel.seed_spin.setValue(3)  # new draws of the same source sample
+    panel.refresh_now()
+    assert panel._images.source is source  # not converted again
+    np.testing.assert_array_equal(panel.original_canvas.image(), display_rgb(source.sample.image, None))
+    state.set_dataset(state.dataset)  # a (re)loaded dataset: the cache starts over
+    assert len(panel.sources) == 0
+
+
+def test_large_render_runs_in_background(qtbot, panel, state, monkeypatch):
+    monkeypatch.setattr(ap, "SYNC_RENDER_PIXELS", 0)  # every image counts as big
+    state.update("augmentation", None, value=pipeline_of(
+        {"name": "rotate", "p": 1.0, "params": {"max_angle": 45.0, "border": "constant"}}))
+    panel.refresh_now()  # refresh_now renders at once, whatever the size
+    assert panel.augmented_canvas.image().shape[:2] == (32, 32)
+    panel.whole_box.setChecked(True)
+    assert panel.render_runner.busy and panel.augmented_canvas.image().shape[:2] == (32, 32)  # not yet
+    qtbot.waitUntil(lambda: not panel.render_runner.busy and panel._images.whole, timeout=5000)
+    whole = panel.current_patch()
+    assert whole.image.shape[:2] == (64, 64)
+    np.testing.assert_array_equal(panel.augmented_canvas.image(), display_rgb(whole.image, None))
+    np.testing.assert_array_equal(panel.augmented_canvas.layer("padding"), padding_overlay(whole.valid))
+    assert all(tile.rendered().shape == (64, 64, 3) for tile in panel.grid_canvases)
+    panel.opacity_slider.setValue(90)  # only the mask layers: no new render
+    assert not panel.render_runner.busy
+    np.testing.assert_array_equal(panel.augmented_canvas.layer("mask"), mask_overlay(whole.mask, 0.9, "contour"))
+
+
+def test_background_refresh_brings_rendered_images(qtbot, panel, state, monkeypatch):
+    monkeypatch.setattr(ap, "SYNC_RENDER_PIXELS", 0)
+    panel.show()
+    panel.index_spin.setValue(4)
+    qtbot.waitUntil(lambda: panel._images is not None and panel.current_draw().index == 4, timeout=5000)
+    sample, patch = expected(state, 0, 4)
+    np.testing.assert_array_equal(panel.augmented_canvas.image(), display_rgb(patch.image, None))
+    np.testing.assert_array_equal(panel.original_canvas.image(), display_rgb(sample.image, None))
+
+
+def test_no_background_work_after_shutdown(panel, state):
+    panel.refresh_now()
+    draws = panel._draws
+    panel.shutdown()
+    started = []
+    for runner in (panel.runner, panel.render_runner):
+        runner.start = lambda *args, r=runner, **kwargs: started.append(r.name)
+    panel.show()
+    panel.index_spin.setValue(3)
+    state.update("augmentation", object(), value=pipeline_of({"name": "flip", "p": 1.0}))
+    panel.whole_box.setChecked(True)
+    panel._start_background()  # even a timer that fired just before shutdown
+    panel.refresh_now()
+    assert started == [] and not panel._timer.isActive() and panel._draws is draws

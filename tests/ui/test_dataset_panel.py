@@ -378,3 +378,208 @@ def test_reopening_the_same_folder_keeps_splits(panel, state, qtbot, demo_folder
     state.set_split([name], "test")
     wait_loaded(qtbot, panel, lambda: panel.open_folder(demo_folder))
     assert state.config.data.splits == {name: "test"} and state.sample(name).split == "test"
+
+
+# -- review fixes: failed, stale and mid-run loads -----------------------------------------------
+def unreadable_copy(demo_folder, tmp_path) -> Path:
+    folder = tmp_path / "unreadable"
+    shutil.copytree(demo_folder, folder)
+    for image in folder.glob("*/images/*"):
+        image.write_bytes(b"not an image")
+    return folder
+
+
+@pytest.fixture
+def gated_load(monkeypatch):
+    """Loads wait for ``gate.set()`` (at most 5 s), then load for real."""
+    import threading
+
+    gate = threading.Event()
+    real = dp.load_experiment_data
+
+    def gated(config, progress=None):
+        gate.wait(5)
+        return real(config, progress=progress)
+
+    monkeypatch.setattr(dp, "load_experiment_data", gated)
+    yield gate
+    gate.set()
+
+
+def test_dataset_without_usable_samples_is_a_failure(panel, state, qtbot, demo_folder, tmp_path):
+    folder = unreadable_copy(demo_folder, tmp_path)
+    before, path_before = state.dataset, state.config.data.path
+    loaded = []
+    panel.loaded.connect(lambda: loaded.append(True))
+    with qtbot.waitSignal(panel.loadFailed, timeout=10000) as blocker:
+        panel.open_folder(folder)
+    qtbot.waitUntil(lambda: not panel.loading)
+    text = panel.error_label.text()
+    assert panel.error_banner.isVisibleTo(panel) and str(folder) in text and "no usable samples" in text
+    assert "em_000.png" in text and "not a readable image" in text and "(and 3 more)" in text
+    assert str(folder) in blocker.args[0]
+    assert state.dataset is before and state.config.data.path == path_before and not loaded
+    assert len(rows(panel)) == 6
+
+
+def test_load_finishing_during_training_is_not_applied(panel, state, qtbot, demo_folder, tmp_path, gated_load):
+    folder = broken_copy(demo_folder, tmp_path)
+    before, path_before = state.dataset, state.config.data.path
+    panel.open_folder(folder)
+    assert panel.loading
+    state.blockSignals(True)  # a run flagged without the panel being told: the result itself must be refused
+    state.set_training(True)
+    state.blockSignals(False)
+    gated_load.set()
+    qtbot.waitUntil(lambda: not panel.loading, timeout=10000)
+    assert state.dataset is before and state.config.data.path == path_before
+    assert "not applied" in panel.error_label.text() and panel.error_banner.isVisibleTo(panel)
+
+
+def test_training_start_cancels_loading(panel, state, qtbot, demo_folder, tmp_path, gated_load):
+    folder = broken_copy(demo_folder, tmp_path)
+    before, path_before = state.dataset, state.config.data.path
+    loaded = []
+    panel.loaded.connect(lambda: loaded.append(True))
+    panel.open_folder(folder)
+    state.set_training(True)
+    gated_load.set()
+    qtbot.waitUntil(lambda: not panel.loading, timeout=10000)
+    qtbot.wait(20)
+    assert state.dataset is before and state.config.data.path == path_before and not loaded
+    assert "cancelled" in panel.error_label.text()
+    state.set_training(False)  # the experiment still names the loaded data: nothing to reload
+    assert not panel.loading and state.dataset is before
+
+
+def test_experiment_replaced_during_training_loads_after_the_run(panel, state, qtbot, demo_folder, tmp_path):
+    folder = broken_copy(demo_folder, tmp_path)
+    before = state.dataset
+    state.set_training(True)
+    state.set_config(tiny_config(folder), source=None)
+    assert not panel.loading and state.dataset is before
+    with qtbot.waitSignal(panel.loaded, timeout=10000):
+        state.set_training(False)
+    qtbot.waitUntil(lambda: not panel.loading)
+    assert state.dataset.root == folder
+
+
+def test_split_moves_during_reload_are_kept(panel, state, qtbot, demo_folder, gated_load):
+    first, second = rows(panel)[0]["name"], rows(panel)[1]["name"]
+    state.set_split([first], "test")
+    panel.open_folder(demo_folder)  # the same dataset: a reload keeping its split moves
+    state.set_split([second], "val")  # moved while it loads
+    with qtbot.waitSignal(panel.loaded, timeout=10000):
+        gated_load.set()
+    qtbot.waitUntil(lambda: not panel.loading)
+    assert state.config.data.splits == {first: "test", second: "val"}
+    assert state.sample(first).split == "test" and state.sample(second).split == "val"
+    assert proxy_index(panel, second, M.SPLIT).data() == "val"
+    counts = state.dataset.split_counts()
+    assert f"{counts['val']} val, 1 test" in panel.stats_text()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # invalidateRowsFilter() is deprecated in Qt 6.10+
+def test_filter_works_without_bracketed_filter_change(panel, state, monkeypatch):
+    monkeypatch.setattr(dp.SampleFilterProxy, "BRACKETED_FILTER_CHANGE", False)  # PySide6 < 6.10
+    panel.split_filter.setCurrentText("val")
+    assert sorted(r["name"] for r in rows(panel)) == sorted(s.name for s in state.dataset.split("val"))
+    panel.filter_edit.setText("no such sample")
+    assert rows(panel) == []
+    panel.filter_edit.clear()
+    panel.split_filter.setCurrentText("all")
+    assert len(rows(panel)) == 6
+
+
+# -- review fixes: the large view on big images --------------------------------------------------
+@pytest.mark.parametrize("mode", dp.OVERLAY_MODES)
+@pytest.mark.parametrize("colour", [None, (255, 200, 0)])
+def test_mask_layer_equals_mask_overlay(mode, colour):
+    rng = np.random.default_rng(1)
+    masks = [rng.integers(0, 13, (21, 17)).astype(np.uint8), rng.integers(0, 300, (9, 11)).astype(np.uint16),
+             rng.random((8, 8)) > 0.5, rng.integers(-2, 40, (6, 7)).astype(np.int32)]
+    for mask in masks:
+        layer = dp.MaskLayer(mask)
+        for opacity in (0.0, 0.13, 0.45, 0.8, 1.0):
+            expected = mask_overlay(mask, opacity, mode, colour)
+            np.testing.assert_array_equal(layer.overlay(opacity, mode, colour), expected)
+            fade = dp.MaskLayer.fade(mode, opacity)
+            if fade is not None:  # a full-strength layer faded as a whole is the same overlay
+                np.testing.assert_array_equal(dp.faded(layer.overlay(1.0, mode, colour), fade), expected)
+
+
+def test_opacity_change_fades_the_layer_without_rebuilding_it(panel, state):
+    sample = state.sample()
+    raw = panel.canvas._layer_data["mask"]
+    panel.opacity_slider.setValue(70)
+    assert panel.canvas._layer_data["mask"] is raw  # same array, only the item's opacity changed
+    assert panel.canvas._layers["mask"].opacity() == pytest.approx(0.7)
+    np.testing.assert_array_equal(panel.canvas.layer("mask"), mask_overlay(sample.mask, 0.7, "fill"))
+    expected = dp.composite(to_display(sample.image), mask_overlay(sample.mask, 0.7, "fill"))
+    np.testing.assert_array_equal(panel.canvas.rendered(), expected)
+    panel.mode_combo.setCurrentText("both")  # two alpha levels: the array itself carries them
+    panel.opacity_slider.setValue(30)
+    assert panel.canvas.layer_opacity("mask") == 1.0
+    np.testing.assert_array_equal(panel.canvas.layer("mask"), mask_overlay(sample.mask, 0.3, "both"))
+
+
+def test_big_sample_is_prepared_in_background_and_cached(panel, state, qtbot, monkeypatch):
+    monkeypatch.setattr(dp, "SYNC_VIEW_PIXELS", 0)  # every sample counts as big
+    first, second = rows(panel)[0]["name"], rows(panel)[1]["name"]
+    panel.views.clear()
+    state.select_sample(second)
+    assert panel.preparing_view and "preparing" in panel.canvas._title.text
+    qtbot.waitUntil(lambda: not panel.preparing_view, timeout=5000)
+    np.testing.assert_array_equal(panel.canvas.image(), to_display(state.sample(second).image))
+    np.testing.assert_array_equal(panel.canvas.layer("mask"), mask_overlay(state.sample(second).mask, 0.45, "fill"))
+    assert "preparing" not in panel.canvas._title.text
+    state.select_sample(first)
+    qtbot.waitUntil(lambda: not panel.preparing_view, timeout=5000)
+    state.select_sample(second)  # shown before: from the cache, at once
+    assert not panel.preparing_view
+    np.testing.assert_array_equal(panel.canvas.image(), to_display(state.sample(second).image))
+
+
+def test_view_cache_is_bounded():
+    class S:
+        image = np.zeros((4, 4), np.uint8)
+        mask = np.zeros((4, 4), np.uint8)
+
+    samples = [S() for _ in range(4)]
+    cache = dp.ViewCache(size=2)
+    for sample in samples[:3]:
+        cache.put(dp.sample_view(sample))
+    assert len(cache) == 2 and cache.get(samples[0]) is None and cache.get(samples[2]) is not None
+    cache.get(samples[1])  # used: kept over samples[2]
+    cache.put(dp.sample_view(samples[3]))
+    assert cache.get(samples[1]) is not None and cache.get(samples[2]) is None
+    one = dp.sample_view(samples[0]).nbytes
+    small = dp.ViewCache(size=8, max_bytes=2 * one)
+    for sample in samples:
+        small.put(dp.sample_view(sample))
+    assert len(small) == 2 and small.nbytes <= 2 * one
+
+
+# -- review fixes: nothing starts after shutdown -------------------------------------------------
+def test_no_background_work_after_shutdown(panel, state, qtbot, demo_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(dp, "SYNC_VIEW_PIXELS", 0)
+    monkeypatch.setattr(dp, "SYNC_STATS_PIXELS", 0)
+    before = state.dataset
+    panel.shutdown()
+    started = []
+    for runner in (panel._runner, panel._stats_runner, panel._view_runner):
+        runner.start = lambda *args, r=runner, **kwargs: started.append(r.name)
+    state.set_config(tiny_config(broken_copy(demo_folder, tmp_path)), source=None)
+    panel.open_folder(demo_folder)
+    panel.open_demo()
+    state.select_sample(rows(panel)[2]["name"])
+    state.set_split([rows(panel)[0]["name"]], "test")
+    assert started == []
+    assert state.dataset is before and not panel.progress_row.isVisibleTo(panel)
+
+
+def test_task_runner_refusing_a_job_is_tolerated(panel, state, demo_folder):
+    panel._runner.start = lambda *args, **kwargs: None  # as TaskRunner does after shutdown
+    panel.open_folder(demo_folder)
+    assert not panel.loading and not panel.progress_row.isVisibleTo(panel)
+    assert "Loading" not in panel.progress_label.text()

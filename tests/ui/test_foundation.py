@@ -200,3 +200,33 @@ def test_qt_calls_do_not_leak_references_to_none(qtbot):
     for _ in range(2000):
         probe.setObjectName("probe")
     assert abs(sys.getrefcount(None) - before) < 100
+
+
+def test_finished_tasks_release_what_their_jobs_captured(qtbot):
+    import gc
+    import weakref
+
+    runner = TaskRunner("test")
+    refs = []
+
+    class Payload:
+        pass
+
+    for _ in range(5):
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        runner.start(lambda ctx, p=payload: p, on_done=lambda result: None)
+        del payload
+        qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    qtbot.wait(20)  # ended tasks are dropped from the event loop
+    gc.collect()
+    assert sum(ref() is not None for ref in refs) == 0
+
+
+def test_runner_refuses_new_jobs_after_shutdown(qtbot):
+    runner = TaskRunner("test")
+    assert runner.shutdown()
+    ran = []
+    assert runner.start(lambda ctx: ran.append(1)) is None
+    qtbot.wait(50)
+    assert ran == [] and not runner.busy
