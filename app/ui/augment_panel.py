@@ -29,10 +29,10 @@ from app.core.augment.pipeline import PIPELINE_VERSION, Step
 from app.core.patch_plan import patches_per_epoch, training_patch, training_pipeline
 from app.core.registry import RegistryError
 
-from .dataset_panel import MaskLayer, SampleView, ViewCache, find_view, sample_view
 from .image_view import ImageCanvas
 from .param_form import ParamForm
 from .render import composite, padding_overlay, thumbnail, to_display
+from .sample_view import MaskLayer, SampleView, ViewCache, find_view, sample_view
 from .tasks import TaskRunner
 
 GRID_DRAWS = 8

@@ -8,21 +8,16 @@ so every panel sees the change; the large view shows the selected image with its
 from __future__ import annotations
 
 import copy
-import html
 import re
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex, QSize,
-                            QSortFilterProxyModel, Qt, Signal)
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QSlider, QSplitter, QStyle,
-                               QStyledItemDelegate, QTableView, QTabWidget, QTextBrowser, QToolBar, QToolButton,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QSlider, QSplitter, QStyle, QTableView,
+                               QTabWidget, QTextBrowser, QToolBar, QToolButton, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from app.core.experiment_data import load_experiment_data
 from app.core.imageio import TIFF_SUFFIXES
@@ -30,35 +25,20 @@ from app.core.pairing import SPLITS, STACK_LABEL_WORDS, DatasetError
 from app.core.paths import ensure_demo_dataset
 from app.core.stats import dataset_stats
 
-from .image_view import ImageCanvas
-from .render import CLASS_COLOURS, class_colour, composite, contour_of, mask_overlay, thumbnail, to_display
+from .sample_table import THUMB_SIZE, SampleFilterProxy, SampleTable, SampleTableModel, SplitDelegate, stats_html
+from .sample_view import OVERLAY_COLOURS, OVERLAY_MODES, MaskLayer, SampleCanvas, SampleView, ViewCache, sample_view
 from .tasks import TaskRunner
 
-THUMB_SIZE = 64
 # Below this many pixels in the whole dataset, statistics are computed at once on the GUI thread.
 SYNC_STATS_PIXELS = 1_000_000
 # Up to this many pixels a sample's display image and mask are prepared at once; larger ones off the GUI thread.
 SYNC_VIEW_PIXELS = 1_000_000
-VIEW_CACHE_SIZE = 8  # prepared views kept (display image + mask), the least recently shown dropped first
-VIEW_CACHE_BYTES = 256 * 2**20
 PROBLEMS_IN_MESSAGE = 3
-OVERLAY_COLOURS: dict[str, tuple[int, int, int] | None] = {
-    "by class": None, "red": (255, 64, 64), "green": (80, 220, 120), "blue": (64, 160, 255),
-    "yellow": (255, 200, 0), "cyan": (0, 220, 220), "magenta": (220, 90, 255), "white": (255, 255, 255),
-}
-OVERLAY_MODES = ("fill", "contour", "both")
 BANNER_STYLE = ("#datasetErrorBanner { background: rgba(220, 50, 50, 48); border: 1px solid rgba(220, 50, 50, 170);"
                 " border-radius: 4px; }")
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def to_qimage(rgb: np.ndarray) -> QImage:
-    """A deep-copied QImage of an RGB uint8 array."""
-    rgb = np.ascontiguousarray(rgb)
-    h, w = rgb.shape[:2]
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
 def looks_like_labels(path: Path) -> bool:
     """True when a file's name says it holds labels/masks (e.g. ``train-labels.tif``)."""
     words = set(re.split(r"[^a-z0-9]+", Path(path).stem.lower()))
@@ -115,418 +95,12 @@ def data_key(data) -> tuple:
             tuple(sorted(data.splits.items())))
 
 
-def _palette_index(labels: np.ndarray) -> np.ndarray:
-    """Per pixel, the row of ``CLASS_COLOURS`` that :func:`mask_overlay` paints it with (uint8)."""
-    cycle = len(CLASS_COLOURS) - 1
-    if labels.dtype.kind in "ub" and labels.dtype.itemsize <= 2:  # class maps: a look-up table is fastest
-        values = np.arange(int(labels.max(initial=0)) + 1)
-        table = np.where(values > 0, 1 + (values - 1) % cycle, 0).astype(np.uint8)
-        return table[labels]
-    wide = labels.astype(np.int64)
-    return np.where(wide > 0, 1 + (wide - 1) % cycle, 0).astype(np.uint8)
-
-
-def alpha_levels(mode: str, opacity: float) -> np.ndarray:
-    """:func:`mask_overlay`'s alpha (uint8) for background, region inside and region outline."""
-    if mode not in OVERLAY_MODES:
-        raise ValueError(f"unknown overlay mode {mode!r}; valid: {', '.join(OVERLAY_MODES)}")
-    outline = {"fill": opacity, "contour": min(1.0, opacity * 2 + 0.2), "both": max(opacity, 0.9)}[mode]
-    levels = np.array([0.0, 0.0 if mode == "contour" else opacity, outline], np.float32)
-    return np.clip(levels * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
-class MaskLayer:
-    """A mask prepared once for fast overlays: one uint8 code per pixel (palette colour, and
-    background/inside/outline). :meth:`overlay` is then one table look-up and gives exactly
-    :func:`mask_overlay`'s RGBA (~10 ms for 2048², instead of ~150 ms)."""
-
-    KINDS = 3  # background, inside a region, on its outline
-
-    def __init__(self, mask: np.ndarray):
-        labels = np.asarray(mask)
-        if labels.dtype == np.bool_:
-            labels = labels.view(np.uint8)
-        kind = (labels > 0).astype(np.uint8)
-        kind[contour_of(labels)] = 2
-        self.code = _palette_index(labels) * np.uint8(self.KINDS) + kind
-        self.shape = labels.shape[:2]
-
-    @property
-    def nbytes(self) -> int:
-        return self.code.nbytes
-
-    @staticmethod
-    def fade(mode: str, opacity: float) -> float | None:
-        """The item opacity that turns the full-strength overlay of ``mode`` into the one at
-        ``opacity`` (one level for every drawn pixel), or None where it takes two (``both``)."""
-        return {"fill": opacity, "contour": min(1.0, opacity * 2 + 0.2)}.get(mode)
-
-    def overlay(self, opacity: float, mode: str = "fill", colour: tuple[int, int, int] | None = None) -> np.ndarray:
-        """RGBA uint8 H×W×4, equal to ``mask_overlay(mask, opacity, mode, colour)``."""
-        table = np.empty((len(CLASS_COLOURS), self.KINDS, 4), np.uint8)
-        table[..., :3] = CLASS_COLOURS[:, None, :] if colour is None else np.asarray(colour, np.uint8)
-        table[..., 3] = alpha_levels(mode, opacity)
-        words = table.reshape(-1, 4).view(np.uint32).ravel()  # one RGBA pixel per code
-        return words.take(self.code).view(np.uint8).reshape(*self.shape, 4)
-
-
-def faded(rgba: np.ndarray, opacity: float) -> np.ndarray:
-    """``rgba`` with its alpha scaled by ``opacity`` (rounded as :func:`mask_overlay` rounds)."""
-    out = rgba.copy()
-    out[..., 3] = np.clip(rgba[..., 3].astype(np.float32) * np.float32(opacity) + 0.5, 0, 255).astype(np.uint8)
-    return out
-
-
-@dataclass(eq=False)
-class SampleView:
-    """A sample ready to show: its display image and its prepared mask."""
-
-    sample: object
-    rgb: np.ndarray
-    mask: MaskLayer
-
-    @property
-    def nbytes(self) -> int:
-        return self.rgb.nbytes + self.mask.nbytes
-
-
-def sample_view(sample, check: Callable[[], None] = lambda: None,
-                display: Callable[[np.ndarray], np.ndarray] = to_display) -> SampleView:
-    """Prepare ``sample`` for the large view (pure NumPy: safe on a worker thread)."""
-    rgb = display(sample.image)
-    check()
-    return SampleView(sample, rgb, MaskLayer(sample.mask))
-
-
-class ViewCache:
-    """The last few prepared views, by sample; the least recently used go first once more
-    than ``size`` views or ``max_bytes`` are kept."""
-
-    def __init__(self, size: int = VIEW_CACHE_SIZE, max_bytes: int = VIEW_CACHE_BYTES):
-        self.size, self.max_bytes = size, max_bytes
-        self._views: OrderedDict[int, SampleView] = OrderedDict()
-
-    def get(self, sample) -> SampleView | None:
-        view = self._views.get(id(sample))
-        if view is None or view.sample is not sample:
-            return None
-        self._views.move_to_end(id(sample))
-        return view
-
-    def put(self, view: SampleView) -> SampleView:
-        self._views[id(view.sample)] = view
-        self._views.move_to_end(id(view.sample))
-        while len(self._views) > 1 and (len(self._views) > self.size or self.nbytes > self.max_bytes):
-            self._views.popitem(last=False)
-        return view
-
-    def snapshot(self) -> dict[int, SampleView]:
-        """A copy to hand to a worker (look views up with :func:`find_view`)."""
-        return dict(self._views)
-
-    def clear(self) -> None:
-        self._views.clear()
-
-    @property
-    def nbytes(self) -> int:
-        return sum(v.nbytes for v in self._views.values())
-
-    def __len__(self) -> int:
-        return len(self._views)
-
-
-def find_view(views: dict[int, SampleView], sample) -> SampleView | None:
-    view = views.get(id(sample))
-    return view if view is not None and view.sample is sample else None
-
-
-class SampleCanvas(ImageCanvas):
-    """An :class:`ImageCanvas` whose layers can also be faded whole (the item's opacity: no new
-    array, so an opacity slider stays cheap on big images). :meth:`layer` and
-    :meth:`rendered` include the fade, so they still give what is shown."""
-
-    def __init__(self, title: str = "", parent=None):
-        self._fades: dict[str, float] = {}
-        super().__init__(title, parent)
-
-    def set_layer(self, name: str, rgba: np.ndarray | None, z: float | None = None) -> None:
-        super().set_layer(name, rgba, z)
-        self._layers[name].setOpacity(self._fades.get(name, 1.0))
-
-    def set_layer_opacity(self, name: str, opacity: float) -> None:
-        self._fades[name] = float(opacity)
-        if name in self._layers:
-            self._layers[name].setOpacity(float(opacity))
-
-    def layer_opacity(self, name: str) -> float:
-        return self._fades.get(name, 1.0)
-
-    def layer(self, name: str) -> np.ndarray | None:
-        data = super().layer(name)
-        fade = self._fades.get(name, 1.0)
-        return data if data is None or fade >= 1.0 else faded(data, fade)
-
-    def rendered(self) -> np.ndarray | None:
-        if self.image() is None:
-            return None
-        layers = sorted(((item.zValue(), name) for name, item in self._layers.items() if item.isVisible()),
-                        key=lambda pair: pair[0])
-        return composite(self.image(), *(self.layer(name) for _, name in layers))
-
-
 def apply_splits(dataset, splits: dict[str, str]) -> None:
     """Give the dataset's samples the experiment's split moves (names it lacks are skipped)."""
     names = {s.name for s in dataset.samples}
     moves = {name: split for name, split in splits.items() if name in names}
     if any(s.split != moves[s.name] for s in dataset.samples if s.name in moves):
         dataset.assign_splits(moves)  # also drops statistics cached for the old splits
-
-
-def sample_thumbnail(sample, size: int = THUMB_SIZE) -> QPixmap:
-    """The sample's image with its mask filled in, shrunk to ``size`` pixels."""
-    step = max(1, max(sample.shape) // (4 * size))  # subsample big images first: cheap and plenty
-    image, mask = sample.image[::step, ::step], sample.mask[::step, ::step]
-    rgb = composite(to_display(image), mask_overlay(mask, 0.45, "fill"))
-    return QPixmap.fromImage(to_qimage(thumbnail(rgb, size)))
-
-
-def _size_text(height: int, width: int) -> str:
-    return f"{width}×{height}"
-
-
-def _numbers(values) -> str:
-    return ", ".join(f"{v:.4g}" for v in values) or "–"
-
-
-def _class_balance_html(fractions) -> str:
-    lines = []
-    for index, fraction in enumerate(fractions):
-        swatch = ('<span style="color:rgb(%d, %d, %d)">■</span>' % class_colour(index)) if index else "□"
-        lines.append(f"{swatch} class {index}: {100 * fraction:.1f} %")
-    return "<br>".join(lines) or "–"
-
-
-def stats_html(dataset, stats) -> str:
-    """The statistics box: layout, counts per split, classes and balance, sizes, normalisation."""
-    counts = dataset.split_counts()
-    esc = html.escape
-    rows = [
-        ("Layout", esc(dataset.layout)),
-        ("Root folder", esc(str(dataset.root))),
-        ("Samples", f"{len(dataset.samples)} — " + ", ".join(f"{counts[s]} {s}" for s in SPLITS)),
-        ("Classes", f"{dataset.num_classes} — {esc(stats.label_mapping)}"),
-        ("Class balance", _class_balance_html(stats.class_fractions)),
-    ]
-    if stats.count:
-        low, high = _size_text(*stats.min_size), _size_text(*stats.max_size)
-        rows.append(("Size range", low if low == high else f"{low} … {high}"))
-    rows += [
-        ("Channels", ", ".join(map(str, stats.channels)) or "–"),
-        ("Data types", esc(", ".join(stats.dtypes)) or "–"),
-        ("Normalisation", f"mean {_numbers(stats.normalised_mean)}, std {_numbers(stats.normalised_std)}"
-                          " (scaled to 0–1; training split)"),
-        ("Intensity", f"mean {_numbers(stats.intensity_mean)}, std {_numbers(stats.intensity_std)} (file units)"),
-    ]
-    body = "".join(f"<tr><td valign='top'><b>{key}</b>&nbsp;&nbsp;</td><td>{value}</td></tr>" for key, value in rows)
-    return f"<table cellspacing='2'>{body}</table>"
-
-
-# -- the sample table --------------------------------------------------------------------------
-class SampleTableModel(QAbstractTableModel):
-    """One row per sample: thumbnail, name, size, split (editable), foreground fraction."""
-
-    THUMB, NAME, SIZE, SPLIT, FOREGROUND = range(5)
-    HEADERS = ("", "Name", "Size", "Split", "Foreground")
-    SORT_ROLE = Qt.ItemDataRole.UserRole
-    NAME_ROLE = Qt.ItemDataRole.UserRole + 1
-
-    splitEdited = Signal(str, str)  # sample name, new split
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._samples: list = []
-        self._rows: dict[str, int] = {}
-        self._fractions: dict[str, float] = {}
-        self._thumbs: dict[str, QPixmap] = {}
-        self.editable = True
-
-    # -- content -----------------------------------------------------------------------------
-    def set_dataset(self, dataset) -> None:
-        self.beginResetModel()
-        self._samples = list(dataset.samples) if dataset is not None else []
-        self._rows = {s.name: i for i, s in enumerate(self._samples)}
-        self._fractions = {}
-        self._thumbs = {}
-        self.endResetModel()
-
-    def set_fractions(self, fractions: dict[str, float]) -> None:
-        self._fractions = dict(fractions)
-        self._column_changed(self.FOREGROUND)
-
-    def refresh_splits(self) -> None:
-        self._column_changed(self.SPLIT)
-
-    def _column_changed(self, column: int) -> None:
-        if self._samples:
-            self.dataChanged.emit(self.index(0, column), self.index(len(self._samples) - 1, column))
-
-    def sample(self, row: int):
-        return self._samples[row]
-
-    def row_of(self, name: str) -> int | None:
-        return self._rows.get(name)
-
-    def thumbnail_cached(self, name: str) -> bool:
-        return name in self._thumbs
-
-    # -- Qt model ----------------------------------------------------------------------------
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt naming
-        return 0 if parent.isValid() else len(self._samples)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt naming
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt naming
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return ("Image with its mask", "Sample name", "Width × height in pixels",
-                    "Split used for training/validation/testing (double-click to change)",
-                    "Pixels not in class 0")[section]
-        return None
-
-    def flags(self, index):
-        flags = super().flags(index)
-        if index.isValid() and index.column() == self.SPLIT and self.editable:
-            flags |= Qt.ItemFlag.ItemIsEditable
-        return flags
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        sample, column = self._samples[index.row()], index.column()
-        if role == self.NAME_ROLE:
-            return sample.name
-        if role == Qt.ItemDataRole.DecorationRole and column == self.THUMB:
-            return self._thumbnail(sample)
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            return self._display(sample, column)
-        if role == self.SORT_ROLE:
-            return self._sort_key(sample, column)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{sample.name}\nimage: {sample.image_path}\nmask: {sample.mask_path}" + (
-                f"\npage: {sample.page}" if sample.page is not None else "")
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.SIZE, self.FOREGROUND):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802 - Qt naming
-        if not index.isValid() or index.column() != self.SPLIT or role != Qt.ItemDataRole.EditRole:
-            return False
-        if value not in SPLITS or not self.editable:
-            return False
-        sample = self._samples[index.row()]
-        if sample.split != value:
-            self.splitEdited.emit(sample.name, value)
-        return True
-
-    def _display(self, sample, column: int):
-        if column == self.NAME:
-            return sample.name
-        if column == self.SIZE:
-            return _size_text(*sample.shape)
-        if column == self.SPLIT:
-            return sample.split
-        if column == self.FOREGROUND:
-            fraction = self._fractions.get(sample.name)
-            return "…" if fraction is None else f"{100 * fraction:.1f} %"
-        return None
-
-    def _sort_key(self, sample, column: int):
-        if column == self.SIZE:
-            return sample.shape[0] * sample.shape[1]
-        if column == self.SPLIT:
-            return SPLITS.index(sample.split) if sample.split in SPLITS else len(SPLITS)
-        if column == self.FOREGROUND:
-            return self._fractions.get(sample.name, -1.0)
-        return sample.name.lower()
-
-    def _thumbnail(self, sample) -> QPixmap:
-        pixmap = self._thumbs.get(sample.name)
-        if pixmap is None:
-            pixmap = self._thumbs[sample.name] = sample_thumbnail(sample)
-        return pixmap
-
-
-class SampleFilterProxy(QSortFilterProxyModel):
-    """Keeps rows whose name contains the filter text and whose split matches the split filter."""
-
-    # Qt >= 6.10 wants filter changes bracketed by begin/endFilterChange(); older Qt invalidates.
-    BRACKETED_FILTER_CHANGE = (hasattr(QSortFilterProxyModel, "beginFilterChange")
-                               and hasattr(QSortFilterProxyModel, "endFilterChange")
-                               and hasattr(QSortFilterProxyModel, "Direction"))
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._text = ""
-        self._split = "all"
-        self.setSortRole(SampleTableModel.SORT_ROLE)
-
-    def set_text(self, text: str) -> None:
-        self._change(text.strip().lower(), self._split)
-
-    def set_split(self, split: str) -> None:
-        self._change(self._text, split)
-
-    def _change(self, text: str, split: str) -> None:
-        if not self.BRACKETED_FILTER_CHANGE:
-            self._text, self._split = text, split
-            getattr(self, "invalidateRowsFilter", self.invalidateFilter)()
-            return
-        self.beginFilterChange()
-        self._text, self._split = text, split
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, row: int, parent) -> bool:  # noqa: N802 - Qt naming
-        sample = self.sourceModel().sample(row)
-        if self._text and self._text not in sample.name.lower():
-            return False
-        return self._split == "all" or sample.split == self._split
-
-
-class SplitDelegate(QStyledItemDelegate):
-    """A train/val/test combo box for the split column."""
-
-    def createEditor(self, parent, option, index):  # noqa: N802 - Qt naming
-        combo = QComboBox(parent)
-        combo.addItems(SPLITS)
-        combo.setToolTip("Move this sample to another split")
-        combo.activated.connect(lambda _=0, c=combo: self._commit(c))
-        return combo
-
-    def setEditorData(self, editor, index) -> None:  # noqa: N802 - Qt naming
-        editor.setCurrentText(index.data(Qt.ItemDataRole.EditRole))
-
-    def setModelData(self, editor, model, index) -> None:  # noqa: N802 - Qt naming
-        model.setData(index, editor.currentText(), Qt.ItemDataRole.EditRole)
-
-    def _commit(self, combo: QComboBox) -> None:
-        self.commitData.emit(combo)
-        self.closeEditor.emit(combo, QStyledItemDelegate.EndEditHint.NoHint)
-
-
-class SampleTable(QTableView):
-    """The sample table; the name column takes the width the other columns leave (at least 120 px)."""
-
-    NAME_MIN_WIDTH = 120
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        super().resizeEvent(event)
-        header = self.horizontalHeader()
-        others = sum(header.sectionSize(c) for c in range(header.count()) if c != SampleTableModel.NAME)
-        header.resizeSection(SampleTableModel.NAME, max(self.NAME_MIN_WIDTH, self.viewport().width() - others))
 
 
 @dataclass

@@ -13,8 +13,10 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QComboBox, QStyleOptionViewItem
 
 from app.ui import dataset_panel as dp
-from app.ui.dataset_panel import DatasetPanel, SampleTableModel, order_stack_pair
-from app.ui.render import mask_overlay, to_display
+from app.ui import sample_view as sv
+from app.ui.dataset_panel import DatasetPanel, order_stack_pair
+from app.ui.render import composite, mask_overlay, to_display
+from app.ui.sample_table import SampleFilterProxy, SampleTableModel
 
 from .conftest import tiny_config
 
@@ -175,7 +177,7 @@ def test_overlay_controls_change_mask_layer(panel, state):
     np.testing.assert_array_equal(panel.canvas.layer("mask"), mask_overlay(mask, 0.8, "contour"))
     panel.colour_combo.setCurrentText("red")
     np.testing.assert_array_equal(panel.canvas.layer("mask"),
-                                  mask_overlay(mask, 0.8, "contour", dp.OVERLAY_COLOURS["red"]))
+                                  mask_overlay(mask, 0.8, "contour", sv.OVERLAY_COLOURS["red"]))
     panel.show_mask_check.setChecked(False)
     assert panel.canvas.layer("mask") is None
     np.testing.assert_array_equal(panel.canvas.rendered(), to_display(sample.image))
@@ -481,7 +483,7 @@ def test_split_moves_during_reload_are_kept(panel, state, qtbot, demo_folder, ga
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # invalidateRowsFilter() is deprecated in Qt 6.10+
 def test_filter_works_without_bracketed_filter_change(panel, state, monkeypatch):
-    monkeypatch.setattr(dp.SampleFilterProxy, "BRACKETED_FILTER_CHANGE", False)  # PySide6 < 6.10
+    monkeypatch.setattr(SampleFilterProxy, "BRACKETED_FILTER_CHANGE", False)  # PySide6 < 6.10
     panel.split_filter.setCurrentText("val")
     assert sorted(r["name"] for r in rows(panel)) == sorted(s.name for s in state.dataset.split("val"))
     panel.filter_edit.setText("no such sample")
@@ -492,20 +494,20 @@ def test_filter_works_without_bracketed_filter_change(panel, state, monkeypatch)
 
 
 # -- review fixes: the large view on big images --------------------------------------------------
-@pytest.mark.parametrize("mode", dp.OVERLAY_MODES)
+@pytest.mark.parametrize("mode", sv.OVERLAY_MODES)
 @pytest.mark.parametrize("colour", [None, (255, 200, 0)])
 def test_mask_layer_equals_mask_overlay(mode, colour):
     rng = np.random.default_rng(1)
     masks = [rng.integers(0, 13, (21, 17)).astype(np.uint8), rng.integers(0, 300, (9, 11)).astype(np.uint16),
              rng.random((8, 8)) > 0.5, rng.integers(-2, 40, (6, 7)).astype(np.int32)]
     for mask in masks:
-        layer = dp.MaskLayer(mask)
+        layer = sv.MaskLayer(mask)
         for opacity in (0.0, 0.13, 0.45, 0.8, 1.0):
             expected = mask_overlay(mask, opacity, mode, colour)
             np.testing.assert_array_equal(layer.overlay(opacity, mode, colour), expected)
-            fade = dp.MaskLayer.fade(mode, opacity)
+            fade = sv.MaskLayer.fade(mode, opacity)
             if fade is not None:  # a full-strength layer faded as a whole is the same overlay
-                np.testing.assert_array_equal(dp.faded(layer.overlay(1.0, mode, colour), fade), expected)
+                np.testing.assert_array_equal(sv.faded(layer.overlay(1.0, mode, colour), fade), expected)
 
 
 def test_opacity_change_fades_the_layer_without_rebuilding_it(panel, state):
@@ -515,7 +517,7 @@ def test_opacity_change_fades_the_layer_without_rebuilding_it(panel, state):
     assert panel.canvas._layer_data["mask"] is raw  # same array, only the item's opacity changed
     assert panel.canvas._layers["mask"].opacity() == pytest.approx(0.7)
     np.testing.assert_array_equal(panel.canvas.layer("mask"), mask_overlay(sample.mask, 0.7, "fill"))
-    expected = dp.composite(to_display(sample.image), mask_overlay(sample.mask, 0.7, "fill"))
+    expected = composite(to_display(sample.image), mask_overlay(sample.mask, 0.7, "fill"))
     np.testing.assert_array_equal(panel.canvas.rendered(), expected)
     panel.mode_combo.setCurrentText("both")  # two alpha levels: the array itself carries them
     panel.opacity_slider.setValue(30)
@@ -546,17 +548,17 @@ def test_view_cache_is_bounded():
         mask = np.zeros((4, 4), np.uint8)
 
     samples = [S() for _ in range(4)]
-    cache = dp.ViewCache(size=2)
+    cache = sv.ViewCache(size=2)
     for sample in samples[:3]:
-        cache.put(dp.sample_view(sample))
+        cache.put(sv.sample_view(sample))
     assert len(cache) == 2 and cache.get(samples[0]) is None and cache.get(samples[2]) is not None
     cache.get(samples[1])  # used: kept over samples[2]
-    cache.put(dp.sample_view(samples[3]))
+    cache.put(sv.sample_view(samples[3]))
     assert cache.get(samples[1]) is not None and cache.get(samples[2]) is None
-    one = dp.sample_view(samples[0]).nbytes
-    small = dp.ViewCache(size=8, max_bytes=2 * one)
+    one = sv.sample_view(samples[0]).nbytes
+    small = sv.ViewCache(size=8, max_bytes=2 * one)
     for sample in samples:
-        small.put(dp.sample_view(sample))
+        small.put(sv.sample_view(sample))
     assert len(small) == 2 and small.nbytes <= 2 * one
 
 
