@@ -50,7 +50,7 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         rgb = image if (image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3) else to_display(image)
         size_changed = self._rgb is None or self._rgb.shape[:2] != rgb.shape[:2]
         self._rgb = rgb
-        self.image_item.setImage(rgb, autoLevels=False, levels=(0, 255))
+        self.image_item.setImage(rgb, autoLevels=False)  # uint8 RGB: no level scaling (fast path)
         for name, item in self._layers.items():
             if self._layer_data.get(name) is not None and self._layer_data[name].shape[:2] != rgb.shape[:2]:
                 self.set_layer(name, None)
@@ -72,7 +72,7 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
             item.clear()
             item.setVisible(False)
         else:
-            item.setImage(rgba, autoLevels=False, levels=(0, 255))
+            item.setImage(rgba, autoLevels=False)
             item.setVisible(True)
 
     def layer(self, name: str) -> np.ndarray | None:

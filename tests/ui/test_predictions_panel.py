@@ -11,7 +11,9 @@ import pytest
 
 from app.core.imageio import write_image
 from app.core.postprocess import WatershedParams, watershed_postprocess
-from app.ui.predictions_panel import PredictionsPanel, step_rgb
+import app.ui.image_view as image_view
+import app.ui.predictions_panel as predictions_module
+from app.ui.predictions_panel import CachedPrediction, PredictionsPanel, step_rgb, step_thumbnail
 from app.ui.render import FALSE_NEGATIVE, FALSE_POSITIVE
 
 from .conftest import tiny_config
@@ -58,12 +60,14 @@ def set_param(qtbot, panel, name, value) -> None:
         panel.params_form.editor(name).setValue(value)
 
 
-def test_without_model_shows_first_val_image_and_says_so(panel, state):
+def test_without_model_shows_first_val_image_and_says_so(qtbot, panel, state):
     first_val = state.dataset.split("val")[0].name
     assert panel.image_combo.currentData() == first_val
     assert panel.image_combo.currentText() == f"{first_val} (val)"
     assert [panel.image_combo.itemText(i).endswith("(val)") for i in range(2)] == [True, True]
-    assert panel.before_canvas.image() is not None
+    qtbot.waitUntil(lambda: panel.before_canvas.image() is not None, timeout=WAIT)
+    assert panel.after_canvas.image() is panel.before_canvas.image()  # one display array, shared
+    assert panel.before_canvas.layer("truth") is not None
     assert panel.before_canvas.layer("prediction") is None
     assert "No model" in panel.status_label.text()
     assert panel.metrics() == {}
@@ -84,11 +88,12 @@ def test_open_checkpoint_predicts_first_val_image(qtbot, panel, state, checkpoin
     assert panel.banner.isHidden()
     labels = panel.current_prediction().labels
     assert labels.any() and not labels.all()
-    panel.opacity_slider.setValue(0)
-    assert not panel.before_canvas.layer("prediction")[..., 3].any()
-    panel.opacity_slider.setValue(100)
     fill = panel.before_canvas.layer("prediction")[..., 3]
-    assert np.array_equal(fill == 255, labels > 0)
+    assert np.array_equal(fill == 255, labels > 0)  # layers at full alpha; the item sets the opacity
+    panel.opacity_slider.setValue(0)
+    assert panel.overlay_opacity(panel.before_canvas) == 0.0
+    panel.opacity_slider.setValue(100)
+    assert panel.overlay_opacity(panel.before_canvas) == 1.0
 
 
 def test_metrics_match_an_independent_computation(qtbot, panel, state, checkpoint):
@@ -103,6 +108,8 @@ def test_metrics_match_an_independent_computation(qtbot, panel, state, checkpoin
         assert metrics[side]["objects"] >= 0
     sample = state.dataset.split("val")[0]
     prediction = Predictor.from_checkpoint(checkpoint, "cpu").predict(sample.image)
+    assert np.array_equal(panel.current_prediction().labels, prediction.labels)  # argmax of float32
+    assert np.allclose(panel.current_prediction().probabilities, prediction.probabilities, atol=1e-5)
     expected = np.mean((prediction.labels > 0) == (sample.mask > 0))
     assert metrics["before"]["pixel_accuracy"] == pytest.approx(expected)
     assert metrics["after"]["objects"] == panel.current_result().object_count
@@ -140,7 +147,8 @@ def test_steps_strip_has_one_thumbnail_per_step(qtbot, panel, checkpoint):
     assert "small objects removed" in names
     assert [button.text() for button in panel.step_buttons] == names
     panel.step_buttons[names.index("markers")].click()
-    assert np.array_equal(panel.after_canvas.image(), step_rgb(panel.current_result().step("markers")))
+    expected = step_rgb(panel.current_result().step("markers"))
+    qtbot.waitUntil(lambda: np.array_equal(panel.after_canvas.image(), expected), timeout=WAIT)
     assert panel.after_canvas.layer("prediction") is None
     panel.step_buttons[names.index("markers")].click()
     assert panel.after_canvas.layer("prediction") is not None
@@ -251,7 +259,8 @@ def test_config_change_elsewhere_updates_form_and_result(qtbot, panel, state, ch
 def test_error_map_replaces_prediction_fill(qtbot, panel, state, checkpoint):
     load(qtbot, panel, checkpoint)
     set_param(qtbot, panel, "threshold", 0.01)
-    panel.errors_check.setChecked(True)
+    panel.errors_check.setChecked(True)  # the error layers are drawn in the background
+    qtbot.waitUntil(lambda: panel.after_canvas.layer("prediction") is not None, timeout=WAIT)
     layer = panel.after_canvas.layer("prediction")
     shown = layer[layer[..., 3] > 0][:, :3]
     assert len(shown) > 0
@@ -284,3 +293,186 @@ def test_invalid_postprocess_settings_fall_back_to_defaults(qtbot, state):
     assert widget.params() == WatershedParams()
     assert widget.params_form.values() == WatershedParams().to_dict()
     widget.shutdown()
+
+
+# -- GUI-thread cost, memory, duplicate loads, shutdown -----------------------------------------
+def counting(monkeypatch, module, name: str) -> list:
+    """Replace ``module.name`` by a wrapper that records each call; returns the record."""
+    calls, original = [], getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+def test_opacity_and_truth_toggle_rebuild_no_array(qtbot, panel, checkpoint, monkeypatch):
+    load(qtbot, panel, checkpoint)
+    calls = [counting(monkeypatch, predictions_module, name) for name in
+             ("mask_overlay", "error_overlay", "contour_of", "to_display", "step_rgb")]
+    layers = {name: panel.after_canvas.layer(name) for name in ("prediction", "outline")}
+    assert layers["outline"] is not None and layers["outline"][..., 3].any()  # objects coloured: outlines
+    for value in (0, 13, 50, 77, 100, 45):
+        panel.opacity_slider.setValue(value)
+        assert panel.overlay_opacity(panel.before_canvas) == pytest.approx(value / 100)
+        assert panel.overlay_opacity(panel.after_canvas) == pytest.approx(value / 100)
+        assert panel.overlay_opacity(panel.after_canvas, "outline") == pytest.approx(max(value / 100, 0.9))
+    panel.truth_check.setChecked(False)
+    assert panel.after_canvas.layer("truth") is None
+    panel.truth_check.setChecked(True)
+    assert panel.after_canvas.layer("truth") is not None
+    assert all(not record for record in calls)
+    assert all(panel.after_canvas.layer(name) is layer for name, layer in layers.items())
+    panel.objects_check.setChecked(False)  # other overlays: built once, in the background
+    qtbot.waitUntil(lambda: panel.after_canvas.layer("prediction") is not None, timeout=WAIT)
+    assert panel.after_canvas.layer("outline") is None
+    assert len(calls[0]) == 2 and not calls[1]
+    assert np.array_equal(panel.after_canvas.layer("prediction")[..., 3] > 0, panel.current_result().mask > 0)
+
+
+def test_display_is_computed_once_per_image_off_the_gui_thread(qtbot, state, checkpoint, monkeypatch):
+    displays = counting(monkeypatch, predictions_module, "to_display")
+    canvas_conversions = counting(monkeypatch, image_view, "to_display")
+    widget = PredictionsPanel(state)
+    qtbot.addWidget(widget)
+    first, second = (s.name for s in state.dataset.split("val"))
+    qtbot.waitUntil(lambda: widget.before_canvas.image() is not None, timeout=WAIT)
+    assert len(displays) == 1
+    load(qtbot, widget, checkpoint)
+    with qtbot.waitSignal(widget.predictionReady, timeout=WAIT):
+        widget.select_image(second)
+    assert len(displays) == 2
+    with qtbot.waitSignal(widget.predictionReady, timeout=WAIT):
+        widget.select_image(first)  # cached: nothing recomputed
+    assert len(displays) == 2 and widget.network_passes == 2
+    assert widget.before_canvas.image() is widget.after_canvas.image()
+    assert canvas_conversions == []  # the views get ready RGB
+    widget.shutdown()
+
+
+def test_thumbnails_are_drawn_from_small_arrays():
+    labels = np.zeros((1000, 600), np.int32)
+    labels[100:500, 50:300] = 3
+    small = step_thumbnail(labels)
+    assert max(small.shape[:2]) <= 128 and small.shape[2] == 3
+    assert np.array_equal(small, step_rgb(labels[::8, ::8]))
+    assert step_thumbnail(np.ones((40, 30), np.uint8)).shape == (40, 30, 3)
+
+
+def test_cached_prediction_keeps_what_the_clean_up_needs_exactly():
+    from app.core.predictor import Prediction
+
+    rng = np.random.default_rng(1)
+    binary = rng.random((2, 20, 30)).astype(np.float32)
+    binary[0] = 1 - binary[1]
+    cached = CachedPrediction.of(Prediction(binary, binary.argmax(0).astype(np.uint8)))
+    assert cached.foreground.dtype == np.float32 and cached.probabilities16 is None
+    assert cached.nbytes == 20 * 30 * 5  # float32 foreground + uint8 labels
+    assert np.array_equal(cached.cleanup_source(), binary[1])
+    assert np.allclose(cached.expanded().probabilities, binary, atol=1e-6)
+    three = rng.random((3, 20, 30)).astype(np.float32)
+    labels = three.argmax(0).astype(np.uint8)
+    cached = CachedPrediction.of(Prediction(three, labels))
+    assert cached.probabilities16.dtype == np.float16 and cached.foreground is None
+    assert np.array_equal(cached.cleanup_source(), labels > 0) and cached.expanded().labels is labels
+    assert np.allclose(cached.expanded().probabilities, three, atol=1e-3)
+
+
+def test_cache_keeps_full_steps_only_for_the_image_shown(qtbot, panel, state, checkpoint):
+    load(qtbot, panel, checkpoint)
+    first, second = (s.name for s in state.dataset.split("val"))
+    first_result = panel.current_result()
+    assert first_result.steps
+    with qtbot.waitSignal(panel.predictionReady, timeout=WAIT):
+        panel.select_image(second)
+    assert first_result.steps == [] and panel.current_result().steps
+    with qtbot.waitSignal(panel.predictionReady, timeout=WAIT):
+        panel.select_image(first)
+    assert panel.current_result() is first_result and panel.network_passes == 2
+    assert [b.text() for b in panel.step_buttons]  # thumbnails at once; full steps come back in the background
+    qtbot.waitUntil(lambda: bool(first_result.steps), timeout=WAIT)
+    expected = watershed_postprocess(panel.current_prediction().probabilities[1], panel.params())
+    assert [name for name, _ in first_result.steps] == [name for name, _ in expected.steps]
+
+
+def test_cache_is_bounded_by_bytes(qtbot, panel, state, checkpoint, monkeypatch):
+    load(qtbot, panel, checkpoint)
+    one_entry = panel._current_entry().nbytes
+    monkeypatch.setattr(predictions_module, "CACHE_BYTES", one_entry + 1)
+    first, second = (s.name for s in state.dataset.split("val"))
+    with qtbot.waitSignal(panel.predictionReady, timeout=WAIT):
+        panel.select_image(second)
+    assert [key[1] for key in panel._cache] == [second]  # the current image is never dropped
+    with qtbot.waitSignal(panel.predictionReady, timeout=WAIT):
+        panel.select_image(first)
+    assert panel.network_passes == 3  # it had been dropped
+
+
+def test_new_checkpoint_drops_the_old_ones_predictions(qtbot, panel, state, run_dir):
+    load(qtbot, panel, run_dir / "checkpoints" / "best.pt")
+    with qtbot.waitSignal(panel.predictionReady, timeout=WAIT):
+        panel.select_image(state.dataset.split("val")[1].name)
+    assert len(panel._cache) == 2
+    load(qtbot, panel, run_dir / "checkpoints" / "last.pt")
+    assert [key[0][0] for key in panel._cache] == [str(run_dir / "checkpoints" / "last.pt")]
+
+
+def test_opened_files_are_capped(qtbot, panel, state, tmp_path, monkeypatch):
+    monkeypatch.setattr(predictions_module, "FILES_LIMIT", 2)
+    paths = [tmp_path / f"extra{i}.png" for i in range(3)]
+    for path in paths:
+        write_image(path, state.dataset.samples[0].image[:, :, 0])
+        panel.open_image(path)
+        qtbot.waitUntil(lambda: panel.current_key == f"file:{path}", timeout=WAIT)
+    files = [panel.image_combo.itemText(i) for i in range(panel.image_combo.count())
+             if panel.image_combo.itemText(i).endswith("(file)")]
+    assert files == ["extra1.png (file)", "extra2.png (file)"]
+    assert list(panel._files) == [f"file:{p}" for p in paths[1:]]
+
+
+def test_end_of_training_loads_the_checkpoint_once(qtbot, panel, state, run_dir, monkeypatch):
+    loads = counting(monkeypatch, predictions_module, "load_predictor")
+    state.set_training(True)
+    with qtbot.waitSignal(panel.predictorLoaded, timeout=WAIT):
+        state.set_run(run_dir)  # the run's checkpoint, while training...
+        state.set_training(False)  # ...and again at its end, before the first load is over
+    qtbot.wait(200)
+    assert loads == ["load_predictor"]
+    state.set_training(True)
+    state.set_training(False)
+    assert not panel._load_runner.busy and loads == ["load_predictor"]
+
+
+def test_nothing_starts_after_shutdown(qtbot, panel, state, run_dir, tmp_path, monkeypatch):
+    started = []
+    panel.shutdown()
+    for runner in panel._runners():
+        monkeypatch.setattr(runner, "start", lambda *args, **kwargs: started.append(args))
+    state.set_run(run_dir)
+    state.set_training(True)
+    state.set_training(False)
+    panel.open_checkpoint(run_dir / "checkpoints" / "best.pt")
+    panel.open_image(tmp_path / "any.png")
+    state.update("postprocess", None, value={"threshold": 0.2})
+    state.set_dataset(state.dataset)
+    panel.opacity_slider.setValue(10)
+    panel.errors_check.setChecked(True)
+    assert started == []
+    panel.shutdown()
+
+
+def test_start_refused_by_the_runner_is_tolerated(qtbot, panel, checkpoint, monkeypatch):
+    monkeypatch.setattr(panel._load_runner, "start", lambda *args, **kwargs: None)
+    panel.open_checkpoint(checkpoint)
+    assert panel._loading is None and panel.predictor is None
+
+
+def test_status_says_predictions_share_the_device_while_training(qtbot, panel, state, checkpoint):
+    load(qtbot, panel, checkpoint)
+    assert "share" not in panel.status_label.text()
+    state.set_training(True)
+    assert "share the device" in panel.status_label.text()
+    state.set_training(False)
+    assert "share" not in panel.status_label.text()

@@ -157,17 +157,30 @@ def test_pause_and_resume(qtbot, panel, state):
     assert (panel.run_dir / "checkpoints" / "last.pt").exists()
 
 
-def test_failed_run_shows_banner_and_returns_to_idle(qtbot, panel, state):
+def test_no_training_images_is_refused_before_a_run_folder_is_made(qtbot, panel, state):
     state.set_split([s.name for s in state.dataset.samples], "val")
+    assert not panel.start()
+    assert not panel.session.running and not state.training
+    assert panel.banner_kind == "warning" and "No training images" in panel.banner.text()
+    assert not panel.runs_parent.exists() or not any(panel.runs_parent.iterdir())
+
+
+def test_engine_failure_shows_banner_and_returns_to_idle(qtbot, panel, state, monkeypatch):
+    from app.core.training import engine
+
+    def fail(self):
+        raise engine.TrainingError("the loss became NaN at step 3; lower the learning rate", "nan")
+
+    monkeypatch.setattr(engine.Trainer, "_prepare", fail)
     with qtbot.waitSignal(panel.session.runningChanged, timeout=RUN_TIMEOUT,
                           check_params_cb=lambda running: not running):
         panel.start()
-    assert panel.last_outcome.kind == "data"
+    assert panel.last_outcome.kind == "nan"
     assert panel.banner_kind == "error" and not panel.banner.isHidden()
-    assert panel.banner.text().startswith("Data problem:") and "no training samples" in panel.banner.text()
+    assert "NaN" in panel.banner.text() and "lower the learning rate" in panel.banner.text()
     assert panel.start_action.isEnabled() and not state.training
     assert state.run_dir is None  # nothing to predict with
-    assert panel.progress.format() == "Failed (data)"
+    assert panel.progress.format() == "Failed (nan)"
 
 
 def test_redraw_is_throttled(qtbot, panel, monkeypatch):
