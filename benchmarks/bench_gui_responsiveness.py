@@ -54,8 +54,8 @@ def heartbeat(seconds: float, interval_ms: int = 10) -> dict:
     timer.stop()
     steps = len(training.step_losses()[0]) - steps_before
     epochs = len(training.history)
-    window.close()
-    app.processEvents()
+    window.close()  # asks the run to stop; the window closes once its thread has ended
+    wait_until(lambda: not window.isVisible(), 300, "closing after the run stopped")
     stalls = np.maximum(np.diff(np.asarray(ticks)) - interval_ms, 0.0)
     return {"ticks": len(ticks), "steps": steps, "epochs": epochs, "p50": float(np.percentile(stalls, 50)),
             "p99": float(np.percentile(stalls, 99)), "max": float(stalls.max())}

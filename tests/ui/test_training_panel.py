@@ -230,3 +230,19 @@ def test_progress_text_and_time_left():
     limited.update(StepBatch(np.array([6]), np.array([1.0]), 1, 6, 10, 8.0, 1e-3))
     assert limited.seconds_left() == pytest.approx(5.0)
     assert format_duration(80) == "1m 20s" and format_duration(45) == "45s" and format_duration(7500) == "2h 05m"
+
+
+def test_after_an_epoch_the_three_epoch_plots_are_updated_one_turn_at_a_time(qtbot, panel):
+    from app.core.training.events import EpochFinished
+
+    drawn = []
+    for name in ("train_loss", "train_accuracy", "val_iou"):
+        curve = panel.curves[name]
+        original = curve.setData
+        curve.setData = lambda *a, _n=name, _o=original, **k: (drawn.append(_n), _o(*a, **k))
+    panel.session.epochFinished.emit(EpochFinished(1, 0.5, 0.8, 0.4, 0.85, 0.6, 0.7, 1e-3, 2.0))
+    qtbot.waitUntil(lambda: len(drawn) >= 1, timeout=5000)
+    assert drawn == ["train_loss"]  # the first plot only, in this turn of the event loop
+    qtbot.waitUntil(lambda: len(drawn) == 3, timeout=5000)
+    assert drawn == ["train_loss", "train_accuracy", "val_iou"]
+    assert list(panel.curves["val_dice"].getData()[1]) == [0.7]
