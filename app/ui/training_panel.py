@@ -50,6 +50,18 @@ BANNER_STYLES = {
 }
 
 
+class WholeNumberAxis(pg.AxisItem):
+    """An axis of epochs or steps: ticks only at whole numbers (no "epoch 2.5")."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802,N803 - pyqtgraph naming
+        levels = [(spacing, [v for v in values if float(v).is_integer()])
+                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        if not any(values for _, values in levels):
+            first, last = math.ceil(minVal), math.floor(maxVal)
+            levels = [(1.0, [float(v) for v in range(first, last + 1)])] if last - first < 50 else levels
+        return levels
+
+
 def commit_pending_edit() -> None:
     """A number typed into a spin box counts even if Train is pressed before leaving the box."""
     focus = QApplication.focusWidget()
@@ -360,7 +372,8 @@ class TrainingPanel(QWidget):
         Grid lines triple the cost of painting a plot (~25 → ~80 ms for the four at 1400 px), so
         the per-step plot, repainted every few hundred milliseconds, has none, and the
         per-epoch plots, repainted once an epoch, have horizontal ones only."""
-        plot = self.plots.addPlot(row=row, col=col, title=title)
+        plot = self.plots.addPlot(row=row, col=col, title=title,
+                                  axisItems={"bottom": WholeNumberAxis(orientation="bottom")})
         self._plot_texts[plot] = (title, x_label, y_label)
         if grid:
             plot.showGrid(x=False, y=True, alpha=0.2)

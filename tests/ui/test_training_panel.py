@@ -246,3 +246,10 @@ def test_after_an_epoch_the_three_epoch_plots_are_updated_one_turn_at_a_time(qtb
     qtbot.waitUntil(lambda: len(drawn) == 3, timeout=5000)
     assert drawn == ["train_loss", "train_accuracy", "val_iou"]
     assert list(panel.curves["val_dice"].getData()[1]) == [0.7]
+
+
+def test_epoch_and_step_axes_tick_only_whole_numbers(qtbot, panel):
+    axis = panel.plot_loss.getAxis("bottom")
+    for low, high in ((1, 5), (0.8, 5.2), (1, 300), (1, 1.0001)):
+        values = [v for _, level in axis.tickValues(low, high, 600) for v in level]
+        assert values and all(float(v).is_integer() for v in values), (low, high, values)
