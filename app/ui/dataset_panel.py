@@ -7,111 +7,32 @@ so every panel sees the change; the large view shows the selected image with its
 
 from __future__ import annotations
 
-import copy
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QSlider, QSplitter, QStyle, QTableView,
-                               QTabWidget, QTextBrowser, QToolBar, QToolButton, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFileDialog, QSplitter, QStyle, QToolBar, QVBoxLayout, QWidget
 
 from app.core.experiment_data import load_experiment_data
-from app.core.imageio import TIFF_SUFFIXES
-from app.core.pairing import SPLITS, STACK_LABEL_WORDS, DatasetError
-from app.core.paths import ensure_demo_dataset
+from app.core.pairing import SPLITS
 from app.core.stats import dataset_stats
 
-from .sample_table import THUMB_SIZE, SampleFilterProxy, SampleTable, SampleTableModel, SplitDelegate, stats_html
-from .sample_view import OVERLAY_COLOURS, OVERLAY_MODES, MaskLayer, SampleCanvas, SampleView, ViewCache, sample_view
+from .dataset_sources import (PROBLEMS_IN_MESSAGE, Loaded, apply_splits, data_key, drop_source, load_job,
+                              looks_like_labels, no_samples_message, order_stack_pair, same_path, shown_path)
+from .dataset_viewer import SampleViewer
+from .dataset_widgets import BANNER_STYLE, DatasetInfoTabs, ErrorBanner, LoadProgressRow, SampleTablePane
+from .sample_table import SampleFilterProxy, SampleTableModel, stats_html
 from .tasks import TaskRunner
+
+# Names callers and tests reach through this module (tests patch SYNC_*_PIXELS and load_experiment_data here).
+__all__ = ["BANNER_STYLE", "DatasetPanel", "PROBLEMS_IN_MESSAGE", "SYNC_STATS_PIXELS", "SYNC_VIEW_PIXELS",
+           "apply_splits", "data_key", "drop_source", "load_experiment_data", "looks_like_labels",
+           "no_samples_message", "order_stack_pair", "shown_path"]
 
 # Below this many pixels in the whole dataset, statistics are computed at once on the GUI thread.
 SYNC_STATS_PIXELS = 1_000_000
 # Up to this many pixels a sample's display image and mask are prepared at once; larger ones off the GUI thread.
 SYNC_VIEW_PIXELS = 1_000_000
-PROBLEMS_IN_MESSAGE = 3
-BANNER_STYLE = ("#datasetErrorBanner { background: rgba(220, 50, 50, 48); border: 1px solid rgba(220, 50, 50, 170);"
-                " border-radius: 4px; }")
-
-
-# -- helpers -----------------------------------------------------------------------------------
-def looks_like_labels(path: Path) -> bool:
-    """True when a file's name says it holds labels/masks (e.g. ``train-labels.tif``)."""
-    words = set(re.split(r"[^a-z0-9]+", Path(path).stem.lower()))
-    return bool(words & set(STACK_LABEL_WORDS))
-
-
-def order_stack_pair(first: Path, second: Path) -> tuple[Path, Path]:
-    """``(image_stack, label_stack)``: the one named like labels is the label stack, else as given."""
-    if looks_like_labels(first) and not looks_like_labels(second):
-        return second, first
-    return first, second
-
-
-def drop_source(paths: list[Path]) -> Path | tuple[Path, Path] | None:
-    """What a drop of ``paths`` opens: a folder, a pair of TIFF stacks, or None (nothing usable)."""
-    if len(paths) == 1 and paths[0].is_dir():
-        return paths[0]
-    if len(paths) == 2 and all(p.is_file() and p.suffix.lower() in TIFF_SUFFIXES for p in paths):
-        return order_stack_pair(*paths)
-    return None
-
-
-def _same_path(a: str | Path | None, b: str | Path | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
-
-
-def _norm(path: str | Path | None) -> str | None:
-    return None if path is None else str(Path(path).expanduser().resolve())
-
-
-def shown_path(path: str | Path, root: str | Path | None) -> str:
-    """``path`` relative to the dataset's ``root`` when inside it, else its file name."""
-    path = Path(path)
-    try:
-        return str(path.relative_to(root)) if root is not None and path != Path(root) else path.name or str(path)
-    except ValueError:
-        return path.name or str(path)
-
-
-def no_samples_message(target: str | Path, dataset, shown: int = PROBLEMS_IN_MESSAGE) -> str:
-    """Why a dataset without one usable sample is not opened: the folder and its first problems."""
-    problems = list(dataset.problems)
-    parts = [f"{shown_path(p.path, dataset.root)}: {p.reason}" for p in problems[:shown]]
-    more = f" (and {len(problems) - shown} more)" if len(problems) > shown else ""
-    detail = f" — {'; '.join(parts)}{more}" if parts else ""
-    return f"no usable samples in {target}{detail}"
-
-
-def data_key(data) -> tuple:
-    """Everything in a config's data section that decides which samples load and their splits."""
-    return (_norm(data.path), _norm(data.label_stack), data.val_fraction, data.split_seed, data.mask_mode,
-            tuple(sorted(data.splits.items())))
-
-
-def apply_splits(dataset, splits: dict[str, str]) -> None:
-    """Give the dataset's samples the experiment's split moves (names it lacks are skipped)."""
-    names = {s.name for s in dataset.samples}
-    moves = {name: split for name, split in splits.items() if name in names}
-    if any(s.split != moves[s.name] for s in dataset.samples if s.name in moves):
-        dataset.assign_splits(moves)  # also drops statistics cached for the old splits
-
-
-@dataclass
-class _Loaded:
-    """A background load's result and the data settings it was loaded with."""
-
-    dataset: object
-    path: str | None
-    label_stack: str | None
-    splits: dict
-    keep_splits: bool  # a reload of the experiment's own data: its split moves are kept
 
 
 # -- the panel ---------------------------------------------------------------------------------
@@ -134,10 +55,6 @@ class DatasetPanel(QWidget):
         self._load_generation = 0  # results of older loads (superseded or cancelled) are dropped
         self._reload_after_training = False
         self._closed = False
-        self.views = ViewCache()
-        self._view: SampleView | None = None  # the view on the canvas
-        self._overlay_key: tuple | None = None  # what the mask layer's array was built for
-        self._loading_text = ""
         self.setObjectName("datasetPanel")
         self.setAcceptDrops(True)
         self._build_actions()
@@ -187,171 +104,43 @@ class DatasetPanel(QWidget):
         self._route_drops_to_panel()
 
     def _build_banner(self) -> QWidget:
-        self.error_banner = QFrame(self)
-        self.error_banner.setObjectName("datasetErrorBanner")
-        self.error_banner.setStyleSheet(BANNER_STYLE)
-        row = QHBoxLayout(self.error_banner)
-        row.setContentsMargins(8, 4, 4, 4)
-        self.error_label = QLabel(self.error_banner)
-        self.error_label.setObjectName("datasetErrorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_dismiss = QToolButton(self.error_banner)
-        self.error_dismiss.setText("×")
-        self.error_dismiss.setAutoRaise(True)
-        self.error_dismiss.setToolTip("Hide this message")
-        self.error_dismiss.clicked.connect(self.error_banner.hide)
-        row.addWidget(self.error_label, 1)
-        row.addWidget(self.error_dismiss, 0, Qt.AlignmentFlag.AlignTop)
-        self.error_banner.hide()
+        self.error_banner = ErrorBanner(self)
+        self.error_label, self.error_dismiss = self.error_banner.label, self.error_banner.dismiss
         return self.error_banner
 
     def _build_progress_row(self) -> QWidget:
-        self.progress_row = QWidget(self)
-        row = QHBoxLayout(self.progress_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.progress_label = QLabel(self.progress_row)
-        self.progress_label.setObjectName("datasetProgressLabel")
-        self.progress_bar = QProgressBar(self.progress_row)
-        self.progress_bar.setObjectName("datasetProgress")
-        self.progress_bar.setToolTip("Files read so far")
-        self.cancel_button = QPushButton("Cancel", self.progress_row)
-        self.cancel_button.setObjectName("datasetCancel")
-        self.cancel_button.setToolTip("Stop loading; the dataset shown now stays")
+        self.progress_row = LoadProgressRow(self)
+        self.progress_label, self.progress_bar = self.progress_row.label, self.progress_row.bar
+        self.cancel_button = self.progress_row.cancel_button
         self.cancel_button.clicked.connect(self.cancel_loading)
-        row.addWidget(self.progress_label)
-        row.addWidget(self.progress_bar, 1)
-        row.addWidget(self.cancel_button)
-        self.progress_row.hide()
         return self.progress_row
 
     def _build_table_pane(self) -> QWidget:
-        pane = QWidget(self)
-        column = QVBoxLayout(pane)
-        column.setContentsMargins(0, 0, 0, 0)
-        filters = QHBoxLayout()
-        self.filter_edit = QLineEdit(pane)
-        self.filter_edit.setObjectName("datasetFilter")
-        self.filter_edit.setPlaceholderText("Filter by name")
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.setToolTip("Show only samples whose name contains this text")
-        self.split_filter = QComboBox(pane)
-        self.split_filter.setObjectName("datasetSplitFilter")
-        self.split_filter.addItems(("all",) + SPLITS)
-        self.split_filter.setToolTip("Show only the samples of one split")
-        filters.addWidget(self.filter_edit, 1)
-        filters.addWidget(self.split_filter)
-        column.addLayout(filters)
-        column.addWidget(self._build_table(pane), 1)
-        column.addLayout(self._build_move_row(pane))
-        return pane
-
-    def _build_table(self, parent: QWidget) -> QTableView:
         self.model = SampleTableModel(self)
         self.proxy = SampleFilterProxy(self)
         self.proxy.setSourceModel(self.model)
-        self.table = SampleTable(parent)
-        self.table.setObjectName("datasetTable")
-        self.table.setModel(self.proxy)
-        self.table.setItemDelegateForColumn(SampleTableModel.SPLIT, SplitDelegate(self.table))
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                   | QAbstractItemView.EditTrigger.SelectedClicked
-                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
-        self.table.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(SampleTableModel.NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.setToolTip("The dataset's samples; select one to view it, double-click a split to change it")
-        vertical = self.table.verticalHeader()
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vertical.setDefaultSectionSize(THUMB_SIZE + 6)
-        vertical.hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in ((SampleTableModel.THUMB, THUMB_SIZE + 8), (SampleTableModel.SIZE, 76),
-                              (SampleTableModel.SPLIT, 60), (SampleTableModel.FOREGROUND, 84)):
-            header.resizeSection(column, width)
-        return self.table
-
-    def _build_move_row(self, parent: QWidget) -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.move_button = QPushButton("Move selected to:", parent)
-        self.move_button.setObjectName("datasetMoveButton")
-        self.move_button.setToolTip("Move every selected sample to the split chosen beside (saved in the experiment)")
-        self.move_button.setEnabled(False)
-        self.move_combo = QComboBox(parent)
-        self.move_combo.setObjectName("datasetMoveSplit")
-        self.move_combo.addItems(SPLITS)
-        self.move_combo.setToolTip("The split the selected samples are moved to")
-        row.addWidget(self.move_button)
-        row.addWidget(self.move_combo)
-        row.addStretch(1)
-        return row
+        pane = SampleTablePane(self.proxy, self)
+        self.filter_edit, self.split_filter, self.table = pane.filter_edit, pane.split_filter, pane.table
+        self.move_button, self.move_combo = pane.move_button, pane.move_combo
+        return pane
 
     def _build_view_pane(self) -> QWidget:
         self.view_splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.view_splitter.setObjectName("datasetViewSplitter")
-        canvas_box = QWidget(self.view_splitter)
-        column = QVBoxLayout(canvas_box)
-        column.setContentsMargins(0, 0, 0, 0)
-        self.canvas = SampleCanvas("Sample", canvas_box)
-        self.canvas.setObjectName("datasetCanvas")
-        self.canvas.setToolTip("Scroll to zoom, drag to pan, double-click to fit")
-        column.addWidget(self.canvas, 1)
-        column.addLayout(self._build_overlay_row(canvas_box))
-        self.tabs = QTabWidget(self.view_splitter)
-        self.tabs.setObjectName("datasetTabs")
-        self.stats_view = QTextBrowser(self.tabs)
-        self.stats_view.setObjectName("datasetStats")
-        self.stats_view.setOpenLinks(False)
-        self.stats_view.setToolTip("Statistics of the loaded dataset")
-        self.problems_view = QTreeWidget(self.tabs)
-        self.problems_view.setObjectName("datasetProblems")
-        self.problems_view.setHeaderLabels(["File", "Reason"])
-        self.problems_view.setRootIsDecorated(False)
-        self.problems_view.setWordWrap(True)
-        self.problems_view.setToolTip("Files that were left out when loading, and why")
-        self.problems_view.header().resizeSection(0, 200)
-        self.tabs.addTab(self.stats_view, "Statistics")
-        self.tabs.addTab(self.problems_view, "Problems (0)")
-        self.view_splitter.addWidget(canvas_box)
+        self.viewer = SampleViewer(self.state.sample, self._view_runner, self.view_splitter)
+        viewer = self.viewer
+        self.canvas, self.views = viewer.canvas, viewer.views
+        self.show_mask_check, self.colour_combo = viewer.show_mask_check, viewer.colour_combo
+        self.opacity_slider, self.opacity_label, self.mode_combo = (viewer.opacity_slider, viewer.opacity_label,
+                                                                    viewer.mode_combo)
+        self.tabs = DatasetInfoTabs(self.view_splitter)
+        self.stats_view, self.problems_view = self.tabs.stats_view, self.tabs.problems_view
+        self.view_splitter.addWidget(viewer)
         self.view_splitter.addWidget(self.tabs)
         self.view_splitter.setStretchFactor(0, 3)
         self.view_splitter.setStretchFactor(1, 2)
         self.view_splitter.setChildrenCollapsible(False)
         return self.view_splitter
-
-    def _build_overlay_row(self, parent: QWidget) -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.show_mask_check = QCheckBox("Mask", parent)
-        self.show_mask_check.setObjectName("datasetShowMask")
-        self.show_mask_check.setChecked(True)
-        self.show_mask_check.setToolTip("Draw the mask over the image")
-        self.colour_combo = QComboBox(parent)
-        self.colour_combo.setObjectName("datasetMaskColour")
-        self.colour_combo.addItems(list(OVERLAY_COLOURS))
-        self.colour_combo.setToolTip("Mask colour: one colour, or a colour per class")
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, parent)
-        self.opacity_slider.setObjectName("datasetMaskOpacity")
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(45)
-        self.opacity_slider.setMinimumWidth(40)
-        self.opacity_slider.setToolTip("Mask opacity (0–100 %)")
-        self.opacity_label = QLabel("45 %", parent)
-        self.opacity_label.setMinimumWidth(self.opacity_label.fontMetrics().horizontalAdvance("100 %"))
-        self.mode_combo = QComboBox(parent)
-        self.mode_combo.setObjectName("datasetMaskMode")
-        self.mode_combo.addItems(OVERLAY_MODES)
-        self.mode_combo.setToolTip("fill: translucent regions; contour: outlines; both")
-        for widget, stretch in ((self.show_mask_check, 0), (self.colour_combo, 0), (self.opacity_slider, 1),
-                                (self.opacity_label, 0), (self.mode_combo, 0)):
-            row.addWidget(widget, stretch)
-        return row
 
     def _compact_combos(self) -> None:
         """Let the combo boxes shrink so the panel still fits a narrow dock."""
@@ -380,10 +169,6 @@ class DatasetPanel(QWidget):
         self.move_button.clicked.connect(self.move_selected)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
         self.split_filter.currentTextChanged.connect(self.proxy.set_split)
-        self.show_mask_check.toggled.connect(self._update_overlay)
-        self.colour_combo.currentTextChanged.connect(self._update_overlay)
-        self.mode_combo.currentTextChanged.connect(self._update_overlay)
-        self.opacity_slider.valueChanged.connect(self._on_opacity_changed)
 
     # -- opening -----------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -445,8 +230,7 @@ class DatasetPanel(QWidget):
         """Stop the load in progress; the dataset shown now stays."""
         self._load_generation += 1
         self._runner.cancel()
-        self.progress_label.setText("Cancelling…")
-        self.cancel_button.setEnabled(False)
+        self.progress_row.cancelling()
 
     @property
     def loading(self) -> bool:
@@ -457,7 +241,7 @@ class DatasetPanel(QWidget):
         if not self._can_open():
             return
         data = self.state.config.data
-        same = (data.path is not None and _same_path(data.path, path) and _same_path(data.label_stack, label_stack))
+        same = (data.path is not None and same_path(data.path, path) and same_path(data.label_stack, label_stack))
         self._start_load(path, label_stack, keep_splits=same, demo=False, description=Path(path).name)
 
     def _can_open(self) -> bool:
@@ -470,42 +254,18 @@ class DatasetPanel(QWidget):
                     description: str) -> None:
         if self._closed or not self._can_open():
             return
-        config = copy.deepcopy(self.state.config)
-        if not keep_splits:
-            config.data.splits = {}
-
-        def job(ctx):
-            target = str(ensure_demo_dataset()) if demo else path
-            ctx.check()
-            config.data.path, config.data.label_stack = target, label_stack
-
-            def progress(done: int, total: int) -> None:
-                ctx.check()
-                ctx.progress(done, total)
-
-            dataset = load_experiment_data(config, progress=progress)
-            if not dataset.samples:
-                raise DatasetError(no_samples_message(target, dataset))
-            dataset.stats  # noqa: B018 - computed here, off the GUI thread, and cached
-            return _Loaded(dataset, target, label_stack, dict(config.data.splits), keep_splits)
-
+        # ``load`` looks load_experiment_data up here when the job runs, so patching this module's name works
+        job = load_job(self.state.config, path, label_stack, keep_splits=keep_splits, demo=demo,
+                       load=lambda config, progress: load_experiment_data(config, progress=progress))
         self._load_generation += 1
         generation = self._load_generation
         task = self._runner.start(job, on_done=lambda result: self._on_loaded(result, generation),
                                   on_failed=lambda message: self._on_load_failed(message, generation),
-                                  on_progress=self._on_progress)
+                                  on_progress=self.progress_row.set_progress)
         if task is not None:
-            self._loading_text = f"Loading {description}…"
-            self.progress_label.setText(self._loading_text)
-            self.progress_bar.setRange(0, 0)
-            self.cancel_button.setEnabled(True)
+            self.progress_row.start(f"Loading {description}…")
 
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress_bar.setRange(0, max(total, 1))
-        self.progress_bar.setValue(done)
-        self.progress_label.setText(f"{self._loading_text} {done}/{total}")
-
-    def _on_loaded(self, result: _Loaded, generation: int) -> None:
+    def _on_loaded(self, result: Loaded, generation: int) -> None:
         if generation != self._load_generation:
             return  # a newer load was started, or this one was cancelled
         if self.state.training:  # the run uses the dataset it started with: never swap it mid-run
@@ -537,9 +297,7 @@ class DatasetPanel(QWidget):
         self.loadingChanged.emit(busy)
 
     def _show_error(self, text: str) -> None:
-        self.error_label.setText(text)
-        self.error_label.setToolTip(text)
-        self.error_banner.show()
+        self.error_banner.show_message(text)
 
     # -- reacting to the shared state --------------------------------------------------------
     def _on_config_changed(self, section: str, source) -> None:
@@ -557,7 +315,7 @@ class DatasetPanel(QWidget):
         self._loaded_key = data_key(self.state.config.data) if dataset is not None else None
         self.views.clear()  # views of the previous dataset's samples: free their memory
         self.model.set_dataset(dataset)
-        self._show_problems(dataset)
+        self.tabs.show_problems(dataset)
         self._refresh_stats()
         self._select_row(self.state.selected_sample)
         self._show_sample()
@@ -567,7 +325,7 @@ class DatasetPanel(QWidget):
         if self.state.dataset is not None:
             self._loaded_key = data_key(self.state.config.data)
         self._refresh_stats()
-        self._update_title()
+        self.viewer.update_title()
 
     def _on_sample_selected(self, name: str) -> None:
         self._select_row(name or None)
@@ -626,70 +384,12 @@ class DatasetPanel(QWidget):
     # -- the large view ----------------------------------------------------------------------
     def _show_sample(self) -> None:
         """Show the selected sample: at once when small or cached, else prepared in the background."""
-        sample = self.state.sample()
-        if sample is None:
-            self._view_runner.cancel()
-            self._view = self._overlay_key = None
-            self.canvas.set_layer("mask", None, z=10)
-            self.canvas.set_image(None)
-            self._update_title()
-            return
-        view = self.views.get(sample)
-        if view is None and sample.shape[0] * sample.shape[1] <= SYNC_VIEW_PIXELS:
-            view = self.views.put(sample_view(sample))
-        if view is not None:
-            self._view_runner.cancel()
-            self._show_view(view)
-            return
-        self._update_title()
-        if not self._closed:  # newest wins: a quick walk through big samples prepares only the last
-            self._view_runner.start(lambda ctx: sample_view(sample, ctx.check), on_done=self._on_view_ready)
+        self.viewer.show_sample(SYNC_VIEW_PIXELS, background=not self._closed)
 
     @property
     def preparing_view(self) -> bool:
         """True while the selected sample's display image is being prepared in the background."""
-        return self._view_runner.busy
-
-    def _on_view_ready(self, view: SampleView) -> None:
-        self.views.put(view)
-        if view.sample is self.state.sample():
-            self._show_view(view)
-
-    def _show_view(self, view: SampleView) -> None:
-        self._view = view
-        self.canvas.set_image(view.rgb)
-        self._update_title()
-        self._update_overlay()
-
-    def _update_title(self) -> None:
-        sample = self.state.sample()
-        if sample is None:
-            self.canvas.set_title("Sample")
-            return
-        height, width = sample.shape
-        waiting = " (preparing…)" if self._view is None or self._view.sample is not sample else ""
-        self.canvas.set_title(f"{sample.name} — {width}×{height}, {sample.split}{waiting}")
-
-    def _update_overlay(self, *_) -> None:
-        """Draw the mask; an opacity change only fades the layer when one level does it."""
-        view = self._view
-        if view is None or not self.show_mask_check.isChecked():
-            self._overlay_key = None
-            self.canvas.set_layer("mask", None, z=10)
-            return
-        mode, colour = self.mode_combo.currentText(), self.colour_combo.currentText()
-        opacity = self.opacity_slider.value() / 100
-        fade = MaskLayer.fade(mode, opacity)
-        key = (view, mode, colour, opacity if fade is None else None)  # holds the view: no id reuse
-        if key != self._overlay_key:
-            rgba = view.mask.overlay(opacity if fade is None else 1.0, mode, OVERLAY_COLOURS[colour])
-            self.canvas.set_layer("mask", rgba, z=10)
-            self._overlay_key = key
-        self.canvas.set_layer_opacity("mask", 1.0 if fade is None else fade)
-
-    def _on_opacity_changed(self, value: int) -> None:
-        self.opacity_label.setText(f"{value} %")
-        self._update_overlay()
+        return self.viewer.preparing
 
     # -- statistics and problems -------------------------------------------------------------
     def _refresh_stats(self) -> None:
@@ -724,20 +424,6 @@ class DatasetPanel(QWidget):
     def stats_text(self) -> str:
         """The statistics box as plain text."""
         return self.stats_view.toPlainText()
-
-    def _show_problems(self, dataset) -> None:
-        problems = list(dataset.problems) if dataset is not None else []
-        self.problems_view.clear()
-        root = dataset.root if dataset is not None else None
-        for problem in problems:
-            path = Path(problem.path)
-            item = QTreeWidgetItem([shown_path(path, root), problem.reason])
-            item.setToolTip(0, str(path))
-            item.setToolTip(1, f"{path}\n{problem.reason}")
-            self.problems_view.addTopLevelItem(item)
-        index = self.tabs.indexOf(self.problems_view)
-        self.tabs.setTabText(index, f"Problems ({len(problems)})")
-        self.tabs.setTabToolTip(index, "Files left out when loading, and why" if problems else "No problems found")
 
     # -- drag and drop -----------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt naming
