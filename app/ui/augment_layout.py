@@ -18,13 +18,13 @@ from app.core.augment import TRANSFORMS
 from .augment_preview import DrawTile
 from .augment_rows import BANNER_STYLE
 from .image_view import ImageCanvas
+from .styles import banner_style
 
 GRID_DRAWS = 8
 GRID_COLUMNS = 4
 MASK_MODES = ("contour", "fill", "both", "off")
 SEED_LIMIT = 2**31 - 1
-NOTE_STYLE = ("QLabel { background: rgba(230, 170, 30, 0.18); border: 1px solid rgba(230, 170, 30, 0.7);"
-              " border-radius: 3px; padding: 4px; }")
+NOTE_STYLE = banner_style("warning", "QLabel")
 
 
 class AugmentLayout:

@@ -19,9 +19,9 @@ from app.core.augment import TRANSFORMS
 from app.core.registry import RegistryError
 
 from .param_form import ParamForm
+from .styles import banner_style
 
-BANNER_STYLE = ("QLabel { background: rgba(220, 50, 50, 0.18); border: 1px solid rgba(220, 50, 50, 0.7);"
-                " border-radius: 3px; padding: 4px; }")
+BANNER_STYLE = banner_style("error", "QLabel")
 
 
 def _tool_button(text: str, tip: str, name: str, slot) -> QToolButton:

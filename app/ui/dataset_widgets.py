@@ -18,9 +18,9 @@ from app.core.pairing import SPLITS
 
 from .dataset_sources import shown_path
 from .sample_table import THUMB_SIZE, SampleTable, SampleTableModel, SplitDelegate
+from .styles import banner_style
 
-BANNER_STYLE = ("#datasetErrorBanner { background: rgba(220, 50, 50, 48); border: 1px solid rgba(220, 50, 50, 170);"
-                " border-radius: 4px; }")
+BANNER_STYLE = banner_style("error", "#datasetErrorBanner")
 
 
 class ErrorBanner(QFrame):

@@ -23,11 +23,11 @@ from .image_view import ImageCanvas
 from .model_widgets import (INT_MAX, LearningRateSpinBox, choice_combo, description_label, float_spin, form_row,
                             group_box, int_spin)
 from .param_form import ParamForm
+from .styles import banner_style
 
 LOADING_TEXT = "Loading PyTorch…"
 NOTE_STYLE = "color: #e8710a;"
-BANNER_STYLE = ("QLabel { background: rgba(255, 160, 0, 0.18); border: 1px solid rgba(255, 160, 0, 0.7);"
-                " border-radius: 3px; padding: 4px; }")
+BANNER_STYLE = banner_style("warning", "QLabel")
 
 PRECISION_HELP = {
     "auto": "mixed precision (float16 autocast) on CUDA, full float32 elsewhere",

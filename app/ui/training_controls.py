@@ -16,12 +16,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QCheckBox, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QProgressBar, QPushButton, QSizePolicy, QStyle, QToolButton, QWidget)
 
-BANNER_STYLES = {
-    "error": "background: rgba(211, 47, 47, 0.22); border: 1px solid #d32f2f; border-radius: 4px; padding: 6px;",
-    "warning": "background: rgba(245, 166, 35, 0.22); border: 1px solid #f5a623; border-radius: 4px; padding: 6px;",
-    "success": "background: rgba(67, 160, 71, 0.22); border: 1px solid #43a047; border-radius: 4px; padding: 6px;",
-    "info": "background: rgba(66, 133, 244, 0.18); border: 1px solid #4285f4; border-radius: 4px; padding: 6px;",
-}
+from .styles import BANNER_COLOURS, banner_style
+
+BANNER_STYLES = {kind: banner_style(kind) for kind in BANNER_COLOURS}
 
 
 def commit_pending_edit() -> None:
