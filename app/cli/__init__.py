@@ -12,9 +12,9 @@ import sys
 
 from app import __version__
 
-from . import data, predict, train
+from . import data, predict, review, train
 
-COMMAND_MODULES = (data, train, predict)
+COMMAND_MODULES = (data, train, predict, review)
 
 
 class CommandError(Exception):
@@ -25,11 +25,12 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from app.core.imageio import ImageReadError
     from app.core.pairing import DatasetError
     from app.core.registry import RegistryError
+    from app.core.review import ReviewError
     from app.core.training.checkpoint import CheckpointError
     from app.core.training.engine import TrainingError
 
     return (CommandError, DatasetError, RegistryError, ImageReadError, CheckpointError, TrainingError,
-            OSError, ValueError, RuntimeError)
+            ReviewError, OSError, ValueError, RuntimeError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,17 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="open the window, train a tiny model on the demo data for one epoch, show its "
                              "predictions before and after clean-up, and exit 0 only if all of it worked")
     parser.add_argument("--screenshot", metavar="FILE", help="with --self-test: save a screenshot of the window")
+    parser.add_argument("--review", metavar="REVIEW_DIR", help="open the window in the review workspace with this "
+                                                              "review (see review-new)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
 
 
-def launch_gui(argv: list[str] | None = None) -> int:
+def launch_gui(argv: list[str] | None = None, review: str | None = None) -> int:
     """Open the main window (``app.ui``)."""
     from app.ui.main_window import run  # noqa: PLC0415 - Qt is loaded only for the window
 
-    return run(argv or [])
+    return run(argv or [], review)
 
 
 def run_self_test(screenshot: str | None) -> int:
@@ -73,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_self_test(args.screenshot)
     if args.screenshot:
         parser.error("--screenshot needs --self-test")
+    if args.review:
+        if args.command is not None:
+            parser.error("--review takes no command")
+        return launch_gui([], args.review)
     if args.command is None:
         parser.print_help()
         return 0

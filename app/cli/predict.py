@@ -82,6 +82,11 @@ def cmd_predict(args) -> int:
         if args.overlay:
             write_image(out / f"{name}_overlay.png", _overlay(image, prediction.labels))
         print(f"{path.name} -> {out / (name + '.png')}")
+    from app.core.atomic import atomic_write_json
+
+    atomic_write_json(out / "predictions.json", {"checkpoint": str(Path(args.checkpoint).resolve()),
+                                                 "model": predictor.config.model.name,
+                                                 "experiment": predictor.config.name, "images": str(folder)})
     print(f"predicted {len(images) - failures} of {len(images)} images into {out}")
     return 1 if failures == len(images) else 0
 

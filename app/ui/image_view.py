@@ -78,6 +78,12 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
     def layer(self, name: str) -> np.ndarray | None:
         return self._layer_data.get(name)
 
+    def set_layer_opacity(self, name: str, opacity: float) -> None:
+        """Fade a layer without recomputing it (no-op for a layer not added yet)."""
+        item = self._layers.get(name)
+        if item is not None:
+            item.setOpacity(float(opacity))
+
     def image(self) -> np.ndarray | None:
         return self._rgb
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -22,13 +23,14 @@ from .experiment_files import ExperimentFiles, startup_config
 from .model_panel import ModelPanel
 from .predictions_panel import PredictionsPanel
 from .resources import app_icon, load_style
+from .review_panel import ReviewPanel
 from .settings import AppSettings
 from .state import ExperimentState
 from .status_bar import StatusBar
 from .tasks import TaskRunner
 from .training_panel import TrainingPanel
 
-PANEL_CLASSES = (DatasetPanel, AugmentPanel, ModelPanel, TrainingPanel, PredictionsPanel)
+PANEL_CLASSES = (DatasetPanel, AugmentPanel, ModelPanel, TrainingPanel, PredictionsPanel, ReviewPanel)
 LAYOUT_VERSION = 1
 
 
@@ -139,6 +141,8 @@ class MainWindow(QMainWindow):
             self.resize(1400, 900)
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
+        if str(self.settings.value("review/workspace", "false")).lower() == "true":
+            self.set_review_mode(True)
 
     # -- actions, menus, toolbar -------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -148,6 +152,9 @@ class MainWindow(QMainWindow):
         self.shortcuts_action = QAction("&Keyboard shortcuts", self, shortcut=QKeySequence.StandardKey.HelpContents,
                                         triggered=self.show_shortcuts)
         self.about_action = QAction("&About SegStudio", self, triggered=self.show_about)
+        self.review_mode_action = QAction("Re&view workspace", self, checkable=True, shortcut=QKeySequence("Ctrl+Shift+R"),
+                                          toolTip="Only the review: training controls hidden", toggled=self.set_review_mode)
+        self._layout_before_review = None
         self.panel_actions = []
         for index, name in enumerate(self.docks, start=1):
             action = QAction(f"{name} panel", self, shortcut=QKeySequence(f"Ctrl+{index}"),
@@ -168,16 +175,23 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(predictions.open_checkpoint_action)
         file_menu.addSeparator()
+        review = self.panel("Review")
+        file_menu.addActions([review.new_action, review.open_action])
+        self.recent_reviews_menu = file_menu.addMenu("Recent reviews")
+        self.recent_reviews_menu.aboutToShow.connect(self._fill_recent_reviews)
+        file_menu.addAction(review.export_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-        train_menu = self.menuBar().addMenu("&Train")
+        train_menu = self.train_menu = self.menuBar().addMenu("&Train")
         train_menu.addActions([training.start_action, training.pause_action, training.stop_action])
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions(self.panel_actions)  # Ctrl+1…5: show and raise (a toggle would hide it again)
         view_menu.addSeparator()
-        panels_menu = view_menu.addMenu("Show or hide panels")
+        panels_menu = self.panels_menu = view_menu.addMenu("Show or hide panels")
         for dock in self.docks.values():
             panels_menu.addAction(dock.toggleViewAction())
         view_menu.addSeparator()
+        view_menu.addAction(self.review_mode_action)
         view_menu.addAction(self.reset_layout_action)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addActions([self.shortcuts_action, self.about_action])
@@ -194,6 +208,50 @@ class MainWindow(QMainWindow):
         bar.addAction(predictions.open_checkpoint_action)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         self.toolbar = bar
+
+    def set_review_mode(self, on: bool) -> None:
+        """The distraction-free review layout: only the Review panel, no training controls."""
+        if self.review_mode_action.isChecked() != on:
+            self.review_mode_action.setChecked(on)  # toggles back into this method
+            return
+        if on == (self._layout_before_review is not None):
+            return
+        review = self.docks["Review"]
+        if on:
+            self._layout_before_review = self.saveState(LAYOUT_VERSION)
+            for name, dock in self.docks.items():
+                dock.setVisible(name == "Review")
+            review.setFloating(False)
+            review.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)  # fixed in place
+            review.setTitleBarWidget(QWidget())
+            review.raise_()
+        else:
+            review.setTitleBarWidget(None)
+            review.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                               | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                               | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+            self.restoreState(self._layout_before_review, LAYOUT_VERSION)
+            self._layout_before_review = None
+        self.toolbar.setVisible(not on)
+        self.train_menu.menuAction().setVisible(not on)
+        self.panels_menu.menuAction().setEnabled(not on)
+        self.reset_layout_action.setEnabled(not on)
+        for action in self.panel_actions:
+            action.setEnabled(not on or action.text().startswith("Review"))
+        self.settings.set_value("review/workspace", on)
+
+    def _fill_recent_reviews(self) -> None:
+        menu, panel = self.recent_reviews_menu, self.panel("Review")
+        menu.clear()
+        for folder in self.settings.recent("reviews"):
+            menu.addAction(folder, lambda f=folder: (self.show_panel("Review"), panel.open_review(f)))
+        if menu.isEmpty():
+            menu.addAction("(none)").setEnabled(False)
+
+    def open_review(self, folder: str) -> bool:
+        """Open a review folder in the review workspace."""
+        self.show_panel("Review")
+        return self.panel("Review").open_review(folder)
 
     def _remember_dataset(self) -> None:
         data = self.state.config.data
@@ -229,6 +287,8 @@ class MainWindow(QMainWindow):
         first = paths[0].lower()
         if len(paths) == 1 and first.endswith(".json"):
             return self.files.open(paths[0])
+        if len(paths) == 1 and (Path(paths[0]) / "review.json").is_file():
+            return self.open_review(paths[0])
         if len(paths) == 1 and first.endswith(".pt"):
             self.panel("Predictions").open_checkpoint(paths[0])
             self.show_panel("Predictions")
@@ -266,6 +326,7 @@ class MainWindow(QMainWindow):
             return
         if self.state.dataset is None:
             self.panel("Dataset").load_from_config()
+        self.panel("Review").restore_last()
         self.warmup.start(_warm_up, on_done=self.status.set_devices,
                           on_failed=lambda message: self.status.device_label.setText(f"PyTorch failed: {message}"))
         self.shown.emit()
@@ -302,7 +363,7 @@ class MainWindow(QMainWindow):
         for panel in self.panels.values():
             panel.shutdown()
         self.warmup.shutdown()
-        self.settings.save_window_state(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
+        self.settings.save_window_state(self.saveGeometry(), self._layout_before_review or self.saveState(LAYOUT_VERSION))
         self.files.save_session()
         event.accept()
 
@@ -319,11 +380,15 @@ def prepare_application(argv: list[str]) -> QApplication:
     return app
 
 
-def run(argv: list[str]) -> int:
-    """Start the application and show the window; returns the exit status."""
+def run(argv: list[str], review: str | None = None) -> int:
+    """Start the application and show the window (in the review workspace with ``review``
+    open, when given); returns the exit status."""
     started = time.perf_counter()
     app = prepare_application(argv)
     window = MainWindow()
+    if review:
+        window.set_review_mode(True)
+        window.shown.connect(lambda: window.open_review(review))
     if os.environ.get("SEGSTUDIO_EXIT_AFTER_SHOW"):  # startup benchmark: report and leave
         def report() -> None:
             print(f"window shown after {time.perf_counter() - started:.3f} s in-process", flush=True)

@@ -42,7 +42,9 @@ def test_predict_writes_binary_masks_and_never_into_the_input(trained, tmp_path,
     names = sorted(p.name for p in out.iterdir())
     stems = sorted(p.stem for p in images.iterdir())
     assert names == sorted([f"{s}.png" for s in stems] + [f"{s}_watershed.png" for s in stems]
-                           + [f"{s}_overlay.png" for s in stems])
+                           + [f"{s}_overlay.png" for s in stems] + ["predictions.json"])
+    manifest = json.loads((out / "predictions.json").read_text())  # read by a review of these masks
+    assert manifest["model"] == "unet" and manifest["checkpoint"] == str((run / "checkpoints/best.pt").resolve())
     mask = read_image(out / f"{stems[0]}.png")
     assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255} and mask.shape == (48, 48)
     assert read_image(out / f"{stems[0]}_overlay.png").shape == (48, 48, 3)
@@ -111,7 +113,7 @@ def test_predict_keeps_both_outputs_of_inputs_sharing_a_stem(trained, tmp_path):
     Image.fromarray(image).save(inputs / "a.tif")
     assert main(["predict", "--checkpoint", str(run / "checkpoints/best.pt"), "--input", str(inputs),
                  "--out", str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png.png", "a.tif.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png.png", "a.tif.png", "predictions.json"]
 
 
 def test_resume_accepts_only_epochs_and_time_limit(trained, tmp_path, capsys):

@@ -1,0 +1,60 @@
+"""``segstudio review-new`` and ``segstudio review-export``: clinician reviews without the window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    n = subparsers.add_parser("review-new", help="start a review of predicted masks (from folders or a checkpoint)")
+    n.add_argument("review_dir", type=Path, metavar="REVIEW_DIR", help="new or empty folder for the review")
+    n.add_argument("--images", type=Path, required=True, help="folder of the images to review")
+    source = n.add_mutually_exclusive_group(required=True)
+    source.add_argument("--masks", type=Path, help="folder of predicted masks, paired with the images by file stem")
+    source.add_argument("--checkpoint", type=Path, help="a run's checkpoint: predict the images now")
+    n.add_argument("--device", default="auto", help="with --checkpoint: auto, cpu, cuda or cuda:N")
+    n.set_defaults(func=cmd_review_new)
+
+    e = subparsers.add_parser("review-export", help="export a review's accepted and corrected masks and its report")
+    e.add_argument("review_dir", type=Path, metavar="REVIEW_DIR")
+    e.add_argument("--out", type=Path, required=True, help="folder for the masks, review_report.csv and "
+                                                           "review_summary.html")
+    e.add_argument("--format", choices=("png", "tiff"), default="png", help="mask format (default png, 0/255)")
+    e.add_argument("--overwrite", action="store_true", help="replace files of an earlier export in --out")
+    e.set_defaults(func=cmd_review_export)
+
+
+def _progress(done: int, total: int) -> None:
+    if done == total or done % 10 == 0:
+        print(f"  {done}/{total}", flush=True)
+
+
+def cmd_review_new(args) -> int:
+    from app.core.review import ReviewStore
+
+    if args.checkpoint is not None:
+        store = ReviewStore.create_from_checkpoint(args.review_dir, args.checkpoint, args.images, device=args.device,
+                                                   progress=_progress)
+    else:
+        store = ReviewStore.create_from_folders(args.review_dir, args.images, args.masks, progress=_progress)
+    try:
+        for problem in store.record.problems:
+            print(f"skipped {problem['path']}: {problem['reason']}")
+        print(f"review of {len(store.cases)} cases created in {store.folder}")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_review_export(args) -> int:
+    from app.core.review import ReviewStore
+    from app.core.review.export import export_review
+
+    store = ReviewStore.open(args.review_dir, read_only=True)  # exporting never changes the review
+    result = export_review(store, args.out, args.format, overwrite=args.overwrite)
+    for problem in result.problems:
+        print(f"skipped {problem}")
+    counts = store.record.counts()
+    print(f"exported {len(result.masks)} masks ({counts['accepted']} accepted, {counts['corrected']} corrected), "
+          f"{result.report.name} and {result.summary.name} into {result.folder}")
+    return 0

@@ -1,0 +1,83 @@
+"""A case's pixels: the image, the predicted mask, its watershed clean-up and any correction.
+
+Masks are binary here (foreground = 1): a predicted mask file may be 0/1, 0/255 or an 8/16-bit
+probability map (foreground above one half of its range).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..imageio import ImageReadError, read_image
+from ..postprocess import PostprocessResult, WatershedParams, to_gray8, watershed_postprocess
+from .record import ReviewCase
+
+
+@dataclass
+class CaseData:
+    """Everything the workspace shows for one case. ``source_gray`` is what the watershed
+    cleans (the probability map when the review has one, else the predicted mask)."""
+
+    name: str
+    image: np.ndarray
+    prediction: np.ndarray  # uint8 0/1
+    source_gray: np.ndarray  # uint8 0..255
+    corrected: np.ndarray | None = None  # uint8 0/1
+
+    def watershed(self, params: WatershedParams) -> PostprocessResult:
+        return watershed_postprocess(self.source_gray, params)
+
+    def variant_mask(self, variant: str, params: WatershedParams) -> np.ndarray:
+        """The prediction (``"prediction"``) or its watershed clean-up (``"watershed"``), 0/1."""
+        return self.watershed(params).mask if variant == "watershed" else self.prediction
+
+
+def binary_mask(array: np.ndarray) -> np.ndarray:
+    """A mask or probability map as uint8 0/1 (foreground above half the range)."""
+    return (to_gray8(array) > 127).view(np.uint8)
+
+
+def mask_stats(mask: np.ndarray) -> tuple[int, int]:
+    """(foreground area in pixels, number of 8-connected objects)."""
+    binary = (np.asarray(mask) > 0).view(np.uint8)
+    area = int(np.count_nonzero(binary))
+    if area == 0:
+        return 0, 0
+    count, _ = cv2.connectedComponents(binary, connectivity=8)
+    return area, int(count) - 1
+
+
+def resolve(folder: Path, path: str) -> Path:
+    """A path from the record: relative ones live in the review folder."""
+    p = Path(path)
+    return p if p.is_absolute() else Path(folder) / p
+
+
+def read_mask_checked(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """Read a mask file as uint8 0..255 gray and check it matches the image's size."""
+    raw = read_image(path)
+    if raw.shape[:2] != tuple(shape):
+        raise ImageReadError(path, f"mask is {raw.shape[1]}×{raw.shape[0]} but its image is {shape[1]}×{shape[0]}")
+    return to_gray8(raw)
+
+
+def load_case(folder: Path, case: ReviewCase) -> CaseData:
+    """Read a case's files; raises :class:`ImageReadError` naming the file that failed."""
+    image = read_image(resolve(folder, case.image))
+    shape = image.shape[:2]
+    gray = read_mask_checked(resolve(folder, case.mask), shape)
+    prediction = (gray > 127).view(np.uint8)
+    source = gray
+    if case.probability:
+        try:
+            source = read_mask_checked(resolve(folder, case.probability), shape)
+        except ImageReadError:
+            source = gray  # the clean-up falls back to the mask itself
+    corrected = None
+    if case.corrected:
+        corrected = binary_mask(read_mask_checked(resolve(folder, case.corrected), shape))
+    return CaseData(case.name, image, prediction, source, corrected)

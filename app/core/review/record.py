@@ -1,0 +1,158 @@
+"""The review record: every case's decision, comment, correction and history, as plain data.
+
+It is stored as ``review.json`` in the review folder. Paths to files inside the review folder
+are kept relative to it (the folder can be moved); source images and masks are absolute.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+FORMAT = "segstudio-review"
+VERSION = 1
+CASE_STATES = ("unreviewed", "accepted", "rejected", "needs_edit", "corrected")
+REVIEWED_STATES = ("accepted", "rejected", "corrected")  # a decision was made ("needs edit" still waits)
+EXPORTED_STATES = ("accepted", "corrected")
+MASK_VARIANTS = ("prediction", "watershed")
+DEFAULT_REASONS = ("Poor boundary", "Missed structure", "False positive", "Image quality too low", "Other")
+_LABELS = {"unreviewed": "Unreviewed", "accepted": "Accepted", "rejected": "Rejected", "needs_edit": "Needs edit",
+           "corrected": "Corrected"}
+
+
+class ReviewError(Exception):
+    """A review cannot be created, opened or changed; the message says why."""
+
+
+def state_label(state: str) -> str:
+    return _LABELS.get(state, state)
+
+
+def now_iso() -> str:
+    """The current time, UTC, to the second (ISO 8601)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class Decision:
+    """One entry of a case's history: who set which state, when, and why."""
+
+    state: str
+    reviewer: str
+    time: str
+    reason: str = ""
+    comment: str = ""
+
+
+@dataclass
+class ReviewCase:
+    """One image and its predicted mask, and what the reviewer made of it."""
+
+    name: str
+    image: str
+    mask: str
+    probability: str = ""  # optional foreground probability map (8-bit), used by the watershed
+    state: str = "unreviewed"
+    reason: str = ""
+    comment: str = ""
+    reviewer: str = ""
+    decided_at: str = ""
+    variant: str = "prediction"  # which mask was on screen when accepted: prediction or watershed
+    corrected: str = ""  # relative path of the corrected mask, when there is one
+    state_before_correction: str = "unreviewed"
+    area: int = 0  # of the mask that would be exported (or the prediction)
+    objects: int = 0
+    history: list[Decision] = field(default_factory=list)
+
+    @property
+    def reviewed(self) -> bool:
+        return self.state in REVIEWED_STATES
+
+    @property
+    def exported(self) -> bool:
+        return self.state in EXPORTED_STATES
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ReviewCase":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["history"] = [Decision(**{k: v for k, v in entry.items() if k in Decision.__dataclass_fields__})
+                             for entry in data.get("history", [])]
+        case = cls(**values)
+        if case.state not in CASE_STATES:
+            raise ReviewError(f"case {case.name!r} has an unknown state {case.state!r}; "
+                              f"valid: {', '.join(CASE_STATES)}")
+        if case.variant not in MASK_VARIANTS:
+            case.variant = "prediction"
+        return case
+
+
+@dataclass
+class ReviewRecord:
+    """A whole review: where its cases came from, the cases, and the reviewer's place in the queue."""
+
+    cases: list[ReviewCase]
+    source: dict = field(default_factory=dict)  # kind, images, masks, checkpoint, model
+    watershed: dict = field(default_factory=dict)  # WatershedParams for the "after clean-up" view
+    reasons: list[str] = field(default_factory=lambda: list(DEFAULT_REASONS))
+    position: str = ""
+    problems: list[dict] = field(default_factory=list)  # {"path", "reason"} of files left out
+    created: str = field(default_factory=now_iso)
+
+    def case(self, name: str) -> ReviewCase:
+        for case in self.cases:
+            if case.name == name:
+                return case
+        raise ReviewError(f"the review has no case {name!r}")
+
+    def index(self, name: str) -> int:
+        for i, case in enumerate(self.cases):
+            if case.name == name:
+                return i
+        return -1
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(CASE_STATES, 0)
+        for case in self.cases:
+            counts[case.state] += 1
+        return counts
+
+    @property
+    def reviewed_count(self) -> int:
+        return sum(case.reviewed for case in self.cases)
+
+    def to_json(self) -> str:
+        data = {"format": FORMAT, "version": VERSION, "created": self.created, "source": self.source,
+                "watershed": self.watershed, "reasons": self.reasons, "position": self.position,
+                "problems": self.problems, "cases": [case.to_dict() for case in self.cases]}
+        return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, path: Path | str = "review.json") -> "ReviewRecord":
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise ReviewError(f"{path} is not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ReviewError(f"{path} is not a SegStudio review")
+        try:
+            version = int(data.get("version", 0))
+        except (TypeError, ValueError):
+            raise ReviewError(f"{path} is damaged (version {data.get('version')!r})") from None
+        if version > VERSION:
+            raise ReviewError(f"{path} was written by a newer SegStudio (review format {data['version']})")
+        try:
+            cases = [ReviewCase.from_dict(entry) for entry in data.get("cases", [])]
+            return cls(cases=cases, source=dict(data.get("source", {})), watershed=dict(data.get("watershed", {})),
+                       reasons=[str(r) for r in data.get("reasons", DEFAULT_REASONS)],
+                       position=str(data.get("position", "")), problems=list(data.get("problems", [])),
+                       created=str(data.get("created", "")))
+        except ReviewError as exc:
+            raise ReviewError(f"{path}: {exc}") from None
+        except (TypeError, AttributeError, KeyError) as exc:
+            raise ReviewError(f"{path} is damaged ({exc})") from None

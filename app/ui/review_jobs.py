@@ -1,0 +1,86 @@
+"""The review's long jobs, off the GUI thread with progress and Cancel: creating a review
+(pairing and checking files, or predicting with a checkpoint) and exporting one."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from app.core.review import ReviewStore
+from app.core.review.export import conflicts, export_review
+
+from .tasks import TaskRunner
+
+
+class ReviewJobs:
+    """Runs one review job at a time for ``panel`` and shows its progress in the panel's job row."""
+
+    def __init__(self, panel):
+        self.panel = panel
+        self.runner = TaskRunner("review-job", panel)
+        self.last_export = None
+
+    def _start(self, label: str, fn, on_done) -> None:
+        p = self.panel
+        p.job_label.setText(label)
+        p.job_progress.setRange(0, 0)
+        p.job_row.show()
+
+        def progress(done: int, total: int) -> None:
+            p.job_progress.setRange(0, max(1, total))
+            p.job_progress.setValue(done)
+
+        def failed(message: str) -> None:
+            p.job_row.hide()
+            p.show_error(message)
+
+        def done(result) -> None:
+            p.job_row.hide()
+            on_done(result)
+
+        task = self.runner.start(fn, on_done=done, on_failed=failed, on_progress=progress)
+        if task is not None:
+            task.ended.connect(lambda _t: self.runner.busy or p.job_row.hide())
+
+    def create(self, values: dict) -> None:
+        """Create a review from the New review dialog's ``values`` and open it."""
+        def job(ctx):
+            stop = lambda: ctx.cancelled  # noqa: E731
+            if values["kind"] == "checkpoint":
+                return ReviewStore.create_from_checkpoint(values["review"], values["checkpoint"], values["images"],
+                                                          progress=ctx.progress, should_stop=stop)
+            return ReviewStore.create_from_folders(values["review"], values["images"], values["masks"],
+                                                   progress=ctx.progress, should_stop=stop)
+
+        label = "Predicting the images…" if values["kind"] == "checkpoint" else "Checking images and masks…"
+        self._start(label, job, self.panel.set_store)
+
+    def export(self, folder: str, fmt: str) -> None:
+        live = self.panel.session.store
+        store = ReviewStore(live.folder, copy.deepcopy(live.record), None)  # a snapshot: decisions may go on
+        existing = conflicts(store, Path(folder), fmt)
+        if existing and not self.panel.ask_overwrite(len(existing), folder):
+            return
+
+        def job(ctx):
+            return export_review(store, folder, fmt, overwrite=bool(existing), progress=ctx.progress,
+                                 should_stop=lambda: ctx.cancelled)
+
+        def done(result) -> None:
+            self.last_export = result
+            extra = f" {len(result.problems)} case(s) could not be read." if result.problems else ""
+            self.panel.show_message(f"Exported {len(result.masks)} mask(s), {result.report.name} and "
+                                    f"{result.summary.name} to {result.folder}.{extra}", "success")
+
+        self._start("Exporting…", job, done)
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+        self.panel.job_row.hide()
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()

@@ -1,0 +1,534 @@
+"""The Review panel: a clinician's workspace to accept, reject or correct predicted masks.
+
+A queue of cases on the left, the image with its mask in the middle, and on the right what is
+shown, the correction tools and the decision. Everything is saved at once by the review's
+store; opening, predicting and exporting run in background tasks with a progress bar and a
+Cancel button. See :mod:`app.ui.review_actions` for the keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPlainTextEdit,
+                               QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+
+from app.core.review import ReviewError, ReviewLockedError, ReviewStore, state_label
+from app.core.review.edit import fill_hole, remove_object
+
+from .render import mask_overlay, to_display
+from .review_actions import build_review_actions
+from .review_canvas import ReviewCanvas
+from .review_controls import CaseInfo, DecisionBox, DisplayBox, ToolsBox, stack
+from .review_dialogs import ExportDialog, NewReviewDialog
+from .review_jobs import ReviewJobs
+from .review_queue import STATE_COLOURS, ReviewQueue
+from .review_session import VIEW_LABELS, ReviewSession
+from .settings import AppSettings
+from .styles import banner_style
+
+VIEW_COLOURS = {"prediction": (255, 80, 80), "correction": (64, 200, 255)}  # watershed: one colour per object
+REVIEWER_KEY = "review/reviewer"
+LAST_OPEN_KEY = "review/last_open"
+
+
+class ReviewPanel(QWidget):
+    """Review a set of predicted masks; ``reviewOpened(path)`` fires when one is on screen."""
+
+    title = "Review"
+    reviewOpened = Signal(str)
+
+    def __init__(self, state=None, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.settings: AppSettings = getattr(parent, "settings", None) or AppSettings()
+        self.session = ReviewSession(self)
+        self.session.reviewer = str(self.settings.value(REVIEWER_KEY, "") or "")
+        self.jobs = ReviewJobs(self)
+        self._raw_only = False
+        self._render_pending = False
+        self._build()
+        self.actions_by_name = build_review_actions(self)
+        self._connect()
+        self._refresh_all()
+
+    # -- layout ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        bar = QHBoxLayout()
+        self.new_action = QAction("&New review…", self, triggered=self.new_review,
+                                  toolTip="Review predicted masks: from folders, or predicted now by a run's checkpoint")
+        self.open_action = QAction("Open &review…", self, triggered=self.open_review_dialog)
+        self.export_action = QAction("&Export review…", self, triggered=self.export_review,
+                                     toolTip="Write the accepted and corrected masks and the report")
+        self.close_action = QAction("Close review", self, triggered=self.close_review)
+        for action in (self.new_action, self.open_action, self.export_action, self.close_action):
+            button = QPushButton(action.text().replace("&", ""))
+            button.setToolTip(action.toolTip())
+            button.clicked.connect(action.trigger)
+            action.changed.connect(lambda b=button, a=action: b.setEnabled(a.isEnabled()))
+            bar.addWidget(button)
+        bar.addStretch(1)
+        self.reviewer_button = QPushButton()
+        self.reviewer_button.setFlat(True)
+        self.reviewer_button.setToolTip("The name recorded with every decision; click to change it")
+        self.reviewer_button.clicked.connect(lambda: self.ask_reviewer(force=True))
+        bar.addWidget(self.reviewer_button)
+        layout.addLayout(bar)
+        self.banner = QLabel()
+        self.banner.setObjectName("review_banner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        layout.addWidget(self.banner)
+        self.job_row = QWidget()
+        row = QHBoxLayout(self.job_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.job_label = QLabel()
+        self.job_progress = QProgressBar()
+        self.job_cancel = QPushButton("Cancel")
+        self.job_cancel.clicked.connect(self.jobs.cancel)
+        row.addWidget(self.job_label)
+        row.addWidget(self.job_progress, 1)
+        row.addWidget(self.job_cancel)
+        self.job_row.hide()
+        layout.addWidget(self.job_row)
+
+        self.queue = ReviewQueue()
+        self.canvas = ReviewCanvas()
+        self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.display = DisplayBox()
+        self.tools = ToolsBox()
+        self.decision = DecisionBox()
+        self.info = CaseInfo()
+        self.problems_label = QLabel()
+        self.problems_label.setObjectName("review_problems")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for button in (list(self.display.view_buttons.values()) + list(self.tools.tool_buttons.values())
+                       + list(self.decision.buttons.values())):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space must never press a button
+        side = QScrollArea()
+        side.setWidgetResizable(True)
+        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side.setWidget(stack(self.info, self.decision, self.display, self.tools, self.problems_label))
+        side.setMinimumWidth(330)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.queue)
+        self.splitter.addWidget(self.canvas)
+        self.splitter.addWidget(side)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([240, 800, 340])
+        layout.addWidget(self.splitter, 1)
+        self.hover_label = QLabel()
+        self.hover_label.setObjectName("review_hover")
+        layout.addWidget(self.hover_label)
+
+    def _connect(self) -> None:
+        s = self.session
+        s.opened.connect(self._on_opened)
+        s.currentChanged.connect(self._on_current)
+        s.caseLoaded.connect(self._on_loaded)
+        s.caseUpdated.connect(self._on_case_updated)
+        s.maskChanged.connect(self._schedule_render)
+        s.failed.connect(self.show_error)
+        self.queue.activated.connect(self.go_to)
+        self.display.viewChosen.connect(self.choose_view)
+        self.display.styleChanged.connect(self._schedule_render)
+        self.tools.toolChosen.connect(self.choose_tool)
+        self.tools.radiusChanged.connect(self.canvas.set_brush_radius)
+        self.tools.undo_button.clicked.connect(self.undo)
+        self.tools.redo_button.clicked.connect(self.redo)
+        self.tools.revert_button.clicked.connect(self.revert)
+        self.decision.decided.connect(self.decide)
+        self.decision.reason_combo.lineEdit().editingFinished.connect(self._reasons_edited)
+        self.canvas.strokeStarted.connect(self._stroke_started)
+        self.canvas.strokeMoved.connect(self._stroke_moved)
+        self.canvas.strokeEnded.connect(self._stroke_ended)
+        self.canvas.clicked.connect(self._clicked)
+        self.canvas.hovered.connect(self._hovered)
+        for widget in (self, self.canvas, self.queue.list):
+            widget.installEventFilter(self)
+        self.decision.comment.installEventFilter(self)
+
+    # -- hooks (dialogs; tests replace them) -------------------------------------------------
+    def ask_reviewer(self, force: bool = False) -> str:
+        """The reviewer's name, asked once and remembered."""
+        if self.session.reviewer and not force:
+            return self.session.reviewer
+        name, ok = QInputDialog.getText(self, "Reviewer", "Your name, recorded with every decision:",
+                                        text=self.session.reviewer)
+        if ok and name.strip():
+            self.set_reviewer(name.strip())
+        return self.session.reviewer
+
+    def set_reviewer(self, name: str) -> None:
+        self.session.reviewer = name
+        self.settings.set_value(REVIEWER_KEY, name)
+        self._refresh_reviewer()
+
+    def ask_read_only(self, message: str) -> bool:
+        answer = QMessageBox.question(self, "Review in use", f"{message}\n\nOpen it read-only?",
+                                      QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Open
+
+    def ask_new_review(self) -> dict | None:
+        checkpoint = str(self.state.checkpoint) if self.state is not None and getattr(self.state, "checkpoint", None) else ""
+        dialog = NewReviewDialog(checkpoint, self)
+        return dialog.values() if dialog.exec() else None
+
+    def ask_review_folder(self) -> str | None:
+        return QFileDialog.getExistingDirectory(self, "Open review folder") or None
+
+    def ask_export(self) -> tuple[str, str] | None:
+        dialog = ExportDialog(str(self.settings.value("review/export_folder", "") or ""), self)
+        return dialog.values() if dialog.exec() else None
+
+    def ask_overwrite(self, count: int, folder: str) -> bool:
+        answer = QMessageBox.question(self, "Replace files?",
+                                      f"{count} file(s) of an earlier export in {folder} would be replaced. Replace them?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    # -- opening and closing -----------------------------------------------------------------
+    def new_review(self) -> None:
+        values = self.ask_new_review()
+        if values:
+            self.jobs.create(values)
+
+    def open_review_dialog(self) -> None:
+        folder = self.ask_review_folder()
+        if folder:
+            self.open_review(folder)
+
+    def open_review(self, folder: str | Path) -> bool:
+        """Open a review folder (read-only, after asking, when another window has it open)."""
+        current = self.session.store
+        if current is not None and current.folder.resolve() == Path(folder).resolve():
+            return True  # already open here
+        try:
+            store = ReviewStore.open(folder)
+        except ReviewLockedError as exc:
+            if not self.ask_read_only(str(exc)):
+                return False
+            try:
+                store = ReviewStore.open(folder, read_only=True)
+            except ReviewError as inner:
+                self.show_error(str(inner))
+                return False
+        except (ReviewError, OSError) as exc:
+            self.show_error(f"Cannot open the review: {exc}")
+            return False
+        self.set_store(store)
+        return True
+
+    def set_store(self, store: ReviewStore | None) -> None:
+        self._save_comment()
+        self.show_error(None)
+        self.session.set_store(store)
+        if store is not None:
+            self.settings.add_recent("reviews", str(store.folder))
+            if store.read_only:
+                self.show_message("Read-only: this review is open in another SegStudio window. You can look, "
+                                  "but decisions and corrections are not possible here.", "warning")
+            self.reviewOpened.emit(str(store.folder))
+            self.canvas.setFocus()
+
+    def close_review(self) -> None:
+        self._save_comment()
+        self.session.set_store(None)
+
+    def restore_last(self) -> None:
+        """Reopen the review that was open when the window last closed (never asks: a review in
+        use elsewhere is just not reopened)."""
+        folder = str(self.settings.value(LAST_OPEN_KEY, "") or "")
+        if not folder or self.session.store is not None or not (Path(folder) / "review.json").is_file():
+            return
+        try:
+            self.set_store(ReviewStore.open(folder))
+        except ReviewLockedError:
+            self.show_message(f"The review {folder} is open in another window; use File ▸ Open review to look at it "
+                              "read-only.", "info")
+        except (ReviewError, OSError) as exc:
+            self.show_error(f"Cannot reopen the last review: {exc}")
+
+    def shutdown(self) -> None:
+        store = self.session.store
+        self.settings.set_value(LAST_OPEN_KEY, str(store.folder) if store is not None and not store.read_only else "")
+        self._save_comment()
+        self.jobs.shutdown()
+        self.queue.shutdown()
+        self.session.shutdown()
+
+    # -- navigation and decisions ------------------------------------------------------------
+    def go_to(self, name: str) -> None:
+        self._save_comment()
+        self.session.go_to(name)
+
+    def step(self, offset: int) -> None:
+        self._save_comment()
+        if not self.session.step(offset, self.queue.visible_names()):
+            self.show_message("End of the queue." if offset > 0 else "Start of the queue.", "info", 2500)
+
+    def decide(self, state: str) -> None:
+        if self.session.store is None or self.session.current is None or self.session.read_only:
+            return
+        if not self.ask_reviewer():
+            self.show_message("A decision needs your name; it was not recorded.", "warning")
+            return
+        reason = self.decision.reason_combo.currentText().strip() if state == "rejected" else ""
+        if reason:
+            self._remember_reason(reason)
+        self.session.decide(state, reason, self.decision.comment.toPlainText())
+        if self.decision.advance.isChecked() and state != "unreviewed":
+            self.session.step(1, self.queue.visible_names())
+
+    def _save_comment(self) -> None:
+        s = self.session
+        if s.store is None or s.current is None or s.read_only:
+            return
+        text = self.decision.comment.toPlainText()
+        if text != s.store.case(s.current).comment and self.ask_reviewer():
+            s.set_comment(text)
+
+    def _reasons_edited(self) -> None:
+        text = self.decision.reason_combo.currentText().strip()
+        if text:
+            self._remember_reason(text)
+
+    def _remember_reason(self, reason: str) -> None:
+        store = self.session.store
+        if store is not None and not store.read_only and reason not in store.record.reasons:
+            store.set_reasons(store.record.reasons + [reason])
+            self.decision.set_reasons(store.record.reasons)
+            self.decision.reason_combo.setCurrentText(reason)
+
+    # -- what is shown -----------------------------------------------------------------------
+    def choose_view(self, view: str) -> None:
+        self.session.set_view(view)
+        self._refresh_view_buttons()
+        self._refresh_info()
+
+    def toggle_watershed(self) -> None:
+        self.choose_view("prediction" if self.session.view == "watershed" else "watershed")
+
+    def cycle_overlay_mode(self) -> None:
+        combo = self.display.mode_combo
+        combo.setCurrentIndex((combo.currentIndex() + 1) % combo.count())
+
+    def set_raw_only(self, raw: bool) -> None:
+        """Hide the mask (hold Space) to see the image alone."""
+        if raw != self._raw_only:
+            self._raw_only = raw
+            self._schedule_render()
+
+    def _schedule_render(self) -> None:
+        if not self._render_pending:  # several changes in one event-loop turn draw once
+            self._render_pending = True
+            QTimer.singleShot(0, self.render_now)
+
+    def render_now(self) -> None:
+        self._render_pending = False
+        s = self.session
+        mask = s.mask()
+        if mask is None or self._raw_only:
+            self.canvas.set_layer("mask", None)
+        else:
+            labels = s.cleaned.labels if s.view == "watershed" and s.cleaned is not None else mask
+            rgba = mask_overlay(labels, 1.0, self.display.mode, VIEW_COLOURS.get(s.view))
+            self.canvas.set_layer("mask", rgba, z=20)
+            self.canvas.set_layer_opacity("mask", max(0.05, self.display.opacity.value() / 100)
+                                          if self.display.mode == "fill" else max(0.35, self.display.opacity.value() / 100))
+        self._refresh_view_buttons()
+        self._refresh_info()
+        self._refresh_tools()
+
+    # -- tools -------------------------------------------------------------------------------
+    def choose_tool(self, tool: str) -> None:
+        self.canvas.set_tool(tool)
+        self.tools.show_tool(tool)
+
+    def change_radius(self, delta: int) -> None:
+        value = self.tools.radius.value()
+        step = max(1, value // 5)
+        self.tools.radius.setValue(value + delta * step)
+
+    def _editable(self) -> bool:
+        if self.session.read_only or self.session.data is None:
+            return False
+        return bool(self.ask_reviewer())
+
+    def _stroke_started(self, x: float, y: float) -> None:
+        self._stroke_active = self._editable() and self.session.begin_edit()
+        if self._stroke_active:
+            self._last_point = (x, y)
+            self.session.stroke([(x, y)], self.tools.radius.value(), self.canvas.tool == "brush")
+
+    def _stroke_moved(self, x: float, y: float) -> None:
+        if getattr(self, "_stroke_active", False):
+            self.session.stroke([self._last_point, (x, y)], self.tools.radius.value(), self.canvas.tool == "brush")
+            self._last_point = (x, y)
+
+    def _stroke_ended(self) -> None:
+        if getattr(self, "_stroke_active", False):
+            self._stroke_active = False
+            self.session.end_edit()
+
+    def _clicked(self, tool: str, x: int, y: int) -> None:
+        if not self._editable():
+            return
+        operation = fill_hole if tool == "fill" else remove_object
+        if not self.session.edit(operation, x, y):
+            what = "no enclosed hole there" if tool == "fill" else "no object there"
+            self.show_message(f"Nothing changed: {what}.", "info", 2500)
+
+    def undo(self) -> None:
+        self.session.undo()
+
+    def redo(self) -> None:
+        self.session.redo()
+
+    def revert(self) -> None:
+        if self._editable():
+            self.session.revert()
+
+    # -- reactions to the session ------------------------------------------------------------
+    def _on_opened(self) -> None:
+        store = self.session.store
+        self.queue.set_store(store)
+        if store is not None:
+            self.decision.set_reasons(store.record.reasons)
+            problems = store.record.problems
+            self.problems_label.setText(
+                f"<b>Problems ({len(problems)})</b> — left out of the review:<br>"
+                + "<br>".join(f"{Path(p['path']).name}: {p['reason']}" for p in problems[:50])
+                + ("<br>…" if len(problems) > 50 else "") if problems else "")
+        else:
+            self.canvas.set_image(None)
+            self.canvas.set_layer("mask", None)
+            self.problems_label.setText("")
+        self._refresh_all()
+
+    def _on_current(self, name: str) -> None:
+        self.queue.select(name)
+        case = self.session.store.case(name)
+        self.decision.comment.blockSignals(True)
+        self.decision.comment.setPlainText(case.comment)
+        self.decision.comment.blockSignals(False)
+        if case.state == "rejected" and case.reason:
+            self.decision.reason_combo.setCurrentText(case.reason)
+        self.show_error(None)
+        self._refresh_info()
+
+    def _on_loaded(self, name: str) -> None:
+        self.canvas.set_image(to_display(self.session.data.image))
+        self._schedule_render()
+
+    def _on_case_updated(self, name: str) -> None:
+        self.queue.update_case(name)
+        self.queue.refresh_thumbnail(name)
+        self._refresh_info()
+        self._refresh_tools()
+
+    # -- refreshing --------------------------------------------------------------------------
+    def _refresh_all(self) -> None:
+        self._refresh_reviewer()
+        self._refresh_view_buttons()
+        self._refresh_info()
+        self._refresh_tools()
+        has, writable = self.session.store is not None, not self.session.read_only
+        self.export_action.setEnabled(has)
+        self.close_action.setEnabled(has)
+        for button in self.decision.buttons.values():
+            button.setEnabled(writable)
+        self.decision.comment.setReadOnly(not writable)
+        self.decision.reason_combo.setEnabled(writable)
+        for tool, button in self.tools.tool_buttons.items():
+            button.setEnabled(writable or tool == "navigate")
+        if not writable and self.canvas.tool != "navigate":
+            self.choose_tool("navigate")
+
+    def _refresh_reviewer(self) -> None:
+        name = self.session.reviewer
+        self.reviewer_button.setText(f"Reviewer: {name}" if name else "Reviewer: (not set)")
+
+    def _refresh_view_buttons(self) -> None:
+        self.display.show_view(self.session.view, self.session.working is not None)
+
+    def _refresh_tools(self) -> None:
+        s = self.session
+        editing = not s.read_only and s.data is not None
+        self.tools.undo_button.setEnabled(editing and s.history.can_undo)
+        self.tools.redo_button.setEnabled(editing and s.history.can_redo)
+        self.tools.revert_button.setEnabled(editing and s.working is not None)
+
+    def _refresh_info(self) -> None:
+        s = self.session
+        if s.store is None:
+            self.info.setText("<b>No review open.</b><br>File ▸ New review… to review predicted masks, or "
+                              "File ▸ Open review… to go on with one.")
+            return
+        if s.current is None:
+            self.info.setText("")
+            return
+        case = s.store.case(s.current)
+        names = s.names()
+        colour = STATE_COLOURS[case.state]
+        lines = [f"<b style='font-size:11pt'>{case.name}</b> &nbsp; {names.index(case.name) + 1} of {len(names)}",
+                 f"<span style='color:{colour}'><b>{state_label(case.state)}</b></span>"
+                 + (f" — {case.reason}" if case.reason else "")
+                 + (f" &nbsp;·&nbsp; {case.reviewer}, {case.decided_at.replace('T', ' ')[:16]}" if case.decided_at else "")]
+        stats = s.stats()
+        if stats is None:
+            lines.append("Loading…")
+        else:
+            area, objects = stats
+            total = s.data.prediction.size
+            lines.append(f"{VIEW_LABELS[s.view]}: area {area:,} px ({100 * area / max(1, total):.1f} %), "
+                         f"{objects} object{'s' if objects != 1 else ''}")
+        self.info.setText("<br>".join(lines))
+
+    def _hovered(self, x: int, y: int) -> None:
+        self.hover_label.setText(f"x {x}, y {y}" if x >= 0 else "")
+
+    # -- messages ----------------------------------------------------------------------------
+    def show_error(self, message: str | None) -> None:
+        self.show_message(message, "error")
+
+    def show_message(self, message: str | None, kind: str = "info", timeout_ms: int = 0) -> None:
+        self.banner.setText(message or "")
+        self.banner.setStyleSheet(banner_style(kind, "QLabel"))
+        self.banner.setVisible(bool(message))
+        if message and timeout_ms:
+            QTimer.singleShot(timeout_ms, lambda m=message: self.banner.text() == m and self.banner.hide())
+
+    # -- export ------------------------------------------------------------------------------
+    def export_review(self) -> None:
+        if self.session.store is None:
+            return
+        self._save_comment()
+        choice = self.ask_export()
+        if choice:
+            folder, fmt = choice
+            self.settings.set_value("review/export_folder", folder)
+            self.jobs.export(folder, fmt)
+
+    # -- keys --------------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        kind = event.type()
+        if watched is self.decision.comment:
+            if kind == QEvent.Type.FocusOut:
+                self._save_comment()
+            return False
+        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and event.key() == Qt.Key.Key_Space \
+                and not isinstance(self.focusWidget(), QPlainTextEdit):
+            if not event.isAutoRepeat():
+                self.set_raw_only(kind == QEvent.Type.KeyPress)
+            return True
+        return False

@@ -1,0 +1,293 @@
+"""The open review and the case on screen, as a Qt model the review widgets subscribe to.
+
+It wraps a :class:`~app.core.review.ReviewStore` (every change saved at once by the store),
+loads each case's pixels and watershed clean-up in a background task (the next case is
+prefetched, recent ones cached), and keeps the mask being corrected with its undo history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from app.core.postprocess import PostprocessResult, WatershedParams
+from app.core.review import ReviewError, ReviewStore
+from app.core.review.case_data import CaseData, load_case, mask_stats
+from app.core.review.edit import EditHistory, paint_stroke
+
+from .tasks import TaskRunner
+
+CACHE_CASES = 6
+VIEWS = ("prediction", "watershed", "correction")
+VIEW_LABELS = {"prediction": "Prediction", "watershed": "After watershed", "correction": "Correction"}
+
+
+def load_case_job(folder, case, params: WatershedParams):
+    """Read a case and run its clean-up (in a worker thread)."""
+    def job(ctx):
+        data = load_case(folder, case)
+        ctx.check()
+        return data, data.watershed(params)
+    return job
+
+
+class ReviewSession(QObject):
+    """What is open and what is on screen; widgets listen to the signals."""
+
+    opened = Signal()  # a review was opened or closed (``store`` is None then)
+    currentChanged = Signal(str)  # another case is on screen (its pixels may still be loading)
+    caseLoaded = Signal(str)  # the current case's pixels and clean-up are ready
+    caseUpdated = Signal(str)  # a case's record changed: state, comment, correction
+    maskChanged = Signal()  # the mask on screen changed: edit, undo, view
+    failed = Signal(str)
+    loadingChanged = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.store: ReviewStore | None = None
+        self.reviewer = ""
+        self.current: str | None = None
+        self.data: CaseData | None = None
+        self.cleaned: PostprocessResult | None = None
+        self.working: np.ndarray | None = None  # the correction being made (uint8 0/1)
+        self.view = "prediction"  # prediction, watershed or correction
+        self.preferred_view = "prediction"  # what uncorrected cases open with
+        self.history = EditHistory()
+        self._had_correction = False
+        self._cache: OrderedDict[str, tuple[CaseData, PostprocessResult]] = OrderedDict()
+        self._loader = TaskRunner("review-case", self)
+        self._prefetcher = TaskRunner("review-prefetch", self)
+        self._loader.busyChanged.connect(self.loadingChanged)
+
+    # -- the review --------------------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        return self.store is None or self.store.read_only
+
+    def set_store(self, store: ReviewStore | None) -> None:
+        """Show ``store`` (closing the review open before) at its saved position."""
+        self.close()
+        self.store = store
+        if store is not None and store.cases:
+            names = [c.name for c in store.cases]
+            self.opened.emit()
+            self.go_to(store.record.position if store.record.position in names else names[0])
+        else:
+            self.opened.emit()
+
+    def close(self) -> None:
+        self._loader.cancel()
+        self._prefetcher.cancel()
+        if self.store is not None:
+            self.store.close()
+        self.store, self.current, self.data, self.cleaned, self.working = None, None, None, None, None
+        self._cache.clear()
+        self.history.clear()
+
+    def shutdown(self) -> None:
+        self.close()
+        self._loader.shutdown()
+        self._prefetcher.shutdown()
+
+    @property
+    def params(self) -> WatershedParams:
+        return self.store.watershed_params if self.store else WatershedParams()
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.store.cases] if self.store else []
+
+    # -- navigation --------------------------------------------------------------------------
+    def go_to(self, name: str) -> None:
+        if self.store is None or name == self.current and self.data is not None:
+            return
+        self.store.record.case(name)  # unknown names fail here
+        self.current, self.data, self.cleaned, self.working = name, None, None, None
+        self.history.clear()
+        if not self.read_only:
+            try:
+                self.store.set_position(name)
+            except (OSError, ReviewError) as exc:
+                self.failed.emit(f"Could not save the position in the queue: {exc}")
+        self.currentChanged.emit(name)
+        if name in self._cache:
+            self._cache.move_to_end(name)
+            self._show_loaded(name, *self._cache[name])
+        else:
+            case = dataclasses.replace(self.store.case(name))
+            self._loader.start(load_case_job(self.store.folder, case, self.params),
+                               on_done=lambda result, n=name: self._loaded(n, result),
+                               on_failed=lambda message, n=name: self._load_failed(n, message))
+
+    def step(self, offset: int, names: list[str] | None = None) -> bool:
+        """Move ``offset`` cases along ``names`` (the filtered queue; default all); False at an end."""
+        names = names if names is not None else self.names()
+        if not names:
+            return False
+        index = names.index(self.current) if self.current in names else -1
+        target = index + offset
+        if index == -1:
+            target = 0 if offset > 0 else len(names) - 1
+        if not 0 <= target < len(names):
+            return False
+        self.go_to(names[target])
+        return True
+
+    def _loaded(self, name: str, result) -> None:
+        self._cache[name] = result
+        while len(self._cache) > CACHE_CASES:
+            self._cache.popitem(last=False)
+        if name == self.current:
+            self._show_loaded(name, *result)
+
+    def _show_loaded(self, name: str, data: CaseData, cleaned: PostprocessResult) -> None:
+        self.data, self.cleaned = data, cleaned
+        self._had_correction = data.corrected is not None
+        self.working = data.corrected.copy() if data.corrected is not None else None
+        self.view = "correction" if self.working is not None else self.preferred_view
+        self.caseLoaded.emit(name)
+        self.maskChanged.emit()
+        self._prefetch_next()
+
+    def _load_failed(self, name: str, message: str) -> None:
+        if name == self.current:
+            self.failed.emit(f"Cannot show {name}: {message}")
+
+    def _prefetch_next(self) -> None:
+        names = self.names()
+        if self.current not in names:
+            return
+        index = names.index(self.current)
+        for name in names[index + 1:index + 2]:
+            if name not in self._cache:
+                case = dataclasses.replace(self.store.case(name))
+                self._prefetcher.start(load_case_job(self.store.folder, case, self.params),
+                                       on_done=lambda result, n=name: self._loaded(n, result))
+
+    # -- what is shown -----------------------------------------------------------------------
+    def set_view(self, view: str) -> None:
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}; valid: {', '.join(VIEWS)}")
+        if view == "correction" and self.working is None:
+            return
+        if view != "correction":
+            self.preferred_view = view
+        if view != self.view:
+            self.view = view
+            self.maskChanged.emit()
+
+    def mask(self) -> np.ndarray | None:
+        """The mask on screen (uint8 0/1), or None while loading."""
+        if self.data is None:
+            return None
+        if self.view == "correction" and self.working is not None:
+            return self.working
+        if self.view == "watershed" and self.cleaned is not None:
+            return self.cleaned.mask
+        return self.data.prediction
+
+    def stats(self) -> tuple[int, int] | None:
+        """(area, objects) of the mask on screen; the clean-up's objects are its watershed instances."""
+        mask = self.mask()
+        if mask is None:
+            return None
+        if self.view == "watershed" and self.cleaned is not None:
+            return int(np.count_nonzero(mask)), self.cleaned.object_count
+        return mask_stats(mask)
+
+    # -- decisions ---------------------------------------------------------------------------
+    def decide(self, state: str, reason: str = "", comment: str | None = None) -> None:
+        if self.store is None or self.current is None:
+            return
+        variant = self.view if self.view in ("prediction", "watershed") else self.store.case(self.current).variant
+        try:
+            self.store.decide(self.current, state, self.reviewer, reason=reason, comment=comment, variant=variant,
+                              stats=self.stats())
+        except (OSError, ReviewError) as exc:
+            self.failed.emit(f"The decision was not saved: {exc}")
+            return
+        self.caseUpdated.emit(self.current)
+
+    def set_comment(self, comment: str) -> None:
+        if self.store is None or self.current is None or self.read_only:
+            return
+        try:
+            self.store.set_comment(self.current, comment, self.reviewer)
+        except (OSError, ReviewError) as exc:
+            self.failed.emit(f"The comment was not saved: {exc}")
+            return
+        self.caseUpdated.emit(self.current)
+
+    # -- corrections -------------------------------------------------------------------------
+    def begin_edit(self) -> bool:
+        """Snapshot the mask before an edit (starting a correction from what is on screen); False
+        when nothing can be edited."""
+        if self.read_only or self.data is None:
+            return False
+        if self.working is None:
+            self.working = self.mask().copy()
+        if self.view != "correction":
+            self.view = "correction"
+        self.history.record(self.working)
+        return True
+
+    def stroke(self, points: list[tuple[float, float]], radius: int, value: int) -> None:
+        """Paint part of a stroke into the working mask (after :meth:`begin_edit`); not saved yet."""
+        if self.working is not None:
+            paint_stroke(self.working, points, radius, value)
+            self.maskChanged.emit()
+
+    def end_edit(self) -> None:
+        """Save the working mask as the case's correction (the stroke or click is complete)."""
+        self._save_working()
+
+    def edit(self, operation, *args) -> bool:
+        """One-click edit (fill a hole, remove an object): ``operation(mask, *args) -> changed``;
+        an edit that changes nothing leaves the history (and redo) alone."""
+        if self.read_only or self.data is None:
+            return False
+        trial = (self.working if self.working is not None else self.mask()).copy()
+        if not operation(trial, *args):
+            return False
+        self.begin_edit()
+        self.working = trial
+        self._save_working()
+        return True
+
+    def undo(self) -> None:
+        if self.working is not None and self.history.can_undo:
+            self.working = self.history.undo(self.working)
+            self._save_working()
+
+    def redo(self) -> None:
+        if self.data is not None and self.history.can_redo and not self.read_only:
+            self.working = self.history.redo(self.working if self.working is not None else self.mask().copy())
+            self.view = "correction"
+            self._save_working()
+
+    def revert(self) -> None:
+        """Drop the correction; the case shows the prediction again."""
+        if self.store is None or self.current is None or self.read_only:
+            return
+        self.history.clear()
+        self._had_correction = False
+        self._save_working(revert=True)
+
+    def _save_working(self, revert: bool = False) -> None:
+        name = self.current
+        back_to_start = not self._had_correction and not self.history.can_undo
+        try:
+            if revert or back_to_start:  # every edit undone: no correction any more
+                self.store.revert_correction(name, self.reviewer)
+                self.working, self.view = None, self.preferred_view
+            else:
+                self.store.save_correction(name, self.working, self.reviewer)
+        except (OSError, ReviewError) as exc:
+            self.failed.emit(f"The correction was not saved: {exc}")
+        self._cache.pop(name, None)  # the cached copy no longer shows the case as it is
+        if self.data is not None:
+            self.data.corrected = None if self.working is None else self.working.copy()
+        self.caseUpdated.emit(name)
+        self.maskChanged.emit()

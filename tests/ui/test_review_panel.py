@@ -1,0 +1,389 @@
+"""The review workspace: keyboard-only review, brush correction, undo/redo, resume after
+re-opening, the lock, hold-to-hide, export."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from app.core.review import ReviewStore
+from app.core.review.edit import paint_stroke
+from app.ui.review_panel import ReviewPanel
+
+WAIT = 20000
+SIZE = 32
+NAMES = ("a", "b", "c", "d")
+
+
+def _mask(i: int) -> np.ndarray:
+    """A 12×12 square object with a 2×2 hole, and a small separate blob."""
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[4 + i:16 + i, 4:16] = 255
+    mask[9 + i:11 + i, 9:11] = 0
+    mask[24:27, 24:27] = 255
+    return mask
+
+
+@pytest.fixture
+def sources(tmp_path):
+    images, masks = tmp_path / "images", tmp_path / "predicted"
+    images.mkdir()
+    masks.mkdir()
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(NAMES):
+        Image.fromarray(rng.integers(0, 255, (SIZE, SIZE), dtype=np.uint8)).save(images / f"{name}.png")
+        Image.fromarray(_mask(i)).save(masks / f"{name}.png")
+    return images, masks
+
+
+@pytest.fixture
+def review_dir(sources, tmp_path):
+    folder = tmp_path / "review"
+    ReviewStore.create_from_folders(folder, *sources).close()
+    return folder
+
+
+def make_panel(qtbot, reviewer="Dr Test"):
+    panel = ReviewPanel(None)
+    qtbot.addWidget(panel)
+    panel.resize(1200, 800)
+    if reviewer:
+        panel.set_reviewer(reviewer)
+    return panel
+
+
+@pytest.fixture
+def panel(qtbot):
+    widget = make_panel(qtbot)
+    yield widget
+    widget.shutdown()
+
+
+def open_and_wait(qtbot, panel, folder, name=None):
+    assert panel.open_review(folder)
+    wait_loaded(qtbot, panel, name)
+
+
+def wait_loaded(qtbot, panel, name=None):
+    qtbot.waitUntil(lambda: panel.session.data is not None and (name is None or panel.session.data.name == name),
+                    timeout=WAIT)
+    QApplication.processEvents()
+    panel.render_now()
+
+
+def activate(qtbot, panel):
+    with qtbot.waitActive(panel):
+        panel.show()
+        panel.activateWindow()
+    panel.canvas.setFocus()
+
+
+def key(qtbot, panel, k, modifier=Qt.KeyboardModifier.NoModifier):
+    qtbot.keyClick(panel.canvas, k, modifier)
+
+
+def on_disk(folder):
+    store = ReviewStore.open(folder, read_only=True)
+    return {c.name: c for c in store.cases}, store.record
+
+
+def widget_point(canvas, x: float, y: float) -> QPoint:
+    scene = canvas.view.mapViewToScene(QPointF(x + 0.5, y + 0.5))
+    return canvas.mapFromScene(scene)
+
+
+def mouse(canvas, kind, point: QPoint, buttons=Qt.MouseButton.LeftButton):
+    button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
+    held = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease else buttons
+    event = QMouseEvent(kind, QPointF(point), QPointF(canvas.viewport().mapToGlobal(point)), button, held,
+                        Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(canvas.viewport(), event)
+
+
+def drag(canvas, points):
+    wp = [widget_point(canvas, x, y) for x, y in points]
+    mouse(canvas, QEvent.Type.MouseButtonPress, wp[0])
+    for p in wp[1:]:
+        mouse(canvas, QEvent.Type.MouseMove, p)
+    mouse(canvas, QEvent.Type.MouseButtonRelease, wp[-1])
+
+
+def click(canvas, x, y):
+    p = widget_point(canvas, x, y)
+    mouse(canvas, QEvent.Type.MouseButtonPress, p)
+    mouse(canvas, QEvent.Type.MouseButtonRelease, p)
+
+
+def test_opening_shows_first_case_with_its_mask_and_stats(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    assert panel.session.current == "a"
+    assert panel.canvas.image().shape == (SIZE, SIZE, 3)
+    layer = panel.canvas.layer("mask")
+    assert layer is not None and layer.shape == (SIZE, SIZE, 4)
+    assert np.array_equal(layer[..., 3] > 0, _mask(0) > 0)  # fill and contour cover exactly the mask
+    area = int(np.count_nonzero(_mask(0)))
+    assert f"area {area:,} px" in panel.info.text() and "2 objects" in panel.info.text()
+    assert panel.queue.progress_label.text().startswith("0 of 4 reviewed")
+    assert panel.queue.list.count() == 4
+
+
+def test_keyboard_only_review_of_a_small_set(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    activate(qtbot, panel)
+    key(qtbot, panel, Qt.Key.Key_A)  # accept a → b
+    wait_loaded(qtbot, panel, "b")
+    key(qtbot, panel, Qt.Key.Key_R)  # reject b (first reason) → c
+    wait_loaded(qtbot, panel, "c")
+    key(qtbot, panel, Qt.Key.Key_E)  # c needs edit → d
+    wait_loaded(qtbot, panel, "d")
+    key(qtbot, panel, Qt.Key.Key_Left)  # back to c
+    wait_loaded(qtbot, panel, "c")
+    key(qtbot, panel, Qt.Key.Key_Right)
+    wait_loaded(qtbot, panel, "d")
+    key(qtbot, panel, Qt.Key.Key_W)  # after watershed, then accept: the watershed mask is what was accepted
+    assert panel.session.view == "watershed"
+    key(qtbot, panel, Qt.Key.Key_A)
+    cases, record = on_disk(review_dir)
+    assert [cases[n].state for n in NAMES] == ["accepted", "rejected", "needs_edit", "accepted"]
+    assert cases["b"].reason == record.reasons[0]
+    assert {cases[n].reviewer for n in NAMES} == {"Dr Test"}
+    assert cases["d"].variant == "watershed" and cases["a"].variant == "prediction"
+    assert all(cases[n].decided_at for n in NAMES)
+    assert panel.queue.progress_label.text().startswith("3 of 4 reviewed")
+    # filter: only the cases still to decide
+    panel.queue.set_filter("open")
+    assert panel.queue.visible_names() == ["c", "d"]  # the case on screen stays listed
+    panel.queue.set_filter("rejected")
+    assert "b" in panel.queue.visible_names() and "a" not in panel.queue.visible_names()
+
+
+def test_typing_a_comment_does_not_trigger_decision_keys(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    activate(qtbot, panel)
+    panel.decision.comment.setFocus()
+    qtbot.keyClicks(panel.decision.comment, "Area ok")
+    assert panel.session.current == "a" and panel.decision.comment.toPlainText() == "Area ok"
+    panel.canvas.setFocus()  # leaving the box saves the comment
+    cases, _ = on_disk(review_dir)
+    assert cases["a"].comment == "Area ok" and cases["a"].state == "unreviewed"
+
+
+def test_brush_stroke_produces_the_expected_pixels_and_is_saved(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    activate(qtbot, panel)
+    panel.choose_tool("brush")
+    panel.tools.radius.setValue(1)
+    drag(panel.canvas, [(20, 22), (24, 22), (28, 22)])
+    expected = (_mask(0) > 0).astype(np.uint8)
+    paint_stroke(expected, [(20, 22), (24, 22), (28, 22)], 1, 1)
+    assert np.array_equal(panel.session.working, expected)
+    saved = np.asarray(Image.open(review_dir / "corrections" / "a.png"))
+    assert np.array_equal(saved, expected * 255)
+    cases, _ = on_disk(review_dir)
+    assert cases["a"].state == "corrected" and cases["a"].corrected == "corrections/a.png"
+    assert cases["a"].area == int(expected.sum())
+    assert panel.session.view == "correction"
+    assert f"area {int(expected.sum()):,} px" in panel.info.text()
+    # the eraser removes what the brush painted
+    panel.choose_tool("eraser")
+    drag(panel.canvas, [(20, 22), (28, 22)])
+    erased = expected.copy()
+    paint_stroke(erased, [(20, 22), (28, 22)], 1, 0)
+    assert np.array_equal(panel.session.working, erased)
+
+
+def test_undo_redo_and_revert(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    activate(qtbot, panel)
+    original = (_mask(0) > 0).astype(np.uint8)
+    panel.choose_tool("fill")
+    click(panel.canvas, 9, 9)  # the square's hole
+    filled = original.copy()
+    filled[9:11, 9:11] = 1
+    assert np.array_equal(panel.session.working, filled)
+    panel.choose_tool("remove")
+    click(panel.canvas, 25, 25)  # the small blob
+    removed = filled.copy()
+    removed[24:27, 24:27] = 0
+    assert np.array_equal(panel.session.working, removed)
+    assert "1 object" in panel.info.text()
+    key(qtbot, panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(panel.session.working, filled)
+    key(qtbot, panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # every edit undone: no correction
+    assert panel.session.working is None
+    cases, _ = on_disk(review_dir)
+    assert cases["a"].state == "unreviewed" and not cases["a"].corrected
+    assert not (review_dir / "corrections" / "a.png").exists()
+    key(qtbot, panel, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(panel.session.working, filled)
+    key(qtbot, panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert np.array_equal(panel.session.working, removed)
+    assert np.array_equal(np.asarray(Image.open(review_dir / "corrections" / "a.png")) > 0, removed > 0)
+    panel.revert()
+    cases, _ = on_disk(review_dir)
+    assert panel.session.working is None and cases["a"].state == "unreviewed"
+    # a click on background open to the border changes nothing and says so
+    panel.choose_tool("fill")
+    click(panel.canvas, 1, 1)
+    assert panel.session.working is None and "Nothing changed" in panel.banner.text()
+
+
+def test_resume_after_reopening_restores_decisions_comment_correction_and_position(qtbot, review_dir):
+    first = make_panel(qtbot)
+    open_and_wait(qtbot, first, review_dir, "a")
+    first.decide("accepted")
+    wait_loaded(qtbot, first, "b")
+    first.decision.comment.setPlainText("check the left edge")
+    first.choose_tool("brush")
+    drag(first.canvas, [(2, 2)])
+    first.step(1)
+    wait_loaded(qtbot, first, "c")
+    corrected = first.session.store.case("b")
+    first.shutdown()  # closes the review and releases its lock
+
+    second = make_panel(qtbot, reviewer="")
+    open_and_wait(qtbot, second, review_dir, "c")
+    assert second.session.current == "c"
+    store = second.session.store
+    assert store.case("a").state == "accepted"
+    assert store.case("b").state == "corrected" and store.case("b").comment == "check the left edge"
+    assert store.case("b").corrected == corrected.corrected
+    second.go_to("b")
+    wait_loaded(qtbot, second, "b")
+    assert second.session.view == "correction" and second.session.working[2, 2] == 1
+    assert second.decision.comment.toPlainText() == "check the left edge"
+    second.shutdown()
+
+
+def test_second_window_opens_read_only_or_not_at_all(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    other = make_panel(qtbot)
+    asked = []
+    other.ask_read_only = lambda message: asked.append(message) or False
+    assert not other.open_review(review_dir)
+    assert other.session.store is None and "already open" in asked[0]
+    other.ask_read_only = lambda message: True
+    assert other.open_review(review_dir)
+    wait_loaded(qtbot, other, "a")
+    assert other.session.read_only and "Read-only" in other.banner.text()
+    assert not other.decision.buttons["accepted"].isEnabled()
+    other.decide("accepted")
+    other.choose_tool("brush")
+    assert other.canvas.tool == "brush"
+    drag(other.canvas, [(1, 1), (5, 1)])
+    assert other.session.working is None
+    cases, _ = on_disk(review_dir)
+    assert cases["a"].state == "unreviewed" and not cases["a"].corrected
+    other.shutdown()
+
+
+def test_hold_space_hides_the_mask(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    activate(qtbot, panel)
+    qtbot.keyPress(panel.canvas, Qt.Key.Key_Space)
+    panel.render_now()
+    assert panel.canvas.layer("mask") is None
+    qtbot.keyRelease(panel.canvas, Qt.Key.Key_Space)
+    panel.render_now()
+    assert panel.canvas.layer("mask") is not None
+
+
+def test_views_and_overlay_modes(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    panel.choose_view("watershed")
+    panel.render_now()
+    ws = panel.session.cleaned
+    assert ws is not None and panel.session.mask() is ws.mask
+    assert f"{ws.object_count} object" in panel.info.text()
+    panel.display.mode_combo.setCurrentIndex(1)  # contour only
+    panel.render_now()
+    alpha = panel.canvas.layer("mask")[..., 3]
+    assert 0 < np.count_nonzero(alpha) < np.count_nonzero(ws.mask)
+    assert not panel.display.view_buttons["correction"].isEnabled()
+    # the next case opens in the view chosen last
+    panel.step(1)
+    wait_loaded(qtbot, panel, "b")
+    assert panel.session.view == "watershed"
+
+
+def test_asks_the_reviewer_name_once(qtbot, review_dir):
+    panel = make_panel(qtbot, reviewer="")
+    panel.session.reviewer = ""
+    open_and_wait(qtbot, panel, review_dir, "a")
+    asked = []
+
+    def ask(force=False):
+        asked.append(force)
+        if not panel.session.reviewer:
+            panel.set_reviewer("Dr Who")
+        return panel.session.reviewer
+
+    panel.ask_reviewer = ask
+    panel.decide("accepted")
+    panel.decide("accepted")
+    cases, _ = on_disk(review_dir)
+    assert cases["a"].reviewer == "Dr Who" and cases["b"].reviewer == "Dr Who"
+    assert make_panel(qtbot, reviewer="").session.reviewer == "Dr Who"  # remembered in the settings
+    panel.shutdown()
+
+
+def test_new_review_from_folders_runs_in_the_background(qtbot, panel, sources, tmp_path):
+    images, masks = sources
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(masks / "a_extra.png")  # no image: a problem, not a case
+    (masks / "b.png").write_bytes(b"not a png")  # unreadable: left out
+    panel.ask_new_review = lambda: {"kind": "folders", "images": str(images), "masks": str(masks),
+                                    "checkpoint": "", "review": str(tmp_path / "new")}
+    with qtbot.waitSignal(panel.reviewOpened, timeout=WAIT):
+        panel.new_review()
+    assert panel.session.names() == ["a", "c", "d"]
+    assert "Problems (2)" in panel.problems_label.text() and "b.png" in panel.problems_label.text()
+    # the review folder is refused inside a source folder, with a message
+    panel.ask_new_review = lambda: {"kind": "folders", "images": str(images), "masks": str(masks),
+                                    "checkpoint": "", "review": str(images / "review")}
+    panel.new_review()
+    qtbot.waitUntil(lambda: not panel.jobs.busy, timeout=WAIT)
+    qtbot.waitUntil(lambda: "never writes there" in panel.banner.text(), timeout=WAIT)
+    assert not (images / "review").exists()
+
+
+def test_export_from_the_panel(qtbot, panel, review_dir, tmp_path):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    panel.decide("accepted")
+    wait_loaded(qtbot, panel, "b")
+    panel.decide("rejected")
+    out = tmp_path / "export"
+    panel.ask_export = lambda: (str(out), "png")
+    panel.export_review()
+    qtbot.waitUntil(lambda: panel.jobs.last_export is not None, timeout=WAIT)
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "review_report.csv", "review_summary.html"]
+    assert np.array_equal(np.asarray(Image.open(out / "a.png")), np.where(_mask(0) > 0, 255, 0).astype(np.uint8))
+    rows = list(csv.DictReader((out / "review_report.csv").open()))
+    assert [(r["name"], r["state"], r["reviewer"]) for r in rows] == [
+        ("a", "accepted", "Dr Test"), ("b", "rejected", "Dr Test"), ("c", "unreviewed", ""), ("d", "unreviewed", "")]
+    assert "Exported 1 mask" in panel.banner.text()
+    # exporting again asks before replacing; "no" writes nothing
+    panel.jobs.last_export = None
+    asked = []
+    panel.ask_overwrite = lambda count, folder: asked.append(count) or False
+    before = (out / "review_report.csv").stat().st_mtime_ns
+    panel.export_review()
+    assert asked == [3] and panel.jobs.last_export is None
+    assert (out / "review_report.csv").stat().st_mtime_ns == before
+
+
+def test_a_click_that_changes_nothing_keeps_redo(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    panel.choose_tool("remove")
+    click(panel.canvas, 25, 25)
+    panel.undo()
+    assert panel.session.history.can_redo
+    click(panel.canvas, 30, 1)  # background: nothing to remove
+    assert panel.session.history.can_redo
+    panel.redo()
+    assert panel.session.working is not None and panel.session.working[25, 25] == 0
