@@ -32,6 +32,8 @@ from .styles import banner_style
 VIEW_COLOURS = {"prediction": (255, 80, 80), "correction": (64, 200, 255)}  # watershed: one colour per object
 REVIEWER_KEY = "review/reviewer"
 LAST_OPEN_KEY = "review/last_open"
+KEYS_HINT = ("A accept · R reject · E needs edit · U undecided · ←/→ move · W watershed · C fill/contour · "
+             "Space hold to hide · B/X/F/D/V tools · [ ] brush · Ctrl+Z undo")
 
 
 class ReviewPanel(QWidget):
@@ -84,6 +86,12 @@ class ReviewPanel(QWidget):
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner.hide()
         layout.addWidget(self.banner)
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.timeout.connect(self.render_now)
+        self._banner_timer = QTimer(self)
+        self._banner_timer.setSingleShot(True)
+        self._banner_timer.timeout.connect(self.banner.hide)
         self.job_row = QWidget()
         row = QHBoxLayout(self.job_row)
         row.setContentsMargins(0, 0, 0, 0)
@@ -125,9 +133,21 @@ class ReviewPanel(QWidget):
         self.splitter.setStretchFactor(2, 0)
         self.splitter.setSizes([240, 800, 340])
         layout.addWidget(self.splitter, 1)
+        foot = QHBoxLayout()
+        fit = QPushButton("Fit image")
+        fit.setToolTip("Show the whole image (Ctrl+0, or double-click with the Navigate tool)")
+        fit.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        fit.clicked.connect(lambda: self.canvas.fit())
+        foot.addWidget(fit)
         self.hover_label = QLabel()
         self.hover_label.setObjectName("review_hover")
-        layout.addWidget(self.hover_label)
+        self.hover_label.setMinimumWidth(110)
+        foot.addWidget(self.hover_label)
+        keys = QLabel(KEYS_HINT)
+        keys.setObjectName("review_keys")
+        keys.setStyleSheet("color: palette(mid);")
+        foot.addWidget(keys, 1)
+        layout.addLayout(foot)
 
     def _connect(self) -> None:
         s = self.session
@@ -331,7 +351,7 @@ class ReviewPanel(QWidget):
     def _schedule_render(self) -> None:
         if not self._render_pending:  # several changes in one event-loop turn draw once
             self._render_pending = True
-            QTimer.singleShot(0, self.render_now)
+            self._render_timer.start(0)
 
     def render_now(self) -> None:
         self._render_pending = False
@@ -348,6 +368,23 @@ class ReviewPanel(QWidget):
         self._refresh_view_buttons()
         self._refresh_info()
         self._refresh_tools()
+
+    def _render_region(self, box) -> None:
+        """Redraw only ``box`` of the overlay while a stroke goes on (a whole redraw of a large
+        image per pointer move would lag behind the pointer)."""
+        rgba = self.canvas.layer("mask")
+        mask = self.session.mask()
+        if box is None or rgba is None or mask is None or rgba.shape[:2] != mask.shape:
+            self._schedule_render()
+            return
+        x0, y0, x1, y1 = box
+        m = 2  # contour pixels depend on their neighbours: draw a margin, keep the inside
+        h, w = mask.shape
+        X0, Y0, X1, Y1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
+        part = mask_overlay(mask[Y0:Y1, X0:X1], 1.0, self.display.mode, VIEW_COLOURS.get(self.session.view))
+        rgba[y0:y1, x0:x1] = part[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
+        self.canvas.set_layer("mask", rgba)
+        self._refresh_info()
 
     # -- tools -------------------------------------------------------------------------------
     def choose_tool(self, tool: str) -> None:
@@ -368,12 +405,14 @@ class ReviewPanel(QWidget):
         self._stroke_active = self._editable() and self.session.begin_edit()
         if self._stroke_active:
             self._last_point = (x, y)
-            self.session.stroke([(x, y)], self.tools.radius.value(), self.canvas.tool == "brush")
+            self.render_now()  # the view switches to the correction
+            self._render_region(self.session.stroke([(x, y)], self.tools.radius.value(), self.canvas.tool == "brush"))
 
     def _stroke_moved(self, x: float, y: float) -> None:
         if getattr(self, "_stroke_active", False):
-            self.session.stroke([self._last_point, (x, y)], self.tools.radius.value(), self.canvas.tool == "brush")
+            box = self.session.stroke([self._last_point, (x, y)], self.tools.radius.value(), self.canvas.tool == "brush")
             self._last_point = (x, y)
+            self._render_region(box)
 
     def _stroke_ended(self) -> None:
         if getattr(self, "_stroke_active", False):
@@ -480,7 +519,8 @@ class ReviewPanel(QWidget):
         case = s.store.case(s.current)
         names = s.names()
         colour = STATE_COLOURS[case.state]
-        lines = [f"<b style='font-size:11pt'>{case.name}</b> &nbsp; {names.index(case.name) + 1} of {len(names)}",
+        lines = [f"<b style='font-size:11pt'>{case.name}</b> &nbsp; {names.index(case.name) + 1} of {len(names)}"
+                 f" &nbsp; <span style='color:gray'>{Path(case.image).name}</span>",
                  f"<span style='color:{colour}'><b>{state_label(case.state)}</b></span>"
                  + (f" — {case.reason}" if case.reason else "")
                  + (f" &nbsp;·&nbsp; {case.reviewer}, {case.decided_at.replace('T', ' ')[:16]}" if case.decided_at else "")]
@@ -505,8 +545,9 @@ class ReviewPanel(QWidget):
         self.banner.setText(message or "")
         self.banner.setStyleSheet(banner_style(kind, "QLabel"))
         self.banner.setVisible(bool(message))
+        self._banner_timer.stop()
         if message and timeout_ms:
-            QTimer.singleShot(timeout_ms, lambda m=message: self.banner.text() == m and self.banner.hide())
+            self._banner_timer.start(timeout_ms)  # owned by the panel: never fires after it is gone
 
     # -- export ------------------------------------------------------------------------------
     def export_review(self) -> None:

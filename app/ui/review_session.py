@@ -233,11 +233,18 @@ class ReviewSession(QObject):
         self.history.record(self.working)
         return True
 
-    def stroke(self, points: list[tuple[float, float]], radius: int, value: int) -> None:
-        """Paint part of a stroke into the working mask (after :meth:`begin_edit`); not saved yet."""
-        if self.working is not None:
-            paint_stroke(self.working, points, radius, value)
-            self.maskChanged.emit()
+    def stroke(self, points: list[tuple[float, float]], radius: int, value: int) -> tuple[int, int, int, int] | None:
+        """Paint part of a stroke into the working mask (after :meth:`begin_edit`); not saved yet.
+        Returns the changed box ``(x0, y0, x1, y1)`` (exclusive ends) so the view can redraw
+        just that part while the stroke goes on."""
+        if self.working is None:
+            return None
+        paint_stroke(self.working, points, radius, value)
+        h, w = self.working.shape
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        x0, y0 = max(0, int(min(xs)) - radius - 1), max(0, int(min(ys)) - radius - 1)
+        x1, y1 = min(w, int(max(xs)) + radius + 2), min(h, int(max(ys)) + radius + 2)
+        return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
     def end_edit(self) -> None:
         """Save the working mask as the case's correction (the stroke or click is complete)."""

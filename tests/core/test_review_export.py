@@ -237,3 +237,19 @@ def test_cancelled_export_raises(review):
     with pytest.raises(ReviewError, match="export cancelled"):
         export_review(store, tmp_path / "out", should_stop=lambda: True)
     assert not (tmp_path / "out" / "review_report.csv").exists()
+
+
+def test_summary_pictures_at_most_thirty_rejected_cases_and_says_how_many_more(tmp_path):
+    from app.core.review.export import SUMMARY_THUMBS
+
+    names = [f"n{i:02d}" for i in range(SUMMARY_THUMBS + 3)]
+    src = make_folder(tmp_path / "src", names, size=(8, 8))
+    store = ReviewStore.create_from_folders(tmp_path / "review", src / "images", src / "masks")
+    for name in names:
+        store.decide(name, "rejected", "Ann")
+    result = export_review(store, tmp_path / "out")
+    html = result.summary.read_text()
+    assert html.count("<img") == SUMMARY_THUMBS
+    assert f"Rejected cases ({SUMMARY_THUMBS + 3})" in html and "… and 3 more rejected cases" in html
+    assert len(list(csv.DictReader(result.report.open()))) == SUMMARY_THUMBS + 3
+    store.close()

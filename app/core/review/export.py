@@ -22,6 +22,7 @@ from .store import ReviewStore
 EXPORT_FORMATS = {"png": ".png", "tiff": ".tif"}
 REPORT_NAME = "review_report.csv"
 SUMMARY_NAME = "review_summary.html"
+SUMMARY_THUMBS = 30  # rejected cases pictured in the one-page summary (all are in the CSV)
 CSV_COLUMNS = ("name", "state", "reason", "comment", "reviewer", "time", "mask_area", "object_count", "corrected",
                "exported_mask", "mask_source", "model", "checkpoint", "image")
 
@@ -90,7 +91,8 @@ def export_review(store: ReviewStore, out_dir: str | Path, fmt: str = "png", *, 
                "object_count": case.objects, "corrected": "yes" if case.corrected else "no", "exported_mask": "",
                "mask_source": "correction" if case.corrected else case.variant,
                "model": source.get("model", ""), "checkpoint": source.get("checkpoint", ""), "image": case.image}
-        if case.exported or case.state == "rejected":
+        thumb = case.state == "rejected" and len(rejected_thumbs) < SUMMARY_THUMBS
+        if case.exported or thumb:
             try:
                 data = load_case(store.folder, case)
             except ImageReadError as exc:
@@ -102,7 +104,7 @@ def export_review(store: ReviewStore, out_dir: str | Path, fmt: str = "png", *, 
                 path = write_image(out / f"{case.name}{suffix}", mask.astype(np.uint8) * np.uint8(255))
                 result.masks.append(path)
                 row["exported_mask"] = path.name
-            elif data is not None:
+            elif data is not None and thumb:
                 rejected_thumbs.append((case, _thumbnail_png(data.image, data.prediction)))
         rows.append(row)
         if progress:
@@ -150,6 +152,9 @@ def summary_html(store: ReviewStore, rejected: list[tuple]) -> str:
         f"<figure><img src='data:image/png;base64,{png}' alt='{esc(case.name)}'><figcaption><b>{esc(case.name)}</b>"
         f"<br>{esc(case.reason)}{('<br><i>' + esc(case.comment) + '</i>') if case.comment else ''}</figcaption></figure>"
         for case, png in rejected)
+    n_rejected = counts["rejected"]
+    more = (f"<p>… and {n_rejected - len(rejected)} more rejected cases, listed in {REPORT_NAME}.</p>"
+            if n_rejected > len(rejected) else "")
     model = " · ".join(esc(v) for v in (source.get("model", ""), source.get("checkpoint", "")) if v) or "not recorded"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>SegStudio review summary</title>
@@ -160,8 +165,8 @@ h1 {{ font-size: 15pt; margin: 0 0 4pt; }} h2 {{ font-size: 11pt; margin: 10pt 0
 table {{ border-collapse: collapse; }} td {{ padding: 1pt 10pt 1pt 0; }} td.n {{ text-align: right; }}
 .meta td:first-child {{ color: #666; }}
 .grid {{ display: flex; flex-wrap: wrap; gap: 6pt; }}
-figure {{ margin: 0; width: 38mm; page-break-inside: avoid; }} figure img {{ width: 38mm; border: 1px solid #999; }}
-figcaption {{ font-size: 8pt; }}
+figure {{ margin: 0; width: 27mm; page-break-inside: avoid; }} figure img {{ width: 27mm; border: 1px solid #999; }}
+figcaption {{ font-size: 7pt; overflow-wrap: anywhere; }}
 </style></head><body>
 <h1>Review summary</h1>
 <table class="meta">
@@ -173,7 +178,7 @@ figcaption {{ font-size: 8pt; }}
 </table>
 <h2>{record.reviewed_count} of {total} cases reviewed</h2>
 <table>{count_rows}<tr><td><b>Total</b></td><td class=n><b>{total}</b></td></tr></table>
-<h2>Rejected cases ({len(rejected)})</h2>
-<div class="grid">{figures or "<p>None.</p>"}</div>
+<h2>Rejected cases ({n_rejected})</h2>
+<div class="grid">{figures or "<p>None.</p>"}</div>{more}
 </body></html>
 """

@@ -7,7 +7,7 @@ are kept relative to it (the folder can be moved); source images and masks are a
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -75,7 +75,9 @@ class ReviewCase:
         return self.state in EXPORTED_STATES
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = dict(vars(self))  # flat fields; quicker than dataclasses.asdict's deep copy
+        data["history"] = [dict(vars(entry)) for entry in self.history]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "ReviewCase":
@@ -127,10 +129,15 @@ class ReviewRecord:
         return sum(case.reviewed for case in self.cases)
 
     def to_json(self) -> str:
-        data = {"format": FORMAT, "version": VERSION, "created": self.created, "source": self.source,
+        """The record as JSON, one line per case (readable, diffable, and fast to write: the
+        C encoder does the work, which an indented dump would not use)."""
+        head = {"format": FORMAT, "version": VERSION, "created": self.created, "source": self.source,
                 "watershed": self.watershed, "reasons": self.reasons, "position": self.position,
-                "problems": self.problems, "cases": [case.to_dict() for case in self.cases]}
-        return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+                "problems": self.problems}
+        encode = json.JSONEncoder(ensure_ascii=False).encode
+        lines = [f"  {json.dumps(key)}: {encode(value)}," for key, value in head.items()]
+        cases = ",\n    ".join(encode(case.to_dict()) for case in self.cases)
+        return "{\n" + "\n".join(lines) + f'\n  "cases": [\n    {cases}\n  ]\n}}\n'
 
     @classmethod
     def from_json(cls, text: str, path: Path | str = "review.json") -> "ReviewRecord":
