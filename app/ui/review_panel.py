@@ -145,7 +145,7 @@ class ReviewPanel(QWidget):
         foot.addWidget(self.hover_label)
         keys = QLabel(KEYS_HINT)
         keys.setObjectName("review_keys")
-        keys.setStyleSheet("color: palette(mid);")
+        keys.setStyleSheet("color: #6b7075;")
         foot.addWidget(keys, 1)
         layout.addLayout(foot)
 
