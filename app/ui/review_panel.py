@@ -32,6 +32,7 @@ from .styles import banner_style
 VIEW_COLOURS = {"prediction": (255, 80, 80), "correction": (64, 200, 255)}  # watershed: one colour per object
 REVIEWER_KEY = "review/reviewer"
 LAST_OPEN_KEY = "review/last_open"
+COMMENT_SAVE_MS = 1000
 KEYS_HINT = ("A accept · R reject · E needs edit · U undecided · ←/→ move · W watershed · C fill/contour · "
              "Space hold to hide · B/X/F/D/V tools · [ ] brush · Ctrl+Z undo")
 
@@ -175,6 +176,11 @@ class ReviewPanel(QWidget):
         for widget in (self, self.canvas, self.queue.list):
             widget.installEventFilter(self)
         self.decision.comment.installEventFilter(self)
+        self._comment_timer = QTimer(self)  # a comment is saved a moment after typing stops, too
+        self._comment_timer.setSingleShot(True)
+        self._comment_timer.setInterval(COMMENT_SAVE_MS)
+        self._comment_timer.timeout.connect(self._save_comment)
+        self.decision.comment.textChanged.connect(self._comment_timer.start)
 
     # -- hooks (dialogs; tests replace them) -------------------------------------------------
     def ask_reviewer(self, force: bool = False) -> str:
@@ -305,11 +311,12 @@ class ReviewPanel(QWidget):
         reason = self.decision.reason_combo.currentText().strip() if state == "rejected" else ""
         if reason:
             self._remember_reason(reason)
-        self.session.decide(state, reason, self.decision.comment.toPlainText())
-        if self.decision.advance.isChecked() and state != "unreviewed":
+        saved = self.session.decide(state, reason, self.decision.comment.toPlainText())
+        if saved and self.decision.advance.isChecked() and state != "unreviewed":
             self.session.step(1, self.queue.visible_names())
 
     def _save_comment(self) -> None:
+        self._comment_timer.stop()
         s = self.session
         if s.store is None or s.current is None or s.read_only:
             return

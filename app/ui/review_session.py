@@ -198,17 +198,19 @@ class ReviewSession(QObject):
         return mask_stats(mask)
 
     # -- decisions ---------------------------------------------------------------------------
-    def decide(self, state: str, reason: str = "", comment: str | None = None) -> None:
+    def decide(self, state: str, reason: str = "", comment: str | None = None) -> bool:
+        """Record a decision on the case on screen; False (and ``failed``) when it was not saved."""
         if self.store is None or self.current is None:
-            return
+            return False
         variant = self.view if self.view in ("prediction", "watershed") else self.store.case(self.current).variant
         try:
             self.store.decide(self.current, state, self.reviewer, reason=reason, comment=comment, variant=variant,
                               stats=self.stats())
         except (OSError, ReviewError) as exc:
             self.failed.emit(f"The decision was not saved: {exc}")
-            return
+            return False
         self.caseUpdated.emit(self.current)
+        return True
 
     def set_comment(self, comment: str) -> None:
         if self.store is None or self.current is None or self.read_only:

@@ -754,3 +754,20 @@ def test_revert_interrupted_after_removing_the_file_is_finished_on_open(store):
         assert reopened.load_case("a").corrected is None
     finally:
         reopened.close()
+
+
+def test_a_change_that_cannot_be_saved_is_not_kept_in_memory(store, monkeypatch):
+    from app.core.review import store as store_module
+
+    store.decide("a", "accepted", "Ann")
+
+    def disk_full(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module, "atomic_write_text", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        store.decide("b", "rejected", "Ann", comment="lost")
+    assert store.case("b").state == "unreviewed" and store.case("b").comment == ""
+    assert store.case("a").state == "accepted"  # what was saved before stays
+    monkeypatch.undo()
+    assert on_disk(store.folder).case("b").state == "unreviewed"

@@ -387,3 +387,37 @@ def test_a_click_that_changes_nothing_keeps_redo(qtbot, panel, review_dir):
     assert panel.session.history.can_redo
     panel.redo()
     assert panel.session.working is not None and panel.session.working[25, 25] == 0
+
+
+def test_a_case_whose_image_vanished_is_reported_and_the_queue_goes_on(qtbot, panel, review_dir, sources):
+    images, _ = sources
+    (images / "b.png").unlink()
+    open_and_wait(qtbot, panel, review_dir, "a")
+    panel.step(1)
+    qtbot.waitUntil(lambda: "Cannot show b" in panel.banner.text(), timeout=WAIT)
+    assert "b.png" in panel.banner.text() and "does not exist" in panel.banner.text()
+    panel.step(1)
+    wait_loaded(qtbot, panel, "c")
+    assert not panel.banner.isVisible() or "Cannot show" not in panel.banner.text()
+
+
+def test_a_decision_that_cannot_be_saved_says_so(qtbot, panel, review_dir, monkeypatch):
+    from app.core.review import store as store_module
+
+    open_and_wait(qtbot, panel, review_dir, "a")
+    monkeypatch.setattr(store_module, "atomic_write_text",
+                        lambda path, text: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    panel.decide("accepted")
+    assert "not saved" in panel.banner.text() and "No space" in panel.banner.text()
+    assert panel.session.store.case("a").state == "unreviewed"
+    assert panel.queue.progress_label.text().startswith("0 of 4")
+
+
+def test_a_comment_is_saved_shortly_after_typing_stops(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    activate(qtbot, panel)
+    panel.decision.comment.setFocus()
+    qtbot.keyClicks(panel.decision.comment, "faint edge")
+    assert on_disk(review_dir)[0]["a"].comment == ""  # not yet: still typing
+    qtbot.waitUntil(lambda: on_disk(review_dir)[0]["a"].comment == "faint edge", timeout=5000)
+    assert panel.decision.comment.hasFocus()

@@ -249,7 +249,18 @@ class ReviewStore:
 
     def save(self) -> None:
         self._writable()
-        atomic_write_text(self.folder / RECORD_NAME, self.record.to_json())
+        try:
+            atomic_write_text(self.folder / RECORD_NAME, self.record.to_json())
+        except BaseException:
+            self._reload()  # a change that did not reach the disk is not kept in memory either
+            raise
+
+    def _reload(self) -> None:
+        try:
+            path = self.folder / RECORD_NAME
+            self.record = ReviewRecord.from_json(path.read_text(encoding="utf-8"), path)
+        except (OSError, UnicodeDecodeError, ReviewError):
+            pass  # nothing readable on disk: keep what is in memory
 
     def close(self) -> None:
         if self._lock is not None:
