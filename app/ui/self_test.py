@@ -2,7 +2,8 @@
 
 Opens the main window, loads the demo data, trains a tiny model for one epoch, shows its
 predictions before and after watershed clean-up, changes a watershed parameter and checks the
-metrics follow, optionally saves a screenshot, and exits 0 only if every step worked. Runs in
+metrics follow, optionally saves a screenshot, then reviews the run's predictions in the review
+workspace (accept one, correct one with the brush, export), and exits 0 only if every step worked. Runs in
 a temporary user folder, so nothing of the user's is read or written. The packaged app runs
 this as its smoke test.
 """
@@ -98,7 +99,47 @@ def drive(window, screenshot: Path | None = None, log: Callable[[str], None] = p
         if not window.grab().save(str(screenshot)):
             raise SelfTestError(f"could not save the screenshot to {screenshot}")
         log(f"self-test: screenshot saved to {screenshot}")
-    return {"dataset": counts, "epoch": epoch, "before": before, "after": after}
+    review = review_step(window, timeout, log)
+    return {"dataset": counts, "epoch": epoch, "before": before, "after": after, "review": review}
+
+
+def review_step(window, timeout: float, log: Callable[[str], None]) -> dict:
+    """The clinician's flow on the run just trained: a review of its predictions for the
+    validation images, one case accepted, one corrected with the brush, then exported."""
+    from app.core.paths import user_data_dir
+
+    state, panel = window.state, window.panel("Review")
+    errors: list[str] = []
+    panel.session.failed.connect(errors.append)
+    failure = lambda: errors[0] if errors else None  # noqa: E731
+    images = next((s.image_path.parent for s in state.dataset.split("val") if getattr(s, "image_path", None)), None)
+    if images is None or state.checkpoint is None:
+        raise SelfTestError("reviewing: no validation image folder or checkpoint to review")
+    work = user_data_dir() / "self-test-review"
+    panel.set_reviewer("self-test")
+    window.set_review_mode(True)
+    panel.jobs.create({"kind": "checkpoint", "images": str(images), "masks": "", "checkpoint": str(state.checkpoint),
+                       "review": str(work / "review")})
+    wait_until(lambda: panel.session.data is not None, timeout, "creating a review from the checkpoint",
+               lambda: failure() or (panel.banner.text() if panel.banner.isVisible() else None))
+    names = panel.session.names()
+    panel.decide("accepted")
+    wait_until(lambda: panel.session.data is not None and panel.session.current == names[min(1, len(names) - 1)],
+               30, "moving to the next case", failure)
+    panel.session.begin_edit()
+    panel.session.stroke([(2, 2), (12, 2)], 2, 1)
+    panel.session.end_edit()
+    if panel.session.store.case(panel.session.current).state != "corrected":
+        raise SelfTestError(f"reviewing: the brush correction was not recorded ({failure() or 'no error'})")
+    panel.ask_export = lambda: (str(work / "export"), "png")
+    panel.export_review()
+    wait_until(lambda: panel.jobs.last_export is not None, timeout, "exporting the review", failure)
+    exported = len(panel.jobs.last_export.masks)
+    if exported != min(2, len(names)):
+        raise SelfTestError(f"reviewing: exported {exported} masks, expected {min(2, len(names))}")
+    window.set_review_mode(False)
+    log(f"self-test: reviewed {len(names)} predicted masks (1 accepted, 1 corrected), exported {exported}")
+    return {"cases": len(names), "exported": exported}
 
 
 def fmt(scores: dict) -> str:
