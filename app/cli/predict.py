@@ -86,7 +86,8 @@ def cmd_predict(args) -> int:
 
     atomic_write_json(out / "predictions.json", {"checkpoint": str(Path(args.checkpoint).resolve()),
                                                  "model": predictor.config.model.name,
-                                                 "experiment": predictor.config.name, "images": str(folder)})
+                                                 "experiment": predictor.config.name, "images": str(folder),
+                                                 "postprocess": dict(predictor.config.postprocess)})
     print(f"predicted {len(images) - failures} of {len(images)} images into {out}")
     return 1 if failures == len(images) else 0
 

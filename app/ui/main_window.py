@@ -287,6 +287,8 @@ class MainWindow(QMainWindow):
         first = paths[0].lower()
         if len(paths) == 1 and first.endswith(".json"):
             return self.files.open(paths[0])
+        if len(paths) == 1 and Path(paths[0]).name == "review.json":
+            return self.open_review(str(Path(paths[0]).parent))
         if len(paths) == 1 and (Path(paths[0]) / "review.json").is_file():
             return self.open_review(paths[0])
         if len(paths) == 1 and first.endswith(".pt"):
@@ -326,7 +328,8 @@ class MainWindow(QMainWindow):
             return
         if self.state.dataset is None:
             self.panel("Dataset").load_from_config()
-        self.panel("Review").restore_last()
+        if self.review_mode_action.isChecked():  # only the review workspace reopens (and locks) the last review
+            self.panel("Review").restore_last()
         self.warmup.start(_warm_up, on_done=self.status.set_devices,
                           on_failed=lambda message: self.status.device_label.setText(f"PyTorch failed: {message}"))
         self.shown.emit()

@@ -32,6 +32,11 @@ def build_review_actions(panel) -> dict[str, QAction]:
     actions: dict[str, QAction] = {}
     for state, label, key, _colour in DECISIONS:
         actions[state] = _action(panel, f"Review: {label}", key, lambda _=False, s=state: panel.decide(s))
+        actions[state].setAutoRepeat(False)  # holding A must not accept cases unseen
+    for number in range(1, 10):
+        actions[f"reason_{number}"] = _action(panel, f"Review: reject with reason {number}", f"Alt+{number}",
+                                              lambda _=False, n=number: panel.reject_with_reason(n))
+        actions[f"reason_{number}"].setAutoRepeat(False)
     actions["next"] = _action(panel, "Review: next case", [QKeySequence(Qt.Key.Key_Right), QKeySequence("N")],
                               lambda: panel.step(1))
     actions["previous"] = _action(panel, "Review: previous case", [QKeySequence(Qt.Key.Key_Left), QKeySequence("P")],

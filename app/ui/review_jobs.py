@@ -17,10 +17,11 @@ class ReviewJobs:
 
     def __init__(self, panel):
         self.panel = panel
-        self.runner = TaskRunner("review-job", panel)
+        self.creator = TaskRunner("review-create", panel)  # separate runners: neither cancels the other
+        self.exporter = TaskRunner("review-export", panel)
         self.last_export = None
 
-    def _start(self, label: str, fn, on_done) -> None:
+    def _start(self, runner: TaskRunner, label: str, fn, on_done) -> None:
         p = self.panel
         p.job_label.setText(label)
         p.job_progress.setRange(0, 0)
@@ -38,9 +39,9 @@ class ReviewJobs:
             p.job_row.hide()
             on_done(result)
 
-        task = self.runner.start(fn, on_done=done, on_failed=failed, on_progress=progress)
+        task = runner.start(fn, on_done=done, on_failed=failed, on_progress=progress)
         if task is not None:
-            task.ended.connect(lambda _t: self.runner.busy or p.job_row.hide())
+            task.ended.connect(lambda _t: self.busy or p.job_row.hide())
 
     def create(self, values: dict) -> None:
         """Create a review from the New review dialog's ``values`` and open it."""
@@ -53,7 +54,7 @@ class ReviewJobs:
                                                    progress=ctx.progress, should_stop=stop)
 
         label = "Predicting the images…" if values["kind"] == "checkpoint" else "Checking images and masks…"
-        self._start(label, job, self.panel.set_store)
+        self._start(self.creator, label, job, self.panel.set_store)
 
     def export(self, folder: str, fmt: str) -> None:
         live = self.panel.session.store
@@ -72,15 +73,17 @@ class ReviewJobs:
             self.panel.show_message(f"Exported {len(result.masks)} mask(s), {result.report.name} and "
                                     f"{result.summary.name} to {result.folder}.{extra}", "success")
 
-        self._start("Exporting…", job, done)
+        self._start(self.exporter, "Exporting…", job, done)
 
     def cancel(self) -> None:
-        self.runner.cancel()
+        self.creator.cancel()
+        self.exporter.cancel()
         self.panel.job_row.hide()
 
     @property
     def busy(self) -> bool:
-        return self.runner.busy
+        return self.creator.busy or self.exporter.busy
 
     def shutdown(self) -> None:
-        self.runner.shutdown()
+        self.creator.shutdown()
+        self.exporter.shutdown()

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout,
+                               QInputDialog, QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
+                               QScrollArea, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from app.core.review import ReviewError, ReviewLockedError, ReviewStore, state_label
 from app.core.review.edit import fill_hole, remove_object
@@ -33,7 +34,8 @@ VIEW_COLOURS = {"prediction": (255, 80, 80), "correction": (64, 200, 255)}  # wa
 REVIEWER_KEY = "review/reviewer"
 LAST_OPEN_KEY = "review/last_open"
 COMMENT_SAVE_MS = 1000
-KEYS_HINT = ("A accept · R reject · E needs edit · U undecided · ←/→ move · W watershed · C fill/contour · "
+TEXT_INPUTS = (QPlainTextEdit, QLineEdit, QAbstractSpinBox, QComboBox)  # Space is typed there
+KEYS_HINT = ("A accept · R reject (Alt+1…9 with reason n) · E needs edit · U undecided · ←/→ move · W watershed · C fill/contour · "
              "Space hold to hide · B/X/F/D/V tools · [ ] brush · Ctrl+Z undo")
 
 
@@ -87,6 +89,14 @@ class ReviewPanel(QWidget):
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner.hide()
         layout.addWidget(self.banner)
+        self.readonly_label = QLabel("Read-only: this review is open in another SegStudio window. You can look, but "
+                                     "decisions and corrections are not possible here. Open it again once it is "
+                                     "closed there to make changes.")
+        self.readonly_label.setObjectName("review_readonly")
+        self.readonly_label.setWordWrap(True)
+        self.readonly_label.setStyleSheet(banner_style("warning", "QLabel"))
+        self.readonly_label.hide()
+        layout.addWidget(self.readonly_label)
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.timeout.connect(self.render_now)
@@ -173,8 +183,8 @@ class ReviewPanel(QWidget):
         self.canvas.strokeEnded.connect(self._stroke_ended)
         self.canvas.clicked.connect(self._clicked)
         self.canvas.hovered.connect(self._hovered)
-        for widget in (self, self.canvas, self.queue.list):
-            widget.installEventFilter(self)
+        for widget in self.findChildren(QAbstractButton):
+            widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space and Enter never press a button by accident
         self.decision.comment.installEventFilter(self)
         self._comment_timer = QTimer(self)  # a comment is saved a moment after typing stops, too
         self._comment_timer.setSingleShot(True)
@@ -208,6 +218,25 @@ class ReviewPanel(QWidget):
         dialog = NewReviewDialog(checkpoint, self)
         return dialog.values() if dialog.exec() else None
 
+    def ask_accept_corrected(self) -> str | None:
+        """Accepting a corrected case while its prediction is on screen: ``"correction"`` (accept the
+        correction), ``"discard"`` (drop it and accept what is shown) or None (cancel)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Accept which mask?",
+                          "This case has a correction, but the uncorrected mask is on screen.", parent=self)
+        keep = box.addButton("Accept the correction", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard the correction, accept this", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        return "correction" if box.clickedButton() is keep else "discard" if box.clickedButton() is discard else None
+
+    def ask_revert(self) -> bool:
+        answer = QMessageBox.question(self, "Revert to prediction",
+                                      "Drop this case's correction? Its edits cannot be brought back.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def ask_review_folder(self) -> str | None:
         return QFileDialog.getExistingDirectory(self, "Open review folder") or None
 
@@ -237,7 +266,9 @@ class ReviewPanel(QWidget):
         """Open a review folder (read-only, after asking, when another window has it open)."""
         current = self.session.store
         if current is not None and current.folder.resolve() == Path(folder).resolve():
-            return True  # already open here
+            if not current.read_only:
+                return True  # already open here
+            self.session.set_store(None)  # open read-only here: try for the lock again
         try:
             store = ReviewStore.open(folder)
         except ReviewLockedError as exc:
@@ -255,18 +286,18 @@ class ReviewPanel(QWidget):
         return True
 
     def set_store(self, store: ReviewStore | None) -> None:
+        self._end_stroke_now()
         self._save_comment()
         self.show_error(None)
         self.session.set_store(store)
         if store is not None:
             self.settings.add_recent("reviews", str(store.folder))
-            if store.read_only:
-                self.show_message("Read-only: this review is open in another SegStudio window. You can look, "
-                                  "but decisions and corrections are not possible here.", "warning")
+            self.readonly_label.setVisible(store.read_only)
             self.reviewOpened.emit(str(store.folder))
             self.canvas.setFocus()
 
     def close_review(self) -> None:
+        self._end_stroke_now()
         self._save_comment()
         self.session.set_store(None)
 
@@ -294,26 +325,56 @@ class ReviewPanel(QWidget):
 
     # -- navigation and decisions ------------------------------------------------------------
     def go_to(self, name: str) -> None:
+        self._end_stroke_now()
         self._save_comment()
         self.session.go_to(name)
 
     def step(self, offset: int) -> None:
+        self._end_stroke_now()
         self._save_comment()
         if not self.session.step(offset, self.queue.visible_names()):
             self.show_message("End of the queue." if offset > 0 else "Start of the queue.", "info", 2500)
 
-    def decide(self, state: str) -> None:
-        if self.session.store is None or self.session.current is None or self.session.read_only:
+    def decide(self, state: str, reason: str | None = None) -> None:
+        """Record ``state`` for the case on screen (rejections with the reason shown, or ``reason``)."""
+        self._end_stroke_now()
+        s = self.session
+        if s.store is None or s.current is None:
+            return
+        if s.read_only:
+            self.show_message("Read-only: decisions cannot be recorded in this window.", "warning", 3000)
+            return
+        if s.data is None:
+            self.show_message("Still loading this case; decide once it is on screen.", "info", 2500)
             return
         if not self.ask_reviewer():
             self.show_message("A decision needs your name; it was not recorded.", "warning")
             return
-        reason = self.decision.reason_combo.currentText().strip() if state == "rejected" else ""
-        if reason:
-            self._remember_reason(reason)
-        saved = self.session.decide(state, reason, self.decision.comment.toPlainText())
+        if state == "accepted" and s.working is not None and s.view != "correction":
+            choice = self.ask_accept_corrected()
+            if choice is None:
+                return
+            if choice == "correction":
+                self.choose_view("correction")
+            else:
+                s.revert()
+        if state == "rejected":
+            reason = (reason or self.decision.reason_combo.currentText()).strip()
+            if reason:
+                self._remember_reason(reason)
+        else:
+            reason = ""
+        saved = s.decide(state, reason, self.decision.comment.toPlainText())
         if saved and self.decision.advance.isChecked() and state != "unreviewed":
-            self.session.step(1, self.queue.visible_names())
+            if not s.step(1, self.queue.visible_names()):
+                self.show_message("That was the last case in the queue.", "info", 3000)
+
+    def reject_with_reason(self, number: int) -> None:
+        """Reject with the ``number``-th reason of the list (Alt+1…9)."""
+        reasons = self.decision.reasons()
+        if 1 <= number <= len(reasons):
+            self.decision.reason_combo.setCurrentIndex(number - 1)
+            self.decide("rejected", reasons[number - 1])
 
     def _save_comment(self) -> None:
         self._comment_timer.stop()
@@ -390,11 +451,13 @@ class ReviewPanel(QWidget):
         X0, Y0, X1, Y1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
         part = mask_overlay(mask[Y0:Y1, X0:X1], 1.0, self.display.mode, VIEW_COLOURS.get(self.session.view))
         rgba[y0:y1, x0:x1] = part[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
-        self.canvas.set_layer("mask", rgba)
-        self._refresh_info()
+        self.canvas.set_layer("mask", rgba)  # area and objects are counted when the stroke ends
 
     # -- tools -------------------------------------------------------------------------------
     def choose_tool(self, tool: str) -> None:
+        if tool != "navigate" and self.session.read_only and self.session.store is not None:
+            self.show_message("Read-only: corrections are not possible in this window.", "warning", 3000)
+            tool = "navigate"
         self.canvas.set_tool(tool)
         self.tools.show_tool(tool)
 
@@ -408,23 +471,31 @@ class ReviewPanel(QWidget):
             return False
         return bool(self.ask_reviewer())
 
+    def _end_stroke_now(self) -> None:
+        """Finish a stroke in progress on its own case before anything moves to another."""
+        if self.canvas._stroking:
+            self.canvas._stroking = False
+        if getattr(self, "_stroke_active", False):
+            self._stroke_active = False
+            if self.session.current == self._stroke_case:
+                self.session.end_edit()
+
     def _stroke_started(self, x: float, y: float) -> None:
         self._stroke_active = self._editable() and self.session.begin_edit()
+        self._stroke_case = self.session.current
         if self._stroke_active:
             self._last_point = (x, y)
             self.render_now()  # the view switches to the correction
             self._render_region(self.session.stroke([(x, y)], self.tools.radius.value(), self.canvas.tool == "brush"))
 
     def _stroke_moved(self, x: float, y: float) -> None:
-        if getattr(self, "_stroke_active", False):
+        if getattr(self, "_stroke_active", False) and self.session.current == self._stroke_case:
             box = self.session.stroke([self._last_point, (x, y)], self.tools.radius.value(), self.canvas.tool == "brush")
             self._last_point = (x, y)
             self._render_region(box)
 
     def _stroke_ended(self) -> None:
-        if getattr(self, "_stroke_active", False):
-            self._stroke_active = False
-            self.session.end_edit()
+        self._end_stroke_now()
 
     def _clicked(self, tool: str, x: int, y: int) -> None:
         if not self._editable():
@@ -441,7 +512,7 @@ class ReviewPanel(QWidget):
         self.session.redo()
 
     def revert(self) -> None:
-        if self._editable():
+        if self._editable() and self.session.working is not None and self.ask_revert():
             self.session.revert()
 
     # -- reactions to the session ------------------------------------------------------------
@@ -459,6 +530,7 @@ class ReviewPanel(QWidget):
             self.canvas.set_image(None)
             self.canvas.set_layer("mask", None)
             self.problems_label.setText("")
+            self.readonly_label.hide()
         self._refresh_all()
 
     def _on_current(self, name: str) -> None:
@@ -467,8 +539,11 @@ class ReviewPanel(QWidget):
         self.decision.comment.blockSignals(True)
         self.decision.comment.setPlainText(case.comment)
         self.decision.comment.blockSignals(False)
+        reasons = self.decision.reasons()
         if case.state == "rejected" and case.reason:
             self.decision.reason_combo.setCurrentText(case.reason)
+        elif reasons:
+            self.decision.reason_combo.setCurrentIndex(0)  # each case starts from the first reason
         self.show_error(None)
         self._refresh_info()
 
@@ -568,15 +643,27 @@ class ReviewPanel(QWidget):
             self.jobs.export(folder, fmt)
 
     # -- keys --------------------------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        QApplication.instance().installEventFilter(self)  # Space (hold to hide) wherever the focus is
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        QApplication.instance().removeEventFilter(self)
+        self.set_raw_only(False)
+        super().hideEvent(event)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
         kind = event.type()
         if watched is self.decision.comment:
             if kind == QEvent.Type.FocusOut:
                 self._save_comment()
             return False
-        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and event.key() == Qt.Key.Key_Space \
-                and not isinstance(self.focusWidget(), QPlainTextEdit):
-            if not event.isAutoRepeat():
-                self.set_raw_only(kind == QEvent.Type.KeyPress)
-            return True
-        return False
+        if kind not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) or event.key() != Qt.Key.Key_Space:
+            return False
+        focus = QApplication.focusWidget()
+        if focus is None or not (focus is self or self.isAncestorOf(focus)) or isinstance(focus, TEXT_INPUTS) \
+                or not isinstance(watched, QWidget) or watched is not focus:
+            return False
+        if not event.isAutoRepeat():
+            self.set_raw_only(kind == QEvent.Type.KeyPress)
+        return True

@@ -21,6 +21,7 @@ from app.core.review.edit import EditHistory, paint_stroke
 from .tasks import TaskRunner
 
 CACHE_CASES = 6
+HISTORY_BYTES = 256 << 20  # undo snapshots kept per case (at least 4)
 VIEWS = ("prediction", "watershed", "correction")
 VIEW_LABELS = {"prediction": "Prediction", "watershed": "After watershed", "correction": "Correction"}
 
@@ -57,6 +58,7 @@ class ReviewSession(QObject):
         self.preferred_view = "prediction"  # what uncorrected cases open with
         self.history = EditHistory()
         self._had_correction = False
+        self._generation = 0  # bumped for every review opened: results of an older one are dropped
         self._cache: OrderedDict[str, tuple[CaseData, PostprocessResult]] = OrderedDict()
         self._loader = TaskRunner("review-case", self)
         self._prefetcher = TaskRunner("review-prefetch", self)
@@ -79,6 +81,7 @@ class ReviewSession(QObject):
             self.opened.emit()
 
     def close(self) -> None:
+        self._generation += 1
         self._loader.cancel()
         self._prefetcher.cancel()
         if self.store is not None:
@@ -105,6 +108,7 @@ class ReviewSession(QObject):
             return
         self.store.record.case(name)  # unknown names fail here
         self.current, self.data, self.cleaned, self.working = name, None, None, None
+        self._had_correction = False
         self.history.clear()
         if not self.read_only:
             try:
@@ -118,7 +122,7 @@ class ReviewSession(QObject):
         else:
             case = dataclasses.replace(self.store.case(name))
             self._loader.start(load_case_job(self.store.folder, case, self.params),
-                               on_done=lambda result, n=name: self._loaded(n, result),
+                               on_done=lambda result, n=name, g=self._generation: self._loaded(n, result, g),
                                on_failed=lambda message, n=name: self._load_failed(n, message))
 
     def step(self, offset: int, names: list[str] | None = None) -> bool:
@@ -135,11 +139,13 @@ class ReviewSession(QObject):
         self.go_to(names[target])
         return True
 
-    def _loaded(self, name: str, result) -> None:
+    def _loaded(self, name: str, result, generation: int) -> None:
+        if generation != self._generation:
+            return  # from a review that is no longer open
         self._cache[name] = result
         while len(self._cache) > CACHE_CASES:
             self._cache.popitem(last=False)
-        if name == self.current:
+        if name == self.current and self.data is None:  # shown once: a second copy never replaces edits
             self._show_loaded(name, *result)
 
     def _show_loaded(self, name: str, data: CaseData, cleaned: PostprocessResult) -> None:
@@ -164,7 +170,7 @@ class ReviewSession(QObject):
             if name not in self._cache:
                 case = dataclasses.replace(self.store.case(name))
                 self._prefetcher.start(load_case_job(self.store.folder, case, self.params),
-                                       on_done=lambda result, n=name: self._loaded(n, result))
+                                       on_done=lambda result, n=name, g=self._generation: self._loaded(n, result, g))
 
     # -- what is shown -----------------------------------------------------------------------
     def set_view(self, view: str) -> None:
@@ -230,6 +236,7 @@ class ReviewSession(QObject):
             return False
         if self.working is None:
             self.working = self.mask().copy()
+        self.history.limit = max(4, min(64, HISTORY_BYTES // max(1, self.working.nbytes)))
         if self.view != "correction":
             self.view = "correction"
         self.history.record(self.working)
@@ -286,6 +293,8 @@ class ReviewSession(QObject):
 
     def _save_working(self, revert: bool = False) -> None:
         name = self.current
+        if name is None or self.store is None or (self.working is None and not revert):
+            return
         back_to_start = not self._had_correction and not self.history.can_undo
         try:
             if revert or back_to_start:  # every edit undone: no correction any more

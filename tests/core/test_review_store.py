@@ -306,7 +306,11 @@ def test_comment_position_reasons_and_watershed_are_saved_at_once(store):
     folder = store.folder
     store.set_comment("c", "look at the corner", "Ann")
     disk = on_disk(folder).case("c")
-    assert (disk.comment, disk.reviewer, disk.state, disk.history) == ("look at the corner", "Ann", "unreviewed", [])
+    assert (disk.comment, disk.reviewer, disk.state) == ("look at the corner", "", "unreviewed")
+    assert [(h.state, h.reviewer, h.reason, h.comment) for h in disk.history] == [
+        ("unreviewed", "Ann", "comment", "look at the corner")]
+    store.set_comment("c", "look at the left corner", "Ann")  # still editing: the same entry
+    assert [h.comment for h in on_disk(folder).case("c").history] == ["look at the left corner"]
     store.set_position("c")
     assert on_disk(folder).position == "c"
     with pytest.raises(ReviewError, match="at least one"):
@@ -771,3 +775,22 @@ def test_a_change_that_cannot_be_saved_is_not_kept_in_memory(store, monkeypatch)
     assert store.case("a").state == "accepted"  # what was saved before stays
     monkeypatch.undo()
     assert on_disk(store.folder).case("b").state == "unreviewed"
+
+
+def test_a_comment_by_someone_else_keeps_who_decided(store):
+    store.decide("a", "accepted", "Dr A")
+    decided_at = store.case("a").decided_at
+    store.set_comment("a", "agree", "Dr B")
+    case = on_disk(store.folder).case("a")
+    assert (case.reviewer, case.decided_at, case.comment) == ("Dr A", decided_at, "agree")
+    assert [(h.reviewer, h.reason) for h in case.history] == [("Dr A", ""), ("Dr B", "comment")]
+
+
+def test_file_stems_are_unique_and_safe():
+    from app.core.review.store import unique_file_stems
+
+    stems = unique_file_stems(["a", "a b", "a_b", "A", "x/y", "plain"])
+    assert stems["plain"] == "plain"
+    assert len({s.lower() for s in stems.values()}) == 6
+    assert stems["a b"].startswith("a_b-") and stems["a_b"].startswith("a_b-")
+    assert "/" not in stems["x/y"] and stems["a"] != stems["A"]

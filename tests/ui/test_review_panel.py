@@ -53,6 +53,8 @@ def make_panel(qtbot, reviewer="Dr Test"):
     panel = ReviewPanel(None)
     qtbot.addWidget(panel)
     panel.resize(1200, 800)
+    panel.ask_revert = lambda: True
+    panel.ask_accept_corrected = lambda: pytest.fail("unexpected question: accept which mask?")
     if reviewer:
         panel.set_reviewer(reviewer)
     return panel
@@ -271,15 +273,23 @@ def test_second_window_opens_read_only_or_not_at_all(qtbot, panel, review_dir):
     other.ask_read_only = lambda message: True
     assert other.open_review(review_dir)
     wait_loaded(qtbot, other, "a")
-    assert other.session.read_only and "Read-only" in other.banner.text()
+    assert other.session.read_only and other.readonly_label.isVisibleTo(other)
     assert not other.decision.buttons["accepted"].isEnabled()
     other.decide("accepted")
+    assert "Read-only" in other.banner.text()
     other.choose_tool("brush")
-    assert other.canvas.tool == "brush"
+    assert other.canvas.tool == "navigate"
     drag(other.canvas, [(1, 1), (5, 1)])
     assert other.session.working is None
+    other.step(1)
+    wait_loaded(qtbot, other, "b")
+    assert other.readonly_label.isVisibleTo(other)  # stays in view while moving through the queue
     cases, _ = on_disk(review_dir)
     assert cases["a"].state == "unreviewed" and not cases["a"].corrected
+    panel.close_review()  # the first window lets go: opening again makes it writable
+    assert other.open_review(review_dir)
+    wait_loaded(qtbot, other)
+    assert not other.session.read_only and not other.readonly_label.isVisibleTo(other)
     other.shutdown()
 
 
@@ -326,6 +336,7 @@ def test_asks_the_reviewer_name_once(qtbot, review_dir):
 
     panel.ask_reviewer = ask
     panel.decide("accepted")
+    wait_loaded(qtbot, panel, "b")
     panel.decide("accepted")
     cases, _ = on_disk(review_dir)
     assert cases["a"].reviewer == "Dr Who" and cases["b"].reviewer == "Dr Who"
@@ -421,3 +432,78 @@ def test_a_comment_is_saved_shortly_after_typing_stops(qtbot, panel, review_dir)
     assert on_disk(review_dir)[0]["a"].comment == ""  # not yet: still typing
     qtbot.waitUntil(lambda: on_disk(review_dir)[0]["a"].comment == "faint edge", timeout=5000)
     assert panel.decision.comment.hasFocus()
+
+
+def test_no_decision_for_a_case_not_yet_on_screen(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    panel.session._cache.clear()
+    panel.go_to("c")  # loads in the background
+    assert panel.session.data is None
+    panel.decide("accepted")
+    assert "Still loading" in panel.banner.text()
+    wait_loaded(qtbot, panel, "c")
+    assert on_disk(review_dir)[0]["c"].state == "unreviewed"
+    assert not panel.actions_by_name["accepted"].autoRepeat()
+
+
+def test_a_stroke_in_progress_ends_on_its_own_case(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    wait_loaded(qtbot, panel, "a")
+    qtbot.waitUntil(lambda: "b" in panel.session._cache, timeout=WAIT)  # the next case is prefetched
+    panel.choose_tool("brush")
+    panel.tools.radius.setValue(0)
+    canvas = panel.canvas
+    mouse(canvas, QEvent.Type.MouseButtonPress, widget_point(canvas, 20, 30))
+    mouse(canvas, QEvent.Type.MouseMove, widget_point(canvas, 22, 30))
+    panel.step(1)  # → pressed mid-stroke
+    mouse(canvas, QEvent.Type.MouseMove, widget_point(canvas, 28, 30))
+    mouse(canvas, QEvent.Type.MouseButtonRelease, widget_point(canvas, 28, 30))
+    cases, _ = on_disk(review_dir)
+    assert cases["a"].state == "corrected" and cases["b"].state == "unreviewed"
+    saved = np.asarray(Image.open(review_dir / "corrections" / "a.png")) > 0
+    assert saved[30, 20:23].all() and not saved[30, 24:29].any()
+    assert panel.session.current == "b" and panel.session.working is None
+
+
+def test_accepting_a_corrected_case_on_the_prediction_asks_which_mask(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    panel.decision.advance.setChecked(False)
+    panel.choose_tool("remove")
+    click(panel.canvas, 25, 25)
+    panel.choose_view("prediction")
+    panel.ask_accept_corrected = lambda: None  # cancel: nothing recorded
+    panel.decide("accepted")
+    assert on_disk(review_dir)[0]["a"].state == "corrected"
+    panel.ask_accept_corrected = lambda: "correction"
+    panel.decide("accepted")
+    case = on_disk(review_dir)[0]["a"]
+    assert case.state == "accepted" and case.corrected and panel.session.view == "correction"
+    panel.choose_view("prediction")
+    panel.ask_accept_corrected = lambda: "discard"
+    panel.decide("accepted")
+    case = on_disk(review_dir)[0]["a"]
+    assert case.state == "accepted" and not case.corrected and case.variant == "prediction"
+    assert not (review_dir / "corrections" / "a.png").exists()
+
+
+def test_reject_with_a_numbered_reason_and_each_case_starts_from_the_first(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    activate(qtbot, panel)
+    key(qtbot, panel, Qt.Key.Key_3, Qt.KeyboardModifier.AltModifier)
+    wait_loaded(qtbot, panel, "b")
+    cases, record = on_disk(review_dir)
+    assert cases["a"].state == "rejected" and cases["a"].reason == record.reasons[2]
+    assert panel.decision.reason_combo.currentIndex() == 0
+
+
+def test_space_is_caught_even_after_a_button_was_clicked(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    activate(qtbot, panel)
+    assert panel.tools.undo_button.focusPolicy() == Qt.FocusPolicy.NoFocus
+    panel.queue.list.setFocus()
+    qtbot.keyPress(panel.queue.list, Qt.Key.Key_Space)
+    panel.render_now()
+    assert panel.canvas.layer("mask") is None
+    qtbot.keyRelease(panel.queue.list, Qt.Key.Key_Space)
+    panel.render_now()
+    assert panel.canvas.layer("mask") is not None

@@ -79,5 +79,8 @@ def load_case(folder: Path, case: ReviewCase) -> CaseData:
             source = gray  # the clean-up falls back to the mask itself
     corrected = None
     if case.corrected:
-        corrected = binary_mask(read_mask_checked(resolve(folder, case.corrected), shape))
+        path = resolve(folder, case.corrected)
+        if path.resolve().parent != (Path(folder) / "corrections").resolve():
+            raise ImageReadError(path, "a correction must be in the review's corrections folder")
+        corrected = binary_mask(read_mask_checked(path, shape))
     return CaseData(case.name, image, prediction, source, corrected)

@@ -39,7 +39,8 @@ class ExportResult:
 def planned_files(store: ReviewStore, fmt: str) -> list[str]:
     """The file names an export writes (masks, report, summary)."""
     suffix = _suffix(fmt)
-    return [f"{case.name}{suffix}" for case in store.cases if case.exported] + [REPORT_NAME, SUMMARY_NAME]
+    return [f"{store.file_stem(case.name)}{suffix}" for case in store.cases if case.exported] + [REPORT_NAME,
+                                                                                                    SUMMARY_NAME]
 
 
 def conflicts(store: ReviewStore, out_dir: Path, fmt: str) -> list[Path]:
@@ -101,7 +102,7 @@ def export_review(store: ReviewStore, out_dir: str | Path, fmt: str = "png", *, 
             if data is not None and case.exported:
                 mask = store.export_mask(case, data)
                 row["mask_area"], row["object_count"] = mask_stats(mask)
-                path = write_image(out / f"{case.name}{suffix}", mask.astype(np.uint8) * np.uint8(255))
+                path = write_image(out / f"{store.file_stem(case.name)}{suffix}", mask.astype(np.uint8) * np.uint8(255))
                 result.masks.append(path)
                 row["exported_mask"] = path.name
             elif data is not None and thumb:

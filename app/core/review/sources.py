@@ -43,7 +43,10 @@ def read_manifest(masks_dir: Path) -> dict:
     """The model and checkpoint recorded by ``segstudio predict`` beside its masks, if any."""
     try:
         data = json.loads((Path(masks_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
-        return {k: str(data[k]) for k in ("checkpoint", "model") if data.get(k)}
+        info = {k: str(data[k]) for k in ("checkpoint", "model") if data.get(k)}
+        if isinstance(data.get("postprocess"), dict):
+            info["postprocess"] = data["postprocess"]
+        return info
     except (OSError, ValueError, TypeError, AttributeError):
         return {}
 

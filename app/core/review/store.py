@@ -104,8 +104,10 @@ class ReviewStore:
 
         def build(_folder: Path, problems: list[Problem]):
             cases = cases_from_folders(images_dir, masks_dir, problems, progress, should_stop or (lambda: False))
-            source = {"kind": "folders", "images": str(images_dir), "masks": str(masks_dir), **read_manifest(masks_dir)}
-            return cases, source, {}
+            manifest = read_manifest(masks_dir)
+            run_watershed = manifest.pop("postprocess", {})  # the clean-up the run was set up with
+            source = {"kind": "folders", "images": str(images_dir), "masks": str(masks_dir), **manifest}
+            return cases, source, run_watershed
 
         return cls._create(Path(review_dir), [images_dir, masks_dir], build, watershed)
 
@@ -143,6 +145,13 @@ class ReviewStore:
             return WatershedParams.from_dict(self.record.watershed)
         except (ValueError, TypeError):
             return WatershedParams()
+
+    def file_stem(self, name: str) -> str:
+        """The stem of a case's files (corrections, exports): unique and safe, see :func:`unique_file_stems`."""
+        stems = getattr(self, "_stems", None)
+        if stems is None or name not in stems:
+            stems = self._stems = unique_file_stems([c.name for c in self.record.cases])
+        return stems[name]
 
     def load_case(self, name: str) -> CaseData:
         return load_case(self.folder, self.case(name))
@@ -183,11 +192,17 @@ class ReviewStore:
         return case
 
     def set_comment(self, name: str, comment: str, reviewer: str) -> ReviewCase:
+        """Change a case's comment; who decided and when stay as they were, and the history
+        notes who commented (one entry per reviewer and state while they keep editing it)."""
         self._writable()
         case = self.case(name)
         if case.comment != comment:
             case.comment = comment
-            case.reviewer = reviewer or case.reviewer
+            last = case.history[-1] if case.history else None
+            if last is not None and last.reviewer == reviewer and last.state == case.state and last.reason == "comment":
+                last.comment, last.time = comment, now_iso()
+            else:
+                case.history.append(Decision(case.state, reviewer, now_iso(), "comment", comment))
             self.save()
         return case
 
@@ -196,7 +211,7 @@ class ReviewStore:
         self._writable()
         case = self.case(name)
         binary = (np.asarray(mask) > 0).view(np.uint8)
-        rel = f"{CORRECTIONS_DIR}/{_safe_name(name)}.png"
+        rel = f"{CORRECTIONS_DIR}/{self.file_stem(name)}.png"
         (self.folder / CORRECTIONS_DIR).mkdir(exist_ok=True)
         write_image(self.folder / rel, binary * np.uint8(255))  # the mask first, then the record pointing at it
         if case.state != "corrected":
@@ -213,8 +228,14 @@ class ReviewStore:
         case = self.case(name)
         if not case.corrected:
             return case
-        (self.folder / case.corrected).unlink(missing_ok=True)  # first: a crash now is finished on open
+        path = (self.folder / case.corrected).resolve()
+        if path.parent == (self.folder / CORRECTIONS_DIR).resolve():  # never a file outside the review
+            path.unlink(missing_ok=True)  # first: a crash now is finished on open
         self._forget_correction(case)
+        try:
+            case.area, case.objects = mask_stats(load_case(self.folder, case).prediction)
+        except ImageReadError:
+            pass
         self._stamp(case, reviewer)
         self.save()
         return case
@@ -277,7 +298,7 @@ class ReviewStore:
                     tmp.unlink(missing_ok=True)
         changed = False
         for case in self.record.cases:
-            rel = f"{CORRECTIONS_DIR}/{_safe_name(case.name)}.png"
+            rel = f"{CORRECTIONS_DIR}/{self.file_stem(case.name)}.png"
             if not case.corrected and (self.folder / rel).is_file():
                 try:  # a correction whose record update was interrupted: keep it
                     data = load_case(self.folder, dataclasses.replace(case, corrected=rel))
@@ -296,7 +317,25 @@ class ReviewStore:
 
 
 def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".") or "_"
+
+
+def unique_file_stems(names: list[str]) -> dict[str, str]:
+    """A file-name stem per case name, safe on every file system and unique even where names
+    differ only in characters that are replaced or in case: ``a b`` and ``a_b`` (or ``A`` and
+    ``a``) get a short hash of the name appended; plain unique names stay as they are."""
+    import hashlib
+
+    safe = {name: _safe_name(name) for name in names}
+    counts: dict[str, int] = {}
+    for stem in safe.values():
+        counts[stem.lower()] = counts.get(stem.lower(), 0) + 1
+    out = {}
+    for name, stem in safe.items():
+        if stem != name or counts[stem.lower()] > 1:
+            stem = f"{stem}-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}"
+        out[name] = stem
+    return out
 
 
 def _remove_new(review_dir: Path, existed: bool) -> None:
