@@ -12,9 +12,9 @@ import sys
 
 from app import __version__
 
-from . import data, predict, review, train
+from . import data, predict, review, runs, train
 
-COMMAND_MODULES = (data, train, predict, review)
+COMMAND_MODULES = (data, train, predict, review, runs)
 
 
 class CommandError(Exception):
