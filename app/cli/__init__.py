@@ -12,9 +12,9 @@ import sys
 
 from app import __version__
 
-from . import data, predict, review, runs, train
+from . import data, predict, review, runs, sweep, train
 
-COMMAND_MODULES = (data, train, predict, review, runs)
+COMMAND_MODULES = (data, train, predict, review, runs, sweep)
 
 
 class CommandError(Exception):
@@ -26,11 +26,12 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from app.core.pairing import DatasetError
     from app.core.registry import RegistryError
     from app.core.review import ReviewError
+    from app.core.sweep import SweepError
     from app.core.training.checkpoint import CheckpointError
     from app.core.training.engine import TrainingError
 
     return (CommandError, DatasetError, RegistryError, ImageReadError, CheckpointError, TrainingError,
-            ReviewError, OSError, ValueError, RuntimeError)
+            ReviewError, SweepError, OSError, ValueError, RuntimeError)
 
 
 def build_parser() -> argparse.ArgumentParser:

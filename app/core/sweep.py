@@ -1,0 +1,623 @@
+"""Model × loss sweeps: a grid over experiment fields, run one point after another.
+
+A sweep is a base experiment plus a ``grid``: dotted experiment fields mapped to lists of values,
+e.g. ``{"model.name": ["unet", "segnet"], "loss.name": ["dice", "tversky"],
+"loss.params.alpha": [0.3, 0.7], "optimizer.lr": [1e-3, 1e-4]}``. Rules:
+
+- Every point uses the same seed and data split: the grid may not vary ``training.seed``,
+  ``training.device`` or the fields that decide the split (``data.path``, ``data.label_stack``,
+  ``data.val_fraction``, ``data.split_seed``, ``data.splits``, ``data.mask_mode``); the sweep's own
+  ``seed`` and ``device`` set them for all points. The dataset is loaded once and shared.
+- A ``*.params.X`` value is used only by points whose model/loss/optimizer/schedule declares ``X``;
+  for the others it is left out, so it does not multiply their points (``loss.params.alpha`` gives
+  three focal points but one BCE point). A parameter that no name in the sweep declares is rejected.
+- A point whose model/loss/optimizer/schedule name differs from the base's starts from that
+  entry's default parameters (as ``segstudio train --loss`` does).
+- Every point is validated before the first run, so a typo fails at once.
+
+Each point trains into ``out_dir/<point name>/``, a normal run folder; ``out_dir/sweep.json`` holds
+the spec and every point's status and is rewritten atomically. Running a sweep again skips
+finished points, resumes stopped or interrupted ones from ``last.pt`` and leaves failed ones
+failed unless ``retry_failed``. This module imports torch only in :func:`run_sweep`.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_json, atomic_write_text
+from .config import ConfigError, ExperimentConfig, _device
+
+SWEEP_FILE = "sweep.json"
+SPEC_KEYS = ("name", "base", "grid", "seed", "device", "out")
+FIXED_FIELDS = ("name", "schema_version", "training.seed", "training.device", "data.path", "data.label_stack",
+                "data.val_fraction", "data.split_seed", "data.splits", "data.mask_mode")
+OPEN_DICTS = ("model.params", "loss.params", "optimizer.params", "optimizer.schedule_params", "postprocess")
+FINISHED_REASONS = ("completed", "time limit")
+METRICS = ("best_dice", "best_iou", "highest_accuracy", "lowest_loss", "best_value", "wall_seconds", "epochs")
+LOWER_IS_BETTER = ("lowest_loss", "wall_seconds")
+NAME_KEYS = {"model.name": "model.params", "loss.name": "loss.params", "optimizer.name": "optimizer.params",
+             "optimizer.schedule": "optimizer.schedule_params"}
+NOT_APPLICABLE = "n/a"
+
+
+class SweepError(ValueError):
+    """A sweep spec, grid or output folder is not acceptable; the message names the key."""
+
+
+def _registry_for(params_key: str):
+    """(registry, the key holding the entry's name) for a ``*.params`` dict, else None."""
+    from .losses import LOSSES
+    from .models import MODELS
+    from .optim import OPTIMIZERS, SCHEDULES
+
+    return {"model.params": (MODELS, "model.name"), "loss.params": (LOSSES, "loss.name"),
+            "optimizer.params": (OPTIMIZERS, "optimizer.name"),
+            "optimizer.schedule_params": (SCHEDULES, "optimizer.schedule")}.get(params_key)
+
+
+def _get(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        data = data[part]
+    return data
+
+
+def _set(data: dict, key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    for part in parents:
+        data = data[part]
+    data[last] = copy.deepcopy(value)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON would give it back (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+@dataclass
+class SweepSpec:
+    """A base experiment (inline dict, path to an experiment JSON, or None for defaults), a grid
+    of dotted fields to value lists, and the sweep's name, seed, device and output folder."""
+
+    grid: dict[str, list]
+    base: dict | str | None = None
+    name: str = "sweep"
+    seed: int | None = None
+    device: str | None = None
+    out: str | None = None
+    base_dir: Path | None = field(default=None, compare=False, repr=False)  # relative paths start here
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> "SweepSpec":
+        """Check every field and grid key (not yet every point: :func:`expand` does that);
+        raises :class:`SweepError` naming the key. Call it again after changing a field."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SweepError(f"name must be a non-empty text, got {self.name!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
+            raise SweepError(f"seed must be a whole number, 0 or more, or null; got {self.seed!r}")
+        if self.device is not None:
+            try:
+                _device("device", self.device)
+            except ConfigError as exc:
+                raise SweepError(str(exc)) from None
+        if self.out is not None and not isinstance(self.out, str):
+            raise SweepError(f"out must be a folder path or null, got {self.out!r}")
+        self._check_grid(self.base_config().to_dict())
+        return self
+
+    # -- serialisation ---------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any, base_dir: str | os.PathLike | None = None) -> "SweepSpec":
+        if not isinstance(data, dict):
+            raise SweepError(f"a sweep is a JSON object, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(SPEC_KEYS))
+        if unknown:
+            raise SweepError(f"{unknown[0]}: unknown key in the sweep; valid: {', '.join(SPEC_KEYS)}")
+        if "grid" not in data:
+            raise SweepError("grid: missing; a sweep needs a grid such as {\"loss.name\": [\"dice\", \"focal\"]}")
+        return cls(**{k: data[k] for k in SPEC_KEYS if k in data},
+                   base_dir=Path(base_dir) if base_dir is not None else None)
+
+    @classmethod
+    def from_json(cls, text: str, base_dir: str | os.PathLike | None = None) -> "SweepSpec":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SweepError(f"not valid JSON: {exc}") from None
+        return cls.from_dict(data, base_dir)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SweepSpec":
+        """Read a sweep JSON; a relative ``base`` path or ``out`` folder is taken from its folder."""
+        path = Path(path)
+        try:
+            return cls.from_json(path.read_text(encoding="utf-8"), path.parent)
+        except (SweepError, ConfigError) as exc:
+            raise SweepError(f"{path}: {exc}") from None
+        except UnicodeDecodeError:
+            raise SweepError(f"{path}: not UTF-8 text") from None
+        except OSError as exc:
+            raise SweepError(f"{path}: cannot read the sweep: {exc.strerror or exc}") from None
+
+    def to_dict(self, resolve_base: bool = False) -> dict:
+        """The spec as JSON data; ``resolve_base`` puts the base experiment inline."""
+        base = self.base_config().to_dict() if resolve_base else copy.deepcopy(self.base)
+        data = {"name": self.name, "base": base, "grid": copy.deepcopy(self.grid), "seed": self.seed,
+                "device": self.device, "out": self.out}
+        return _plain(data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+    # -- validation ------------------------------------------------------------------------
+    def _resolve(self, path: str | None) -> Path | None:
+        if path is None:
+            return None
+        p = Path(path).expanduser()
+        return p if p.is_absolute() or self.base_dir is None else self.base_dir / p
+
+    def output_dir(self) -> Path | None:
+        """The ``out`` folder (relative to the sweep file's folder), or None if not set."""
+        return self._resolve(self.out)
+
+    def base_config(self) -> ExperimentConfig:
+        if self.base is None:
+            config = ExperimentConfig()
+        elif isinstance(self.base, str):
+            try:
+                config = ExperimentConfig.load(self._resolve(self.base))
+            except ConfigError as exc:
+                raise SweepError(f"base: {exc}") from None
+            except OSError as exc:
+                raise SweepError(f"base: cannot read the experiment {self._resolve(self.base)}: "
+                                 f"{exc.strerror or exc}") from None
+        elif isinstance(self.base, dict):
+            try:
+                config = ExperimentConfig.from_dict(copy.deepcopy(self.base))
+            except ConfigError as exc:
+                raise SweepError(f"base: {exc}") from None
+        else:
+            raise SweepError(f"base must be an experiment object, a path to an experiment JSON or null; "
+                             f"got {self.base!r}")
+        if self.seed is not None:
+            config.training.seed = self.seed
+        if self.device is not None:
+            config.training.device = self.device
+        return config
+
+    def _check_grid(self, base: dict) -> None:
+        if not isinstance(self.grid, dict) or not self.grid:
+            raise SweepError(f"grid must map experiment fields to lists of values, e.g. "
+                             f"{{\"loss.name\": [\"dice\", \"focal\"]}}; got {self.grid!r}")
+        for key, values in self.grid.items():
+            _check_key(key, base)
+            if not isinstance(values, list) or not values:
+                raise SweepError(f"grid.{key} must be a non-empty list of values, got {values!r}")
+            seen = [json.dumps(v, sort_keys=True) for v in values]
+            if len(set(seen)) < len(seen):
+                raise SweepError(f"grid.{key} lists a value twice: {values!r}")
+        for name_key, params_key in NAME_KEYS.items():
+            registry = _registry_for(params_key)[0]
+            for value in self.grid.get(name_key, []):
+                if not isinstance(value, str) or value not in registry:
+                    raise SweepError(f"grid.{name_key}: {value!r} is not a registered {registry.kind}; "
+                                     f"valid: {', '.join(registry.names())}")
+        for key in self.grid:
+            section, _, param = key.rpartition(".")
+            found = _registry_for(section)
+            if found is None:
+                continue
+            registry, name_key = found
+            names = self.grid.get(name_key, [_get(base, name_key)])
+            if not any(param in _declared(registry, n) for n in names):
+                valid = sorted({p for n in names for p in _declared(registry, n)})
+                raise SweepError(f"grid.{key}: no {registry.kind} in this sweep ({', '.join(map(str, names))}) "
+                                 f"has a parameter {param!r}; valid: {', '.join(valid) or 'none'}")
+
+
+def _declared(registry, name: str) -> list[str]:
+    return [p.name for p in registry.get(name).params]
+
+
+def _check_key(key: Any, base: dict) -> None:
+    if not isinstance(key, str) or not key:
+        raise SweepError(f"grid keys are dotted experiment fields such as 'loss.name', got {key!r}")
+    if key in FIXED_FIELDS or key.startswith("data.splits."):
+        raise SweepError(f"grid.{key}: a sweep keeps one seed, device and data split for every point; set the "
+                         f"sweep's \"seed\"/\"device\" or the base experiment instead")
+    parts = key.split(".")
+    node, where = base, "the experiment"
+    for i, part in enumerate(parts):
+        parent = ".".join(parts[:i])
+        if not isinstance(node, dict):
+            raise SweepError(f"grid.{key}: {parent} is a single value, not a section")
+        if part not in node and not (parent in OPEN_DICTS and i == len(parts) - 1):
+            raise SweepError(f"grid.{key}: unknown key {part!r} in {where}; valid: {', '.join(node)}")
+        node, where = node.get(part), ".".join(parts[:i + 1])
+
+
+# -- expansion ------------------------------------------------------------------------------
+@dataclass
+class SweepPoint:
+    """One combination: its run-folder name, the grid values it uses (in grid order) and its
+    validated experiment."""
+
+    index: int
+    name: str
+    values: dict[str, Any]
+    config: ExperimentConfig
+
+
+def _label(key: str, value: Any, shared: bool) -> str:
+    parts = key.split(".")
+    last = f"{parts[0]}-{parts[-1]}" if shared else parts[-1]
+    if parts[-1] == "name":
+        return str(value)
+    if isinstance(value, bool):
+        return f"{last}-{'on' if value else 'off'}"
+    if isinstance(value, (int, float)):
+        return f"{last}{value!r}"
+    if isinstance(value, (list, tuple)):
+        return f"{last}" + "-".join(str(v) for v in value)
+    return f"{last}-{value}"
+
+
+def _point_name(values: dict[str, Any], grid: dict) -> str:
+    ends = [k.split(".")[-1] for k in grid]
+    labels = [_label(k, v, ends.count(k.split(".")[-1]) > 1 and not k.endswith(".name")) for k, v in values.items()]
+    name = re.sub(r"[^A-Za-z0-9_.+-]+", "-", "__".join(labels)).strip("-.") or "point"
+    if len(name) > 100:
+        digest = hashlib.sha1(json.dumps(_plain(values), sort_keys=True).encode()).hexdigest()[:8]
+        name = f"{name[:90]}-{digest}"
+    return name
+
+
+def expand(spec: SweepSpec) -> list[SweepPoint]:
+    """Every distinct combination of the grid, validated; inapplicable parameters dropped."""
+    base = spec.validate().base_config().to_dict()
+    keys = list(spec.grid)
+    points: list[SweepPoint] = []
+    seen: set[str] = set()
+    names: set[str] = set()
+    for combo in itertools.product(*(spec.grid[k] for k in keys)):
+        chosen = dict(zip(keys, combo))
+        data = copy.deepcopy(base)
+        for name_key, params_key in NAME_KEYS.items():
+            if name_key in chosen and chosen[name_key] != _get(base, name_key):
+                _set(data, name_key, chosen[name_key])
+                _set(data, params_key, {})  # another entry: its own defaults
+        values = {}
+        for key, value in chosen.items():
+            section = key.rsplit(".", 1)[0]
+            found = _registry_for(section)
+            if found and key.split(".")[-1] not in _declared(found[0], _get(data, found[1])):
+                continue  # e.g. loss.params.alpha for bce
+            values[key] = value
+            _set(data, key, value)
+        identity = json.dumps(_plain(values), sort_keys=True)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        name = _point_name(values, spec.grid)
+        unique, n = name, 2
+        while unique in names:
+            unique, n = f"{name}-{n}", n + 1
+        names.add(unique)
+        data["name"] = f"{spec.name}:{unique}"
+        try:
+            config = ExperimentConfig.from_dict(data)
+        except ConfigError as exc:
+            shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+            raise SweepError(f"point {unique} ({shown}): {exc}") from None
+        points.append(SweepPoint(len(points), unique, values, config))
+    return points
+
+
+def check_buildable(points: list[SweepPoint]) -> None:
+    """Build every point's loss, catching constraints between parameters (Tversky α + β > 0)
+    that the registries cannot see; imports torch."""
+    from .losses import build_loss
+    from .registry import RegistryError
+
+    for point in points:
+        try:
+            build_loss(point.config.loss.name, **point.config.loss.params)
+        except RegistryError as exc:
+            raise SweepError(f"point {point.name}: {exc}") from None
+
+
+# -- running --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepProgress:
+    """Sent to ``progress``: the point it is about, its status and the whole sweep's fraction done."""
+
+    index: int  # 0-based point index
+    total: int
+    name: str
+    status: str  # "started", "running" (after each batch), "completed", "stopped", "failed", "skipped"
+    fraction: float  # of the whole sweep, 0..1
+    message: str = ""
+
+
+@dataclass
+class PointResult:
+    name: str
+    values: dict[str, Any]
+    status: str  # "pending", "running" (in memory only), "completed", "stopped", "failed"
+    run_dir: str  # relative to the sweep folder: the point's name
+    reason: str | None = None  # the summary's reason: completed, stopped, time limit
+    error: str | None = None
+    summary: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return _plain({"name": self.name, "values": self.values, "status": self.status, "run_dir": self.run_dir,
+                       "reason": self.reason, "error": self.error, "summary": self.summary})
+
+
+@dataclass
+class SweepResult:
+    out_dir: Path
+    points: list[PointResult]
+    stopped: bool
+
+    def count(self, status: str) -> int:
+        return sum(p.status == status for p in self.points)
+
+
+def _write_state(out_dir: Path, spec: dict, results: list[PointResult]) -> None:
+    atomic_write_json(out_dir / SWEEP_FILE, {"spec": spec,
+                                             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                             "points": [r.to_dict() for r in results]})
+
+
+def read_state(out_dir: str | os.PathLike) -> dict:
+    """The sweep.json of ``out_dir``; :class:`SweepError` if there is none."""
+    path = Path(out_dir) / SWEEP_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SweepError(f"{out_dir} has no {SWEEP_FILE}: not a sweep folder") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{path} is not readable: {exc}") from None
+
+
+def _same_settings(run_dir: Path, config: ExperimentConfig) -> str | None:
+    """None if ``run_dir`` was trained with ``config`` (the device may differ), else the difference."""
+    try:
+        theirs = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    mine = _plain(config.to_dict())
+    for data in (theirs, mine):  # the sweep's name and device may change between calls
+        data.get("training", {}).pop("device", None)
+        data.pop("name", None)
+
+    def first_difference(a, b, prefix=""):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in list(a) + [k for k in b if k not in a]:
+                found = first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+                if found:
+                    return found
+            return None
+        return None if a == b else f"{prefix.rstrip('.')} {a!r} there, {b!r} now"
+
+    return first_difference(theirs, mine)
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, progress: Callable[[SweepProgress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None, on_event: Callable[[str, object], None] | None = None,
+              *, control=None, retry_failed: bool = False) -> SweepResult:
+    """Run every point of ``spec`` into ``out_dir`` one after another; see the module docstring.
+
+    ``progress(SweepProgress)`` on each point's start, batch and end; ``on_event(point_name, event)``
+    with every Trainer event; ``should_stop()`` is polled between points and after every batch, and
+    ``control`` (a shared :class:`TrainingControl`) can stop or pause the sweep from another thread.
+    A point that fails (NaN loss, out of memory, ...) is recorded as failed and the sweep goes on.
+    """
+    from .experiment_data import load_experiment_data
+    from .training.control import TrainingControl
+    from .pairing import DatasetError
+    from .training.engine import Trainer, TrainingError
+    from .training.events import BatchFinished
+    from .training.run_folder import RunFolder
+
+    points = expand(spec)
+    check_buildable(points)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    control = control or TrainingControl()
+    previous = {}
+    if (out_dir / SWEEP_FILE).exists():
+        previous = {p["name"]: p for p in read_state(out_dir).get("points", [])}
+    results = []
+    for point in points:
+        run_dir = out_dir / point.name
+        difference = _same_settings(run_dir, point.config) if run_dir.exists() else None
+        if difference:
+            raise SweepError(f"{run_dir} was trained with other settings ({difference}); "
+                             f"choose another output folder or remove it")
+        summary = RunFolder(run_dir, writable=False).read_summary() if run_dir.exists() else {}
+        old = previous.get(point.name, {})
+        result = PointResult(point.name, point.values, "pending", point.name)
+        if summary.get("reason") in FINISHED_REASONS:
+            result.status, result.reason, result.summary = "completed", summary["reason"], summary
+        elif old.get("status") == "failed" and not retry_failed:
+            result.status, result.error = "failed", old.get("error")
+        elif summary:
+            result.status, result.reason, result.summary = "stopped", summary.get("reason"), summary
+        results.append(result)
+    spec_data = spec.to_dict(resolve_base=True)
+    _write_state(out_dir, spec_data, results)
+
+    datasets: dict[str, Any] = {}
+    stop = (lambda: control.stop_requested or bool(should_stop and should_stop()))
+    total = len(points)
+
+    def report(i: int, status: str, within: float = 0.0, message: str = "") -> None:
+        if progress:
+            done = sum(r.status in ("completed", "failed") for j, r in enumerate(results) if j != i)
+            progress(SweepProgress(i, total, points[i].name, status, min(1.0, (done + within) / total), message))
+
+    for i, (point, result) in enumerate(zip(points, results)):
+        if result.status in ("completed", "failed"):
+            report(i, "skipped", 1.0, result.status)
+            continue
+        if stop():
+            break
+        run_dir = out_dir / point.name
+        folder = RunFolder(run_dir, writable=False)
+        resume = folder.last.exists()
+        if not resume and run_dir.exists():  # died before its first checkpoint: start again
+            for stale in (run_dir / "summary.json", run_dir / "history.csv"):
+                stale.unlink(missing_ok=True)
+        data_cfg = point.config.data
+        data_key = json.dumps(_plain([data_cfg.path, data_cfg.label_stack, data_cfg.val_fraction,
+                                      data_cfg.split_seed, data_cfg.mask_mode, data_cfg.splits]))
+        if data_key not in datasets:
+            datasets[data_key] = load_experiment_data(point.config)
+        epochs = point.config.training.epochs
+
+        def listen(event, _i=i, _name=point.name):
+            if on_event:
+                on_event(_name, event)
+            if isinstance(event, BatchFinished):
+                report(_i, "running", ((event.epoch - 1) * event.steps + event.step) / (epochs * event.steps))
+                if should_stop and should_stop():
+                    control.stop()
+
+        result.status, result.error = "running", None
+        report(i, "started", 0.0, "resuming" if resume else "")
+        try:
+            trainer = Trainer(point.config, run_dir, dataset=datasets[data_key], listeners=[listen],
+                              control=control, resume=resume)
+            summary = trainer.run()
+        except Exception as exc:  # noqa: BLE001 - a failing point is recorded and the sweep goes on
+            message = str(exc) if isinstance(exc, (TrainingError, DatasetError)) else f"{type(exc).__name__}: {exc}"
+            result.status, result.error, result.reason = "failed", message, None
+            _write_state(out_dir, spec_data, results)
+            report(i, "failed", 1.0, message)
+            continue
+        result.summary, result.reason = summary, summary["reason"]
+        result.status = "completed" if summary["reason"] in FINISHED_REASONS else "stopped"
+        _write_state(out_dir, spec_data, results)
+        report(i, result.status, 1.0 if result.status == "completed" else 0.0)
+        if result.status == "stopped":
+            break
+    return SweepResult(out_dir, results, stopped=any(r.status in ("pending", "stopped") for r in results))
+
+
+# -- results --------------------------------------------------------------------------------
+def _rows(out_dir: Path) -> tuple[list[dict], list[str], dict]:
+    from .training.run_folder import RunFolder
+
+    state = read_state(out_dir)
+    grid = state.get("spec", {}).get("grid", {})
+    rows = []
+    for point in state.get("points", []):
+        usable = point.get("status") != "failed" and (out_dir / point["name"]).is_dir()  # else a stale summary
+        summary = RunFolder(out_dir / point["name"], writable=False).read_summary() if usable else {}
+        row = {"name": point["name"], "status": point.get("status")}
+        row.update({key: point["values"].get(key) for key in grid})
+        row.update({m: summary.get(m) for m in METRICS})
+        row.update({"lowest_loss_epoch": summary.get("lowest_loss_epoch"),
+                    "highest_accuracy_epoch": summary.get("highest_accuracy_epoch"),
+                    "best_metric": summary.get("best_metric"), "best_epoch": summary.get("best_epoch"),
+                    "reason": summary.get("reason"), "error": point.get("error")})
+        rows.append(row)
+    return rows, list(grid), grid
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise SweepError(f"metric {metric!r} is not known; valid: {', '.join(METRICS)}")
+
+
+def _usable(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def results_table(out_dir: str | os.PathLike, rank_by: str = "best_dice") -> list[dict]:
+    """One row per point, best first by ``rank_by`` (lower first for losses and times): ``rank``
+    (None without the metric), ``name``, ``status``, each grid field, the best metrics from the
+    run's summary.json (:data:`METRICS`, their epochs, ``reason``) and ``error``."""
+    _check_metric(rank_by)
+    rows, _, _ = _rows(Path(out_dir))
+    sign = 1 if rank_by in LOWER_IS_BETTER else -1
+    rows.sort(key=lambda r: (0, sign * r[rank_by]) if _usable(r[rank_by]) else (1, 0))
+    for n, row in enumerate(rows, 1):
+        row["rank"] = n if _usable(row[rank_by]) else None
+    return [{"rank": r.pop("rank"), **r} for r in rows]
+
+
+def results_csv(out_dir: str | os.PathLike, path: str | os.PathLike | None = None,
+                rank_by: str = "best_dice") -> Path:
+    """Write :func:`results_table` as CSV (default ``out_dir/results.csv``); returns the path."""
+    rows = results_table(out_dir, rank_by)
+    buffer = io.StringIO()
+    columns = list(rows[0]) if rows else ["rank", "name", "status"]
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else v)
+                         for k, v in row.items()})
+    return atomic_write_text(Path(path) if path else Path(out_dir) / "results.csv", buffer.getvalue())
+
+
+def value_label(value: Any) -> str:
+    """How a grid value is shown on a heat-map axis."""
+    if value is None:
+        return NOT_APPLICABLE
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(value_label(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def heatmap(out_dir: str | os.PathLike, metric: str, x_axis: str, y_axis: str, reduce: str = "max"):
+    """``(x_labels, y_labels, values)`` with ``values[j][i]`` the ``reduce`` ("max", "min" or
+    "mean") of ``metric`` over the points with the i-th x value and j-th y value (NaN if none).
+    Labels follow the grid's order; points without a field (e.g. alpha for BCE) go under "n/a"."""
+    import numpy as np
+
+    _check_metric(metric)
+    if reduce not in ("max", "min", "mean"):
+        raise SweepError(f"reduce {reduce!r} is not allowed; valid: max, min, mean")
+    rows, keys, grid = _rows(Path(out_dir))
+    for axis in (x_axis, y_axis):
+        if axis not in keys:
+            raise SweepError(f"axis {axis!r} is not a field of this sweep; valid: {', '.join(keys)}")
+    if x_axis == y_axis:
+        raise SweepError(f"the two axes must differ (both {x_axis!r})")
+    labels = {}
+    for axis in (x_axis, y_axis):
+        labels[axis] = [value_label(v) for v in grid[axis]]
+        if any(r[axis] is None for r in rows):
+            labels[axis].append(NOT_APPLICABLE)
+    cells: dict[tuple[int, int], list[float]] = {}
+    for row in rows:
+        if _usable(row[metric]):
+            i, j = labels[x_axis].index(value_label(row[x_axis])), labels[y_axis].index(value_label(row[y_axis]))
+            cells.setdefault((j, i), []).append(float(row[metric]))
+    values = np.full((len(labels[y_axis]), len(labels[x_axis])), np.nan)
+    for (j, i), found in cells.items():
+        values[j, i] = {"max": max, "min": min, "mean": lambda v: sum(v) / len(v)}[reduce](found)
+    return labels[x_axis], labels[y_axis], values
