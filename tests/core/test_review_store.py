@@ -437,6 +437,27 @@ def test_a_save_that_fails_before_the_rename_keeps_the_previous_record(store, mo
     assert [c.state for c in on_disk(folder).cases] == ["accepted", "unreviewed", "unreviewed"]
 
 
+class CutWriter:
+    """A file handle that writes ``keep(data)`` bytes of a write, then fails as if the process died there."""
+
+    def __init__(self, handle, keep, after=None):
+        self.handle, self.keep, self.after = handle, keep, after
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+        return False
+
+    def write(self, data):
+        self.handle.write(data[: self.keep(data)])
+        self.handle.flush()
+        if self.after is not None:
+            self.after(data)
+        raise OSError("killed half-way")
+
+
 def test_a_save_interrupted_half_way_through_writing_keeps_the_previous_record(store, monkeypatch):
     folder = store.folder
     store.decide("a", "accepted", "Ann")
@@ -444,24 +465,11 @@ def test_a_save_interrupted_half_way_through_writing_keeps_the_previous_record(s
     real_fdopen = os.fdopen
     seen = []
 
-    class HalfWriter:
-        def __init__(self, handle):
-            self.handle = handle
+    def record(data):
+        seen.extend((p.name, p.stat().st_size, len(data)) for p in tmp_files(folder))
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.handle.close()
-            return False
-
-        def write(self, data):
-            self.handle.write(data[: len(data) // 2])
-            self.handle.flush()
-            seen.extend((p.name, p.stat().st_size, len(data)) for p in tmp_files(folder))
-            raise OSError("killed half-way")
-
-    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    monkeypatch.setattr(atomic.os, "fdopen",
+                        lambda fd, mode: CutWriter(real_fdopen(fd, mode), lambda d: len(d) // 2, record))
     with pytest.raises(OSError, match="half-way"):
         store.decide("b", "rejected", "Ann", comment="x" * 500)
     monkeypatch.undo()
@@ -475,23 +483,7 @@ def test_a_correction_interrupted_while_writing_the_mask_leaves_no_trace(store, 
     folder = store.folder
     before = (folder / "review.json").read_text()
     real_fdopen = os.fdopen
-
-    class Broken:
-        def __init__(self, handle):
-            self.handle = handle
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.handle.close()
-            return False
-
-        def write(self, data):
-            self.handle.write(data[:10])
-            raise OSError("killed half-way")
-
-    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode: Broken(real_fdopen(fd, mode)))
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode: CutWriter(real_fdopen(fd, mode), lambda d: 10))
     with pytest.raises(OSError):
         store.save_correction("a", np.ones((H, W), np.uint8), "Ann")
     monkeypatch.undo()
