@@ -11,32 +11,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout,
-                               QInputDialog, QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
-                               QScrollArea, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QFileDialog, QInputDialog,
+                               QLineEdit, QMessageBox, QPlainTextEdit, QWidget)
 
 from app.core.review import ReviewError, ReviewLockedError, ReviewStore, state_label
-from app.core.review.edit import fill_hole, remove_object
 
 from .render import mask_overlay, to_display
 from .review_actions import build_review_actions
-from .review_canvas import ReviewCanvas
-from .review_controls import CaseInfo, DecisionBox, DisplayBox, ToolsBox, stack
 from .review_dialogs import ExportDialog, NewReviewDialog
+from .review_editing import VIEW_COLOURS, CorrectionTools
 from .review_jobs import ReviewJobs
-from .review_queue import STATE_COLOURS, ReviewQueue
+from .review_layout import build_review_layout
+from .review_queue import STATE_COLOURS
 from .review_session import VIEW_LABELS, ReviewSession
 from .settings import AppSettings
 from .styles import banner_style
 
-VIEW_COLOURS = {"prediction": (255, 80, 80), "correction": (64, 200, 255)}  # watershed: one colour per object
 REVIEWER_KEY = "review/reviewer"
 LAST_OPEN_KEY = "review/last_open"
 COMMENT_SAVE_MS = 1000
 TEXT_INPUTS = (QPlainTextEdit, QLineEdit, QAbstractSpinBox, QComboBox)  # Space is typed there
-KEYS_HINT = ("A accept · R reject (Alt+1…9 with reason n) · E needs edit · U undecided · ←/→ move · W watershed · C fill/contour · "
-             "Space hold to hide · B/X/F/D/V tools · [ ] brush · Ctrl+Z undo")
 
 
 class ReviewPanel(QWidget):
@@ -54,111 +48,11 @@ class ReviewPanel(QWidget):
         self.jobs = ReviewJobs(self)
         self._raw_only = False
         self._render_pending = False
-        self._build()
+        build_review_layout(self)
+        self.editing = CorrectionTools(self)
         self.actions_by_name = build_review_actions(self)
         self._connect()
         self._refresh_all()
-
-    # -- layout ------------------------------------------------------------------------------
-    def _build(self) -> None:
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        bar = QHBoxLayout()
-        self.new_action = QAction("&New review…", self, triggered=self.new_review,
-                                  toolTip="Review predicted masks: from folders, or predicted now by a run's checkpoint")
-        self.open_action = QAction("Open &review…", self, triggered=self.open_review_dialog)
-        self.export_action = QAction("&Export review…", self, triggered=self.export_review,
-                                     toolTip="Write the accepted and corrected masks and the report")
-        self.close_action = QAction("Close review", self, triggered=self.close_review)
-        for action in (self.new_action, self.open_action, self.export_action, self.close_action):
-            button = QPushButton(action.text().replace("&", ""))
-            button.setToolTip(action.toolTip())
-            button.clicked.connect(action.trigger)
-            action.changed.connect(lambda b=button, a=action: b.setEnabled(a.isEnabled()))
-            bar.addWidget(button)
-        bar.addStretch(1)
-        self.reviewer_button = QPushButton()
-        self.reviewer_button.setFlat(True)
-        self.reviewer_button.setToolTip("The name recorded with every decision; click to change it")
-        self.reviewer_button.clicked.connect(lambda: self.ask_reviewer(force=True))
-        bar.addWidget(self.reviewer_button)
-        layout.addLayout(bar)
-        self.banner = QLabel()
-        self.banner.setObjectName("review_banner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
-        layout.addWidget(self.banner)
-        self.readonly_label = QLabel("Read-only: this review is open in another SegStudio window. You can look, but "
-                                     "decisions and corrections are not possible here. Open it again once it is "
-                                     "closed there to make changes.")
-        self.readonly_label.setObjectName("review_readonly")
-        self.readonly_label.setWordWrap(True)
-        self.readonly_label.setStyleSheet(banner_style("warning", "QLabel"))
-        self.readonly_label.hide()
-        layout.addWidget(self.readonly_label)
-        self._render_timer = QTimer(self)
-        self._render_timer.setSingleShot(True)
-        self._render_timer.timeout.connect(self.render_now)
-        self._banner_timer = QTimer(self)
-        self._banner_timer.setSingleShot(True)
-        self._banner_timer.timeout.connect(self.banner.hide)
-        self.job_row = QWidget()
-        row = QHBoxLayout(self.job_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.job_label = QLabel()
-        self.job_progress = QProgressBar()
-        self.job_cancel = QPushButton("Cancel")
-        self.job_cancel.clicked.connect(self.jobs.cancel)
-        row.addWidget(self.job_label)
-        row.addWidget(self.job_progress, 1)
-        row.addWidget(self.job_cancel)
-        self.job_row.hide()
-        layout.addWidget(self.job_row)
-
-        self.queue = ReviewQueue()
-        self.canvas = ReviewCanvas()
-        self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.display = DisplayBox()
-        self.tools = ToolsBox()
-        self.decision = DecisionBox()
-        self.info = CaseInfo()
-        self.problems_label = QLabel()
-        self.problems_label.setObjectName("review_problems")
-        self.problems_label.setWordWrap(True)
-        self.problems_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for button in (list(self.display.view_buttons.values()) + list(self.tools.tool_buttons.values())
-                       + list(self.decision.buttons.values())):
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space must never press a button
-        side = QScrollArea()
-        side.setWidgetResizable(True)
-        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        side.setWidget(stack(self.info, self.decision, self.display, self.tools, self.problems_label))
-        side.setMinimumWidth(330)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.queue)
-        self.splitter.addWidget(self.canvas)
-        self.splitter.addWidget(side)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([240, 800, 340])
-        layout.addWidget(self.splitter, 1)
-        foot = QHBoxLayout()
-        fit = QPushButton("Fit image")
-        fit.setToolTip("Show the whole image (Ctrl+0, or double-click with the Navigate tool)")
-        fit.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        fit.clicked.connect(lambda: self.canvas.fit())
-        foot.addWidget(fit)
-        self.hover_label = QLabel()
-        self.hover_label.setObjectName("review_hover")
-        self.hover_label.setMinimumWidth(110)
-        foot.addWidget(self.hover_label)
-        keys = QLabel(KEYS_HINT)
-        keys.setObjectName("review_keys")
-        keys.setStyleSheet("color: #6b7075;")
-        foot.addWidget(keys, 1)
-        layout.addLayout(foot)
 
     def _connect(self) -> None:
         s = self.session
@@ -166,22 +60,13 @@ class ReviewPanel(QWidget):
         s.currentChanged.connect(self._on_current)
         s.caseLoaded.connect(self._on_loaded)
         s.caseUpdated.connect(self._on_case_updated)
-        s.maskChanged.connect(self._schedule_render)
+        s.maskChanged.connect(self.schedule_render)
         s.failed.connect(self.show_error)
         self.queue.activated.connect(self.go_to)
         self.display.viewChosen.connect(self.choose_view)
-        self.display.styleChanged.connect(self._schedule_render)
-        self.tools.toolChosen.connect(self.choose_tool)
-        self.tools.radiusChanged.connect(self.canvas.set_brush_radius)
-        self.tools.undo_button.clicked.connect(self.undo)
-        self.tools.redo_button.clicked.connect(self.redo)
-        self.tools.revert_button.clicked.connect(self.revert)
+        self.display.styleChanged.connect(self.schedule_render)
         self.decision.decided.connect(self.decide)
         self.decision.reason_combo.lineEdit().editingFinished.connect(self._reasons_edited)
-        self.canvas.strokeStarted.connect(self._stroke_started)
-        self.canvas.strokeMoved.connect(self._stroke_moved)
-        self.canvas.strokeEnded.connect(self._stroke_ended)
-        self.canvas.clicked.connect(self._clicked)
         self.canvas.hovered.connect(self._hovered)
         for widget in self.findChildren(QAbstractButton):
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space and Enter never press a button by accident
@@ -414,9 +299,9 @@ class ReviewPanel(QWidget):
         """Hide the mask (hold Space) to see the image alone."""
         if raw != self._raw_only:
             self._raw_only = raw
-            self._schedule_render()
+            self.schedule_render()
 
-    def _schedule_render(self) -> None:
+    def schedule_render(self) -> None:
         if not self._render_pending:  # several changes in one event-loop turn draw once
             self._render_pending = True
             self._render_timer.start(0)
@@ -437,73 +322,15 @@ class ReviewPanel(QWidget):
         self._refresh_info()
         self._refresh_tools()
 
-    def _render_region(self, box) -> None:
-        """Redraw only ``box`` of the overlay while a stroke goes on (a whole redraw of a large
-        image per pointer move would lag behind the pointer)."""
-        rgba = self.canvas.layer("mask")
-        mask = self.session.mask()
-        if box is None or rgba is None or mask is None or rgba.shape[:2] != mask.shape:
-            self._schedule_render()
-            return
-        x0, y0, x1, y1 = box
-        m = 2  # contour pixels depend on their neighbours: draw a margin, keep the inside
-        h, w = mask.shape
-        X0, Y0, X1, Y1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
-        part = mask_overlay(mask[Y0:Y1, X0:X1], 1.0, self.display.mode, VIEW_COLOURS.get(self.session.view))
-        rgba[y0:y1, x0:x1] = part[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
-        self.canvas.set_layer("mask", rgba)  # area and objects are counted when the stroke ends
-
-    # -- tools -------------------------------------------------------------------------------
+    # -- correction tools (see review_editing) -----------------------------------------------
     def choose_tool(self, tool: str) -> None:
-        if tool != "navigate" and self.session.read_only and self.session.store is not None:
-            self.show_message("Read-only: corrections are not possible in this window.", "warning", 3000)
-            tool = "navigate"
-        self.canvas.set_tool(tool)
-        self.tools.show_tool(tool)
+        self.editing.choose_tool(tool)
 
     def change_radius(self, delta: int) -> None:
-        value = self.tools.radius.value()
-        step = max(1, value // 5)
-        self.tools.radius.setValue(value + delta * step)
-
-    def _editable(self) -> bool:
-        if self.session.read_only or self.session.data is None:
-            return False
-        return bool(self.ask_reviewer())
+        self.editing.change_radius(delta)
 
     def _end_stroke_now(self) -> None:
-        """Finish a stroke in progress on its own case before anything moves to another."""
-        if self.canvas._stroking:
-            self.canvas._stroking = False
-        if getattr(self, "_stroke_active", False):
-            self._stroke_active = False
-            if self.session.current == self._stroke_case:
-                self.session.end_edit()
-
-    def _stroke_started(self, x: float, y: float) -> None:
-        self._stroke_active = self._editable() and self.session.begin_edit()
-        self._stroke_case = self.session.current
-        if self._stroke_active:
-            self._last_point = (x, y)
-            self.render_now()  # the view switches to the correction
-            self._render_region(self.session.stroke([(x, y)], self.tools.radius.value(), self.canvas.tool == "brush"))
-
-    def _stroke_moved(self, x: float, y: float) -> None:
-        if getattr(self, "_stroke_active", False) and self.session.current == self._stroke_case:
-            box = self.session.stroke([self._last_point, (x, y)], self.tools.radius.value(), self.canvas.tool == "brush")
-            self._last_point = (x, y)
-            self._render_region(box)
-
-    def _stroke_ended(self) -> None:
-        self._end_stroke_now()
-
-    def _clicked(self, tool: str, x: int, y: int) -> None:
-        if not self._editable():
-            return
-        operation = fill_hole if tool == "fill" else remove_object
-        if not self.session.edit(operation, x, y):
-            what = "no enclosed hole there" if tool == "fill" else "no object there"
-            self.show_message(f"Nothing changed: {what}.", "info", 2500)
+        self.editing.end_stroke()
 
     def undo(self) -> None:
         self.session.undo()
@@ -512,8 +339,7 @@ class ReviewPanel(QWidget):
         self.session.redo()
 
     def revert(self) -> None:
-        if self._editable() and self.session.working is not None and self.ask_revert():
-            self.session.revert()
+        self.editing.revert()
 
     # -- reactions to the session ------------------------------------------------------------
     def _on_opened(self) -> None:
@@ -549,7 +375,7 @@ class ReviewPanel(QWidget):
 
     def _on_loaded(self, name: str) -> None:
         self.canvas.set_image(to_display(self.session.data.image))
-        self._schedule_render()
+        self.schedule_render()
 
     def _on_case_updated(self, name: str) -> None:
         self.queue.update_case(name)
