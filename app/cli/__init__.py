@@ -12,9 +12,9 @@ import sys
 
 from app import __version__
 
-from . import data, predict, review, runs, sweep, train
+from . import data, landscape, predict, review, runs, sweep, train
 
-COMMAND_MODULES = (data, train, predict, review, runs, sweep)
+COMMAND_MODULES = (data, train, predict, review, runs, sweep, landscape)
 
 
 class CommandError(Exception):
