@@ -1,0 +1,122 @@
+"""Renaming and deleting run folders, with checks strict enough that a wrong path can never
+delete user data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+
+from .reading import _LOG_LINE, is_run_folder
+
+_BAD_NAME_CHARS = set('/\\<>:"|?*')
+
+
+def _looks_like_run(path: Path) -> bool:
+    """Stricter than is_run_folder, for deleting: config.json is a SegStudio experiment (an
+    object with model, loss, optimizer and training sections) or history.csv starts with an
+    ``epoch`` column."""
+    config = path / "config.json"
+    if config.is_file():
+        try:
+            data = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            data = None
+        if isinstance(data, dict) and all(isinstance(data.get(k), dict) for k in ("model", "loss", "optimizer",
+                                                                                   "training")):
+            return True
+    history = path / "history.csv"
+    if history.is_file():
+        try:
+            with history.open(encoding="utf-8", errors="replace") as handle:
+                first = handle.readline()
+        except OSError:
+            return False
+        return first.split(",")[0].strip() == "epoch"
+    # a run that failed at the start: train.log (SegStudio's line format) and checkpoints/ with
+    # nothing but checkpoint files, and nothing else at all
+    try:
+        entries = {p.name for p in path.iterdir()}
+        kept = [p for p in (path / "checkpoints").iterdir()] if (path / "checkpoints").is_dir() else None
+        with (path / "train.log").open(encoding="utf-8", errors="replace") as handle:
+            first = handle.readline().rstrip("\n")
+    except OSError:
+        return False
+    return (kept is not None and entries <= {"train.log", "checkpoints", "summary.json"}
+            and all(p.is_file() and p.suffix in (".pt", ".tmp") for p in kept) and bool(_LOG_LINE.match(first)))
+
+
+def check_run_name(name: str) -> str:
+    """The new folder name, checked: not empty, no path separators or characters Windows
+    forbids, not hidden (scan_runs skips names starting with a dot), no control characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("a run name cannot be empty")
+    if name != name.strip():
+        raise ValueError(f"a run name cannot start or end with spaces: {name!r}")
+    if name in (".", "..") or name.startswith("."):
+        raise ValueError(f"a run name cannot start with a dot: {name!r}")
+    bad = sorted({c for c in name if c in _BAD_NAME_CHARS or ord(c) < 32} | ({os.sep} if os.sep in name else set()))
+    if bad:
+        raise ValueError(f"a run name cannot contain {' '.join(repr(c) for c in bad)}: {name!r}")
+    if name.endswith("."):
+        raise ValueError(f"a run name cannot end with a dot: {name!r}")
+    return name
+
+
+def rename_run(path: str | os.PathLike, new_name: str) -> Path:
+    """Rename a run folder within its parent; returns the new path (the same one if the name
+    is unchanged). Refuses a folder that is not a run, an invalid name (see
+    :func:`check_run_name`) and a name already taken.
+
+    Only the folder is renamed. config.json keeps its experiment ``name``: it records the
+    settings the run was trained with, which the checkpoints and summary.json carry too;
+    rewriting it would make them disagree (and change the file's date, which dates the run).
+    The table's Name column is the folder name. Do not rename a run that is training."""
+    path = Path(path)
+    if not is_run_folder(path):
+        raise ValueError(f"{path} is not a run folder (no config.json or history.csv)")
+    new_name = check_run_name(new_name)
+    if new_name == path.name:
+        return path
+    target = path.parent / new_name
+    if target.exists() or target.is_symlink():
+        try:
+            same = target.samefile(path)  # a change of case only, on a case-insensitive disk
+        except OSError:
+            same = False
+        if not same:
+            raise FileExistsError(f"a run or file named {new_name!r} already exists in {path.parent}")
+    os.rename(path, target)
+    return target
+
+
+def delete_run(path: str | os.PathLike) -> None:
+    """Delete a run folder and everything in it. Refuses anything that is not plainly a run
+    folder (a link, a folder without a SegStudio config.json or history.csv), so a wrong path
+    cannot delete other data. The folder is first renamed to a hidden name, so a deletion that
+    fails halfway never leaves a half-deleted run in the table. Do not delete a run that is
+    training."""
+    path = Path(path)
+    if path.is_symlink():
+        raise ValueError(f"{path} is a link, not a run folder; not deleted")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if not path.is_dir() or not is_run_folder(path) or not _looks_like_run(path):
+        raise ValueError(f"{path} is not a SegStudio run folder (no experiment config.json or history.csv); "
+                         "not deleted")
+    doomed = path.parent / f".deleting-{path.name}-{uuid.uuid4().hex[:8]}"
+    os.rename(path, doomed)
+    try:
+        shutil.rmtree(doomed)
+    except OSError:
+        try:
+            if doomed.exists():
+                os.rename(doomed, path)  # what is left is listed again rather than hidden
+        except OSError:
+            pass
+        raise
+
+
