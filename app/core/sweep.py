@@ -18,18 +18,16 @@ e.g. ``{"model.name": ["unet", "segnet"], "loss.name": ["dice", "tversky"],
 Each point trains into ``out_dir/<point name>/``, a normal run folder; ``out_dir/sweep.json`` holds
 the spec and every point's status and is rewritten atomically. Running a sweep again skips
 finished points, resumes stopped or interrupted ones from ``last.pt`` and leaves failed ones
-failed unless ``retry_failed``. This module imports torch only in :func:`run_sweep`.
+failed unless ``retry_failed``. This module imports torch only in :func:`run_sweep`; reading the
+results is :mod:`app.core.sweep_results`.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
-import io
 import itertools
 import json
-import math
 import os
 import re
 import time
@@ -38,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_json, atomic_write_text
+from .atomic import atomic_write_json
 from .config import ConfigError, ExperimentConfig, _device
 
 SWEEP_FILE = "sweep.json"
@@ -47,8 +45,6 @@ FIXED_FIELDS = ("name", "schema_version", "training.seed", "training.device", "d
                 "data.val_fraction", "data.split_seed", "data.splits", "data.mask_mode")
 OPEN_DICTS = ("model.params", "loss.params", "optimizer.params", "optimizer.schedule_params", "postprocess")
 FINISHED_REASONS = ("completed", "time limit")
-METRICS = ("best_dice", "best_iou", "highest_accuracy", "lowest_loss", "best_value", "wall_seconds", "epochs")
-LOWER_IS_BETTER = ("lowest_loss", "wall_seconds")
 NAME_KEYS = {"model.name": "model.params", "loss.name": "loss.params", "optimizer.name": "optimizer.params",
              "optimizer.schedule": "optimizer.schedule_params"}
 NOT_APPLICABLE = "n/a"
@@ -522,102 +518,3 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, progress: Callable[[S
         if result.status == "stopped":
             break
     return SweepResult(out_dir, results, stopped=any(r.status in ("pending", "stopped") for r in results))
-
-
-# -- results --------------------------------------------------------------------------------
-def _rows(out_dir: Path) -> tuple[list[dict], list[str], dict]:
-    from .training.run_folder import RunFolder
-
-    state = read_state(out_dir)
-    grid = state.get("spec", {}).get("grid", {})
-    rows = []
-    for point in state.get("points", []):
-        usable = point.get("status") != "failed" and (out_dir / point["name"]).is_dir()  # else a stale summary
-        summary = RunFolder(out_dir / point["name"], writable=False).read_summary() if usable else {}
-        row = {"name": point["name"], "status": point.get("status")}
-        row.update({key: point["values"].get(key) for key in grid})
-        row.update({m: summary.get(m) for m in METRICS})
-        row.update({"lowest_loss_epoch": summary.get("lowest_loss_epoch"),
-                    "highest_accuracy_epoch": summary.get("highest_accuracy_epoch"),
-                    "best_metric": summary.get("best_metric"), "best_epoch": summary.get("best_epoch"),
-                    "reason": summary.get("reason"), "error": point.get("error")})
-        rows.append(row)
-    return rows, list(grid), grid
-
-
-def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise SweepError(f"metric {metric!r} is not known; valid: {', '.join(METRICS)}")
-
-
-def _usable(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def results_table(out_dir: str | os.PathLike, rank_by: str = "best_dice") -> list[dict]:
-    """One row per point, best first by ``rank_by`` (lower first for losses and times): ``rank``
-    (None without the metric), ``name``, ``status``, each grid field, the best metrics from the
-    run's summary.json (:data:`METRICS`, their epochs, ``reason``) and ``error``."""
-    _check_metric(rank_by)
-    rows, _, _ = _rows(Path(out_dir))
-    sign = 1 if rank_by in LOWER_IS_BETTER else -1
-    rows.sort(key=lambda r: (0, sign * r[rank_by]) if _usable(r[rank_by]) else (1, 0))
-    for n, row in enumerate(rows, 1):
-        row["rank"] = n if _usable(row[rank_by]) else None
-    return [{"rank": r.pop("rank"), **r} for r in rows]
-
-
-def results_csv(out_dir: str | os.PathLike, path: str | os.PathLike | None = None,
-                rank_by: str = "best_dice") -> Path:
-    """Write :func:`results_table` as CSV (default ``out_dir/results.csv``); returns the path."""
-    rows = results_table(out_dir, rank_by)
-    buffer = io.StringIO()
-    columns = list(rows[0]) if rows else ["rank", "name", "status"]
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else v)
-                         for k, v in row.items()})
-    return atomic_write_text(Path(path) if path else Path(out_dir) / "results.csv", buffer.getvalue())
-
-
-def value_label(value: Any) -> str:
-    """How a grid value is shown on a heat-map axis."""
-    if value is None:
-        return NOT_APPLICABLE
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(value_label(v) for v in value)
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def heatmap(out_dir: str | os.PathLike, metric: str, x_axis: str, y_axis: str, reduce: str = "max"):
-    """``(x_labels, y_labels, values)`` with ``values[j][i]`` the ``reduce`` ("max", "min" or
-    "mean") of ``metric`` over the points with the i-th x value and j-th y value (NaN if none).
-    Labels follow the grid's order; points without a field (e.g. alpha for BCE) go under "n/a"."""
-    import numpy as np
-
-    _check_metric(metric)
-    if reduce not in ("max", "min", "mean"):
-        raise SweepError(f"reduce {reduce!r} is not allowed; valid: max, min, mean")
-    rows, keys, grid = _rows(Path(out_dir))
-    for axis in (x_axis, y_axis):
-        if axis not in keys:
-            raise SweepError(f"axis {axis!r} is not a field of this sweep; valid: {', '.join(keys)}")
-    if x_axis == y_axis:
-        raise SweepError(f"the two axes must differ (both {x_axis!r})")
-    labels = {}
-    for axis in (x_axis, y_axis):
-        labels[axis] = [value_label(v) for v in grid[axis]]
-        if any(r[axis] is None for r in rows):
-            labels[axis].append(NOT_APPLICABLE)
-    cells: dict[tuple[int, int], list[float]] = {}
-    for row in rows:
-        if _usable(row[metric]):
-            i, j = labels[x_axis].index(value_label(row[x_axis])), labels[y_axis].index(value_label(row[y_axis]))
-            cells.setdefault((j, i), []).append(float(row[metric]))
-    values = np.full((len(labels[y_axis]), len(labels[x_axis])), np.nan)
-    for (j, i), found in cells.items():
-        values[j, i] = {"max": max, "min": min, "mean": lambda v: sum(v) / len(v)}[reduce](found)
-    return labels[x_axis], labels[y_axis], values

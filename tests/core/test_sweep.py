@@ -16,8 +16,8 @@ import app.cli.sweep as sweep_cli
 from app.cli import _expected_errors
 from app.core.demo_data import write_demo_dataset
 from app.core.models import MODELS
-from app.core.sweep import (SWEEP_FILE, SweepError, SweepSpec, check_buildable, expand, heatmap, read_state,
-                            results_csv, results_table, run_sweep)
+from app.core.sweep import SWEEP_FILE, SweepError, SweepSpec, check_buildable, expand, read_state, run_sweep
+from app.core.sweep_results import heatmap, results_csv, results_table
 from app.core.training import engine as engine_module
 from app.core.training.checkpoint import load_checkpoint
 
