@@ -3,6 +3,8 @@ progress "k of N reviewed". Thumbnails are drawn in background batches."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
@@ -108,7 +110,7 @@ class ReviewQueue(QWidget):
         self._apply_filter()
         self._update_progress()
         if store is not None:
-            self._pending = [case for case in store.cases]
+            self._pending = list(store.cases)
             self._next_thumbnails()
 
     def update_case(self, name: str) -> None:
@@ -137,8 +139,6 @@ class ReviewQueue(QWidget):
         if not self._pending or self.store is None:
             return
         batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
-        import dataclasses
-
         copies = [dataclasses.replace(c) for c in batch]
         store = self.store
         self._thumbs.start(thumbnails_job(store.folder, copies),

@@ -73,12 +73,10 @@ class ReviewSession(QObject):
         """Show ``store`` (closing the review open before) at its saved position."""
         self.close()
         self.store = store
+        self.opened.emit()
         if store is not None and store.cases:
-            names = [c.name for c in store.cases]
-            self.opened.emit()
+            names = self.names()
             self.go_to(store.record.position if store.record.position in names else names[0])
-        else:
-            self.opened.emit()
 
     def close(self) -> None:
         self._generation += 1

@@ -16,6 +16,8 @@ from ..imageio import ImageReadError, read_image
 from ..postprocess import PostprocessResult, WatershedParams, to_gray8, watershed_postprocess
 from .record import ReviewCase
 
+CORRECTIONS_DIR = "corrections"  # a review's corrected masks, inside the review folder
+
 
 @dataclass
 class CaseData:
@@ -80,7 +82,7 @@ def load_case(folder: Path, case: ReviewCase) -> CaseData:
     corrected = None
     if case.corrected:
         path = resolve(folder, case.corrected)
-        if path.resolve().parent != (Path(folder) / "corrections").resolve():
+        if path.resolve().parent != (Path(folder) / CORRECTIONS_DIR).resolve():
             raise ImageReadError(path, "a correction must be in the review's corrections folder")
         corrected = binary_mask(read_mask_checked(path, shape))
     return CaseData(case.name, image, prediction, source, corrected)

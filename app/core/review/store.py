@@ -18,13 +18,12 @@ from ..atomic import atomic_write_text
 from ..imageio import ImageReadError, write_image
 from ..pairing import Problem
 from ..postprocess import WatershedParams
-from .case_data import CaseData, load_case, mask_stats
+from .case_data import CORRECTIONS_DIR, CaseData, load_case, mask_stats
 from .lock import ReviewLock
 from .record import CASE_STATES, MASK_VARIANTS, Decision, ReviewCase, ReviewError, ReviewRecord, now_iso
 from .sources import cases_from_checkpoint, cases_from_folders, check_review_folder, read_manifest
 
 RECORD_NAME = "review.json"
-CORRECTIONS_DIR = "corrections"
 
 
 class ReviewLockedError(ReviewError):
