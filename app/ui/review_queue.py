@@ -120,7 +120,7 @@ class ReviewQueue(QWidget):
         case = self.store.case(name)
         item = self._items[name]
         detail = f" · {case.reason}" if case.state == "rejected" and case.reason else ""
-        note = "  💬" if case.comment else ""
+        note = " · comment" if case.comment else ""  # plain text: an emoji may have no font
         item.setText(f"{STATE_SYMBOLS[case.state]} {name}\n{state_label(case.state)}{detail}{note}")
         item.setForeground(QBrush(QColor(STATE_COLOURS[case.state])) if case.state != "unreviewed" else QBrush())
         item.setToolTip(f"{name}: {state_label(case.state)}{detail}"
