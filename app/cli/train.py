@@ -21,6 +21,10 @@ def register(subparsers) -> None:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int)
     p.add_argument("--time-limit", type=float, help="seconds of training")
+    p.add_argument("--landscape-every", type=int, metavar="N",
+                   help="store a loss-surface slice every N epochs (for the Loss landscape panel; 0 = off)")
+    p.add_argument("--landscape-losses", metavar="LOSSES",
+                   help="losses of those slices, e.g. dice,bce,tversky:alpha=0.7 (default: the training loss)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run where it stopped")
     p.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default: a new one in the user data folder)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -39,6 +43,8 @@ def build_config(args):
         ("training", "batch_size"): args.batch_size, ("data", "patch_size"): args.patch_size,
         ("training", "device"): args.device, ("training", "seed"): args.seed,
         ("training", "time_limit"): args.time_limit,
+        ("training", "landscape_every"): args.landscape_every,
+        ("training", "landscape_losses"): args.landscape_losses,
     }
     for (section, key), value in overrides.items():
         if value is not None:
@@ -55,7 +61,7 @@ class ConsoleProgress:
         self.quiet = quiet or not sys.stderr.isatty()
 
     def __call__(self, event) -> None:
-        from app.core.training.events import BatchFinished, EpochFinished, Failed, TrainingWarning
+        from app.core.training.events import BatchFinished, EpochFinished, Failed, LandscapeSaved, TrainingWarning
 
         if isinstance(event, BatchFinished) and not self.quiet:
             done = int(30 * event.step / event.steps)
@@ -70,6 +76,8 @@ class ConsoleProgress:
                    f"IoU {event.val_iou:.4f} Dice {event.val_dice:.4f}")
             print(f"epoch {event.epoch}: train loss {event.train_loss:.4f} acc {event.train_pixel_accuracy:.4f}"
                   f"{val} | lr {event.lr:.3g} | {event.seconds:.1f}s", flush=True)
+        elif isinstance(event, LandscapeSaved):
+            print(f"epoch {event.epoch}: loss-surface slice saved in {event.path} ({event.seconds:.1f}s)", flush=True)
         elif isinstance(event, TrainingWarning):
             print(f"warning: {event.message}", file=sys.stderr)
         elif isinstance(event, Failed) and not self.quiet:

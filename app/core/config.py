@@ -86,6 +86,11 @@ class TrainingConfig:
     tile_overlap: float = 0.25
     flip_tta: bool = False
     ema_decay: float = 0.0  # > 0: validate and predict with an exponential moving average of the weights
+    landscape_every: int = 0  # > 0: store a loss-surface slice in <run>/landscapes every N epochs
+    landscape_losses: str = ""  # the losses of those slices ("dice,bce,tversky:alpha=0.7"); "" = the training loss
+    landscape_dims: int = 1  # 1: a curve along one direction; 2: a grid over two
+    landscape_steps: int = 21  # points per direction
+    landscape_span: float = 1.0  # the slice covers [-span, span] times the filter-normalised direction
 
 
 @dataclass
@@ -188,6 +193,11 @@ class ExperimentConfig:
         _choice("training.best_metric", t.best_metric, BEST_METRICS)
         _number("training.tile_overlap", t.tile_overlap, 0.0, 0.9)
         _number("training.ema_decay", t.ema_decay, 0.0, 0.9999)
+        _integer("training.landscape_every", t.landscape_every, 0)
+        _integer("training.landscape_dims", t.landscape_dims, 1, 2)
+        _integer("training.landscape_steps", t.landscape_steps, 3, 201)
+        _number("training.landscape_span", t.landscape_span, 1e-4, 100.0)
+        _landscape_losses("training.landscape_losses", t.landscape_losses, LOSSES)
         try:
             Pipeline.from_dict(self.augmentation)
         except RegistryError as exc:
@@ -236,6 +246,16 @@ def _number(key: str, value: Any, low: float, high: float) -> None:
 def _choice(key: str, value: Any, choices) -> None:
     if value not in choices:
         raise ConfigError(f"{key} = {value!r} is not allowed; valid: {', '.join(map(str, choices))}")
+
+
+def _landscape_losses(key: str, value: Any, registry) -> None:
+    """Comma-separated loss names with optional ``:param=value`` parts; each name registered."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a text such as 'dice,bce,tversky:alpha=0.7'; got {value!r}")
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name = item.split(":", 1)[0].strip()
+        if name not in registry:
+            raise ConfigError(f"{key}: loss {name!r} is not registered; valid: {', '.join(registry.names())}")
 
 
 def _device(key: str, value: Any) -> None:

@@ -182,6 +182,10 @@ class ModelPanel(ModelPanelLayout, QWidget):
             self.flip_tta_check.setChecked(training.flip_tta)
             self.ema_spin.setValue(training.ema_decay)
             self.tile_overlap_spin.setValue(training.tile_overlap)
+            self.landscape_every_spin.setValue(training.landscape_every)
+            self.landscape_dims_combo.setCurrentIndex(training.landscape_dims - 1)
+            self.landscape_losses_edit.setText(training.landscape_losses)
+            self._mark_landscape_losses(None)
 
     def _show_entry(self, kind: str, combo: QComboBox, form: ParamForm, name: str, params: dict) -> bool:
         """Select ``name`` in ``combo`` and show its parameters; False when it is not registered."""

@@ -14,8 +14,8 @@ from functools import partial
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QScrollArea, \
-    QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, \
+    QScrollArea, QVBoxLayout, QWidget
 
 from app.core.config import BEST_METRICS, MIXED_PRECISION
 
@@ -252,7 +252,49 @@ class ModelPanelLayout:
         self.tile_overlap_spin = form_row(form, "Tile overlap", self._float_spin(
             "tileOverlapSpin", 0.0, 0.9, 2, 0.05, lambda v: training(tile_overlap=float(v))),
             "Overlap of neighbouring tiles when validating and predicting whole images; range 0 … 0.9")
+        self._build_landscape_rows(form, training)
         return box
+
+    def _build_landscape_rows(self, form: QFormLayout, training) -> None:
+        """Loss-surface slices stored during training, for the Loss landscape panel's slider."""
+        self.landscape_every_spin = form_row(form, "Loss surface every", self._int_spin(
+            "landscapeEverySpin", 0, INT_MAX, lambda v: training(landscape_every=int(v)), special="off",
+            suffix=" epoch(s)"),
+            "Store a loss-surface slice around the current weights every N epochs (and after the last), "
+            "to step through in the Loss landscape panel; 0 = off")
+        self.landscape_dims_combo = form_row(form, "Surface slice", self._choice_combo(
+            "landscapeDimsCombo", ("1-D", "2-D"), {"1-D": "A curve along one random direction (cheap)",
+                                                   "2-D": "A grid over two random directions (steps² evaluations)"},
+            lambda index: index >= 0 and training(landscape_dims=index + 1)),
+            "1-D: a curve along one random filter-normalised direction; 2-D: a grid over two")
+        self.landscape_losses_edit = QLineEdit()
+        self.landscape_losses_edit.setObjectName("landscapeLossesEdit")
+        self.landscape_losses_edit.setPlaceholderText("the training loss")
+        self.landscape_losses_edit.editingFinished.connect(self._on_landscape_losses_edited)
+        self._plain(self.landscape_losses_edit)
+        form_row(form, "Surface losses", self.landscape_losses_edit,
+                 "Losses of the stored slices, comma-separated, with parameters as name:key=value "
+                 "(e.g. dice,bce,tversky:alpha=0.7); empty = the training loss")
+
+    def _on_landscape_losses_edited(self) -> None:
+        """Store the slice losses when every name is a registered loss; otherwise say which is not."""
+        text = ",".join(part.strip() for part in self.landscape_losses_edit.text().split(",") if part.strip())
+        registry = self._registries.get("loss")
+        unknown = [item.split(":", 1)[0].strip() for item in text.split(",") if item] if registry is not None else []
+        unknown = [name for name in unknown if name not in registry] if registry is not None else []
+        if unknown:
+            self._mark_landscape_losses(f"{unknown[0]!r} is not a loss; valid: {', '.join(registry.names())}")
+            return
+        self._mark_landscape_losses(None)
+        if text != self.state.config.training.landscape_losses:
+            self._edit("training", landscape_losses=text)
+
+    def _mark_landscape_losses(self, error: str | None) -> None:
+        edit = self.landscape_losses_edit
+        edit.setProperty("invalid", error is not None)
+        edit.setStyleSheet("QLineEdit { border: 1px solid #c62828; }" if error else "")
+        edit.setToolTip(error or "Losses of the stored slices, comma-separated, with parameters as name:key=value "
+                        "(e.g. dice,bce,tversky:alpha=0.7); empty = the training loss")
 
     # -- layout ------------------------------------------------------------------------------
     def _reflow(self, two: bool) -> None:

@@ -135,3 +135,16 @@ def test_predictor_rescales_other_bit_depths_to_the_training_one(trained):
     assert np.allclose(scaled, 255.0)
     image = np.full((48, 48), 65535, np.uint16)
     assert predictor.predict(image).labels.shape == (48, 48)
+
+
+def test_train_stores_loss_surface_slices_when_asked(trained, tmp_path, capsys):
+    data, _ = trained
+    code = main(["train", "--data", str(data), "--model", "unet", "--epochs", "2", "--patch-size", "32",
+                 "--batch-size", "2", "--device", "cpu", "--landscape-every", "1",
+                 "--landscape-losses", "dice,bce", "--out", str(tmp_path / "run"), "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "epoch 2: loss-surface slice saved in" in out
+    assert sorted(p.name for p in (tmp_path / "run" / "landscapes").iterdir()) == ["epoch_001.npz", "epoch_002.npz"]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["training"]["landscape_every"] == 1 and config["training"]["landscape_losses"] == "dice,bce"

@@ -255,3 +255,28 @@ def test_shutdown_is_safe_twice(qtbot, panel):
     panel.shutdown()
     panel.shutdown()
     assert not panel.count_runner.busy and not panel.weight_runner.busy
+
+
+def test_loss_surface_slice_options_reach_the_config(panel):
+    panel.ensure_loaded()
+    training = panel.state.config.training
+    assert panel.landscape_every_spin.text().strip() == "off" and training.landscape_every == 0
+    panel.landscape_every_spin.setValue(5)
+    panel.landscape_dims_combo.setCurrentIndex(1)
+    assert training.landscape_every == 5 and training.landscape_dims == 2
+    panel.landscape_losses_edit.setText(" dice , tversky:alpha=0.7 ")
+    panel.landscape_losses_edit.editingFinished.emit()
+    assert training.landscape_losses == "dice,tversky:alpha=0.7"
+    assert not panel.landscape_losses_edit.property("invalid")
+    panel.landscape_losses_edit.setText("dice,nosuch")
+    panel.landscape_losses_edit.editingFinished.emit()
+    assert training.landscape_losses == "dice,tversky:alpha=0.7"  # refused, not stored
+    assert panel.landscape_losses_edit.property("invalid")
+    assert "'nosuch' is not a loss; valid:" in panel.landscape_losses_edit.toolTip()
+    replaced = panel.state.snapshot()
+    replaced.training.landscape_every = 0
+    replaced.training.landscape_losses = ""
+    panel.state.set_config(replaced)
+    assert panel.landscape_losses_edit.text() == "" and not panel.landscape_losses_edit.property("invalid")
+    assert panel.landscape_every_spin.value() == 0
+    panel.state.config.validate()

@@ -23,7 +23,9 @@ from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset
 from .device import configure_cpu_threads, resolve_device
 from .distributed import DistributedContext
-from .events import BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished, TrainingWarning
+from .events import (BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished, LandscapeSaved,
+                     TrainingWarning)
+from .landscape_snapshots import LandscapeRecorder
 from .run_folder import RunFolder, new_run_dir
 
 Listener = Callable[[object], None]
@@ -142,6 +144,8 @@ class Trainer:
         self.best_epoch = 0
         self.data_seconds = self.compute_seconds = 0.0
         self._partial = {"loss_sum": 0.0, "steps": 0, "correct": 0.0, "counted": 0.0}
+        self.landscapes = (LandscapeRecorder(cfg, self.dataset, self.normaliser, self.num_classes, self.device)
+                           if cfg.training.landscape_every and self.ctx.is_main else None)
         if self.resume_requested:
             self._restore()
         else:
@@ -367,6 +371,29 @@ class Trainer:
         self.folder.log(f"epoch {epoch + 1}: train loss {row.train_loss:.4f}" +
                      (f", val accuracy {row.val_pixel_accuracy:.4f}, IoU {row.val_iou:.4f}" if scores else ""))
         self.emit(row)
+        self._landscape_snapshot(epoch + 1)
+
+    def _landscape_snapshot(self, epoch: int) -> None:
+        """Store a loss-surface slice when one is due; its time is not training time, and a
+        failure warns once and turns the slices off instead of ending the run."""
+        recorder = self.landscapes
+        last = epoch == self.config.training.epochs or self.control.stop_requested or bool(
+            self.config.training.time_limit and self.elapsed >= self.config.training.time_limit)
+        if recorder is None or not recorder.due(epoch, last):
+            return
+        try:
+            path, seconds = recorder.take(self.predicting_model, self.folder.path, epoch)
+        except (ValueError, RuntimeError, OSError) as exc:
+            if isinstance(exc, torch.OutOfMemoryError):
+                raise
+            self.landscapes = None
+            message = f"loss-surface slices turned off: {exc}"
+            self.folder.log(message)
+            self.emit(TrainingWarning(message))
+            return
+        self._started += seconds  # like a pause: the slice does not use the time budget
+        self.folder.log(f"epoch {epoch}: loss-surface slice saved ({seconds:.1f} s)")
+        self.emit(LandscapeSaved(str(path), epoch, seconds))
 
     @property
     def predicting_model(self) -> torch.nn.Module:

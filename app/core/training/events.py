@@ -33,6 +33,13 @@ class EpochFinished:
 
 
 @dataclass(frozen=True)
+class LandscapeSaved:
+    path: str  # <run>/landscapes/epoch_XXX.npz
+    epoch: int
+    seconds: float  # time the slice took (not counted as training time)
+
+
+@dataclass(frozen=True)
 class CheckpointSaved:
     path: str
     kind: str  # "last" or "best"
