@@ -24,14 +24,17 @@ from .model_panel import ModelPanel
 from .predictions_panel import PredictionsPanel
 from .resources import app_icon, load_style
 from .review_panel import ReviewPanel
+from .runs_panel import RunsPanel
 from .settings import AppSettings
 from .state import ExperimentState
 from .status_bar import StatusBar
+from .sweep_panel import SweepPanel
 from .tasks import TaskRunner
 from .training_panel import TrainingPanel
 
-PANEL_CLASSES = (DatasetPanel, AugmentPanel, ModelPanel, TrainingPanel, PredictionsPanel, ReviewPanel)
-LAYOUT_VERSION = 1
+PANEL_CLASSES = (DatasetPanel, AugmentPanel, ModelPanel, TrainingPanel, PredictionsPanel, ReviewPanel, RunsPanel,
+                 SweepPanel)
+LAYOUT_VERSION = 2  # 2: the Runs and Sweeps panels
 
 
 def _warm_up(_ctx) -> list[str]:
@@ -86,6 +89,8 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self.setAcceptDrops(True)
         self.state.datasetChanged.connect(self._remember_dataset)
+        for name in ("Runs", "Sweeps"):
+            self.panel(name).openRun.connect(self.open_run)
         self.state.dirtyChanged.connect(lambda _dirty: self._update_title())
         self.state.configChanged.connect(lambda *_: self._update_title())
         self._update_title()
@@ -129,6 +134,11 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             dock.show()
         self.docks[PANEL_CLASSES[0].title].raise_()
+
+    def open_run(self, run_dir) -> None:
+        """Show a run's predictions (from the Runs or Sweeps panel)."""
+        self.state.set_run(Path(run_dir))
+        self.show_panel("Predictions")
 
     def show_panel(self, name: str) -> None:
         dock = self.docks[name]
@@ -347,8 +357,8 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
-        training = self.panel("Training")
-        if self.state.training or training.session.running:
+        training, sweeps = self.panel("Training"), self.panel("Sweeps")
+        if self.state.training or training.session.running or sweeps.running:
             if not self._closing_confirmed and not self.confirm_close_during_training():
                 event.ignore()
                 return
@@ -358,8 +368,12 @@ class MainWindow(QMainWindow):
             if not self._close_pending:
                 self._close_pending = True
                 self.status.showMessage("Stopping the run and saving its checkpoint before closing…")
-                training.session.runningChanged.connect(self._close_when_stopped)
-                training.stop()
+                if sweeps.running:
+                    sweeps.runningChanged.connect(self._close_when_stopped)
+                    sweeps.stop()
+                else:
+                    training.session.runningChanged.connect(self._close_when_stopped)
+                    training.stop()
             event.ignore()
             return
         self._closing_confirmed = True

@@ -153,6 +153,7 @@ class TrainingPanel(QWidget):
         s.pausedChanged.connect(self._on_paused_changed)
         self.state.configChanged.connect(lambda *_: self._refresh_tooltips())
         self.state.datasetChanged.connect(self._refresh_tooltips)
+        self.state.trainingChanged.connect(lambda _running: self._update_actions())
         self.state.splitsChanged.connect(lambda *_: self._refresh_tooltips())
 
     # -- look ----------------------------------------------------------------------------------
@@ -197,6 +198,9 @@ class TrainingPanel(QWidget):
     def start(self) -> bool:
         """Start a run of the current experiment; False (with a banner saying why) if it cannot."""
         if self.session.running or self._closed:
+            return False
+        if self.state.training:  # a sweep (Sweeps panel) holds the experiment
+            self.show_banner("A sweep is running; wait for it or stop it in the Sweeps panel.", "warning")
             return False
         commit_pending_edit()
         if self.state.dataset is None:
@@ -409,7 +413,7 @@ class TrainingPanel(QWidget):
 
     def _update_actions(self) -> None:
         running = self.session.running
-        self.start_action.setEnabled(not running)
+        self.start_action.setEnabled(not running and not self.state.training)
         self.pause_action.setEnabled(running and not self._stopping)
         self.stop_action.setEnabled(running and not self._stopping)
         if not running:

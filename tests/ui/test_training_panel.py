@@ -253,3 +253,12 @@ def test_epoch_and_step_axes_tick_only_whole_numbers(qtbot, panel):
     for low, high in ((1, 5), (0.8, 5.2), (1, 300), (1, 1.0001)):
         values = [v for _, level in axis.tickValues(low, high, 600) for v in level]
         assert values and all(float(v).is_integer() for v in values), (low, high, values)
+
+
+def test_train_is_refused_while_a_sweep_holds_the_experiment(panel):
+    panel.state.set_training(True)  # what the Sweeps panel does while it runs
+    assert not panel.start_action.isEnabled()
+    assert panel.start() is False and not panel.session.running
+    assert "A sweep is running" in panel.banner.text()
+    panel.state.set_training(False)
+    assert panel.start_action.isEnabled()
