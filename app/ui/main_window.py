@@ -20,6 +20,7 @@ from app import __version__
 from .augment_panel import AugmentPanel
 from .dataset_panel import DatasetPanel
 from .experiment_files import ExperimentFiles, startup_config
+from .landscape_panel import LandscapePanel
 from .model_panel import ModelPanel
 from .predictions_panel import PredictionsPanel
 from .resources import app_icon, load_style
@@ -33,8 +34,8 @@ from .tasks import TaskRunner
 from .training_panel import TrainingPanel
 
 PANEL_CLASSES = (DatasetPanel, AugmentPanel, ModelPanel, TrainingPanel, PredictionsPanel, ReviewPanel, RunsPanel,
-                 SweepPanel)
-LAYOUT_VERSION = 2  # 2: the Runs and Sweeps panels
+                 SweepPanel, LandscapePanel)
+LAYOUT_VERSION = 2  # 2: the Runs, Sweeps and Loss landscape panels
 
 
 def _warm_up(_ctx) -> list[str]:

@@ -282,14 +282,14 @@ def test_figure_has_a_row_per_loss_with_curve_and_map_side_by_side():
 
 
 def test_a_skewed_surface_is_coloured_on_a_log_scale_with_the_median_mid_scale():
-    from app.core.landscape.figure import _Scale
+    from app.core.landscape.figure import ColourScale
 
     skewed = np.array([[1.0, 1.1, 1.2], [1.05, 1.15, 1.3], [1.25, 2.0, 50.0]])
-    scale = _Scale(skewed)
+    scale = ColourScale(skewed)
     assert scale.log and scale.u(np.median(skewed)) == pytest.approx(0.5)
     assert scale.u(1.0) == 0.0 and scale.u(50.0) == pytest.approx(1.0)
     assert scale.value(scale.u(1.3)) == pytest.approx(1.3)
-    even = _Scale(np.arange(9.0).reshape(3, 3))
+    even = ColourScale(np.arange(9.0).reshape(3, 3))
     assert not even.log and even.u(4.0) == pytest.approx(0.5)
 
 

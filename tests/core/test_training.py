@@ -151,8 +151,11 @@ def test_checkpoint_with_pickled_payload_is_refused(tmp_path):
 
 def test_malformed_and_foreign_checkpoints(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="junk.pt"):
+    with pytest.raises(CheckpointError, match="junk.pt: not a readable SegStudio checkpoint .not a PyTorch file"):
         load_checkpoint(tmp_path / "junk.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty.pt: not a readable"):
+        load_checkpoint(tmp_path / "empty.pt")
     buffer = io.BytesIO()
     torch.save({"weights": torch.ones(1)}, buffer)
     (tmp_path / "other.pt").write_bytes(buffer.getvalue())

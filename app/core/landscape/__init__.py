@@ -28,7 +28,7 @@ _EXPORTS = {
     "Direction": "directions", "random_direction": "directions", "random_directions": "directions",
     "filter_normalise": "directions", "direction_norm": "directions",
     "LandscapeBatch": "batch", "fixed_batch": "batch",
-    "build_losses": "loss_set", "parse_loss_item": "loss_set", "needs_weight_map": "loss_set",
+    "build_losses": "loss_set", "parse_loss_item": "loss_text", "needs_weight_map": "loss_set",
     "slice_1d": "slices", "slice_2d": "slices", "snapshot_slice": "slices", "grid_axis": "slices",
     "evaluate_losses": "slices", "PerturbedModel": "slices",
     "loss_vs_prediction": "prediction", "PredictionCurves": "prediction", "CASES": "prediction",

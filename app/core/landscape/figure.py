@@ -3,7 +3,7 @@
 One row per loss: the 1-D curve along d₁ on the left and, for a 2-D result, the 2-D slice on
 the right as a colour map (viridis, low = dark) with white iso-lines, a colour bar and the
 trained weights marked by a cross at (0, 0). A skewed surface (a basin with a few diverged
-points) is coloured on a logarithmic scale so that the basin stays readable (see ``_Scale``).
+points) is coloured on a logarithmic scale so that the basin stays readable (see :class:`ColourScale`).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _curve_panel(axis: np.ndarray, curve: np.ndarray, title: str, centre: float)
     return img
 
 
-class _Scale:
+class ColourScale:
     """Value ↔ colour position u ∈ [0, 1]. Linear, unless the surface is skewed (its median in the
     lowest quarter of the range, e.g. a basin with a few diverged corners): then logarithmic,
     u = log(1 + k·t) / log(1 + k) with t the linear position and k chosen so that the median
@@ -147,7 +147,7 @@ class _Scale:
 def _map_panel(axes: list[np.ndarray], grid: np.ndarray, title: str) -> np.ndarray:
     img = np.full((ROW_H, MAP_W, 3), 255, np.uint8)
     left, top = 52, 34
-    scale = _Scale(grid)
+    scale = ColourScale(grid)
     filled = np.where(np.isfinite(grid), grid, scale.high)
     # values[i, j] is at (a_i, b_j): a runs left → right, b bottom → top
     field = cv2.resize(filled.T[::-1].astype(np.float32), (MAP, MAP), interpolation=cv2.INTER_CUBIC)

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from torch import nn
 
 from ..config import ExperimentConfig
 from ..losses import LOSSES, build_loss
-
-
-def parse_loss_item(text: str) -> tuple[str, dict[str, Any]]:
-    """``"tversky:alpha=0.7:beta=0.3"`` → ``("tversky", {"alpha": 0.7, "beta": 0.3})``.
-
-    Values are read as JSON (numbers, true/false) and otherwise kept as text."""
-    name, *pairs = [part.strip() for part in text.strip().split(":")]
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"loss {text!r}: parameters are written name:key=value[:key=value], not {pair!r}")
-        try:
-            params[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip()] = value.strip()
-    return name, params
+from .loss_text import parse_loss_item
 
 
 def build_losses(spec: str | Iterable | Mapping | None = None, config: ExperimentConfig | None = None,

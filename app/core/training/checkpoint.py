@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,25 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def _looks_like_torch_file(path: Path) -> bool:
+    """A zip archive (torch.save's format) or a legacy pickle stream (starts with PROTO 0x80)."""
+    try:
+        if zipfile.is_zipfile(path):
+            return True
+        with path.open("rb") as handle:
+            return handle.read(1) == b"\x80"
+    except OSError:
+        return True  # let torch.load report the read error
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint safely; refuses anything that needs unpickling of objects."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if not _looks_like_torch_file(path):
+        raise CheckpointError(f"{path}: not a readable SegStudio checkpoint (not a PyTorch file: damaged, empty "
+                              "or another kind of file)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
