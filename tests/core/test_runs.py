@@ -454,3 +454,33 @@ def test_runs_command_is_registered_with_the_segstudio_entry_point(tmp_path, cap
     assert "20240102-030405-exp-a" in (tmp_path / "runs.csv").read_text()
     assert main(["runs", str(tmp_path / "missing")]) == 2
     assert "segstudio runs:" in capsys.readouterr().err
+
+
+def test_a_run_holding_its_training_lock_is_training_and_cannot_be_renamed_or_deleted(tmp_path):
+    import subprocess
+    import sys
+
+    from app.core.runs import delete_run, read_run, rename_run
+    from app.core.training.run_folder import TRAINING_LOCK
+
+    run = make_run(tmp_path, "busy", config=ExperimentConfig(), history=HEADER)
+    assert read_run(run).training is False
+    # another process trains into it (holds the lock) until told to stop
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from app.core.training.run_folder import training_lock; "
+                               f"lock = training_lock(__import__('pathlib').Path({str(run)!r})); lock.acquire(); "
+                               "print('held', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert read_run(run).training is True
+        with pytest.raises(RuntimeError, match="busy is training now"):
+            rename_run(run, "other")
+        with pytest.raises(RuntimeError, match="cannot be deleted"):
+            delete_run(run)
+        assert run.exists()
+    finally:
+        holder.kill()  # a crash releases the lock too
+        holder.wait()
+    assert (run / TRAINING_LOCK).exists() and read_run(run).training is False
+    assert rename_run(run, "other").name == "other"

@@ -270,3 +270,21 @@ def test_time_budget_drives_the_schedule(tiny_data, tmp_path):
     lrs = [e.lr for e in events if isinstance(e, BatchFinished)]
     assert lrs[-1] < 0.5 * config.optimizer.lr  # decayed by time, not by the 1000-epoch step count
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_the_run_folder_is_locked_while_training_and_a_second_trainer_is_refused(tiny_data, tmp_path):
+    from app.core.training.run_folder import is_training
+
+    seen = []
+
+    def listener(event):
+        if isinstance(event, BatchFinished) and not seen:
+            seen.append(is_training(tmp_path / "run"))
+            events = []
+            with pytest.raises(TrainingError, match="another process is training into this run folder"):
+                Trainer(tiny_config(tiny_data, epochs=1), tmp_path / "run", listeners=[events.append]).run()
+            seen.append(isinstance(events[-1], Failed))
+
+    Trainer(tiny_config(tiny_data, epochs=1), tmp_path / "run", listeners=[listener]).run()
+    assert seen == [True, True]
+    assert not is_training(tmp_path / "run")

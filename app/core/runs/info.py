@@ -32,6 +32,7 @@ class RunInfo:
     name: str  # the folder name (what rename_run changes)
     date: datetime | None = None
     status: str = INCOMPLETE  # FINISHED, STOPPED, FAILED or INCOMPLETE
+    training: bool = False  # a process holds the run's training lock: it is training now
     reason: str | None = None  # summary.json's reason: completed, stopped, time limit
     message: str | None = None  # the failure message of a failed run
     experiment: str | None = None  # the experiment name in config.json

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 
+from ..training.run_folder import is_training
 from .reading import _LOG_LINE, is_run_folder
 
 _BAD_NAME_CHARS = set('/\\<>:"|?*')
@@ -66,6 +67,12 @@ def check_run_name(name: str) -> str:
     return name
 
 
+def _refuse_training(path: Path, what: str) -> None:
+    if is_training(path):
+        raise RuntimeError(f"{path.name} is training now (another window or process holds its training lock); "
+                           f"it cannot be {what} until the run ends")
+
+
 def rename_run(path: str | os.PathLike, new_name: str) -> Path:
     """Rename a run folder within its parent; returns the new path (the same one if the name
     is unchanged). Refuses a folder that is not a run, an invalid name (see
@@ -74,10 +81,11 @@ def rename_run(path: str | os.PathLike, new_name: str) -> Path:
     Only the folder is renamed. config.json keeps its experiment ``name``: it records the
     settings the run was trained with, which the checkpoints and summary.json carry too;
     rewriting it would make them disagree (and change the file's date, which dates the run).
-    The table's Name column is the folder name. Do not rename a run that is training."""
+    The table's Name column is the folder name. A run that is training is refused."""
     path = Path(path)
     if not is_run_folder(path):
         raise ValueError(f"{path} is not a run folder (no config.json or history.csv)")
+    _refuse_training(path, "renamed")
     new_name = check_run_name(new_name)
     if new_name == path.name:
         return path
@@ -97,8 +105,8 @@ def delete_run(path: str | os.PathLike) -> None:
     """Delete a run folder and everything in it. Refuses anything that is not plainly a run
     folder (a link, a folder without a SegStudio config.json or history.csv), so a wrong path
     cannot delete other data. The folder is first renamed to a hidden name, so a deletion that
-    fails halfway never leaves a half-deleted run in the table. Do not delete a run that is
-    training."""
+    fails halfway never leaves a half-deleted run in the table. A run that is training is
+    refused."""
     path = Path(path)
     if path.is_symlink():
         raise ValueError(f"{path} is a link, not a run folder; not deleted")
@@ -107,6 +115,7 @@ def delete_run(path: str | os.PathLike) -> None:
     if not path.is_dir() or not is_run_folder(path) or not _looks_like_run(path):
         raise ValueError(f"{path} is not a SegStudio run folder (no experiment config.json or history.csv); "
                          "not deleted")
+    _refuse_training(path, "deleted")
     doomed = path.parent / f".deleting-{path.name}-{uuid.uuid4().hex[:8]}"
     os.rename(path, doomed)
     try:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+from ..training.run_folder import is_training
 from .info import FAILED, FINISHED, INCOMPLETE, STOPPED, RunInfo
 
 RUN_FILES = ("config.json", "history.csv")  # a folder holding either is a run folder
@@ -356,6 +357,7 @@ def read_run(path: str | os.PathLike) -> RunInfo:
         if candidate.is_file():
             run.checkpoint, run.has_checkpoint = candidate, True
             break
+    run.training = is_training(path)
     return run
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import Timeout
 
 from ..config import ExperimentConfig
 from ..dataset import Dataset
@@ -26,7 +27,7 @@ from .distributed import DistributedContext
 from .events import (BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished, LandscapeSaved,
                      TrainingWarning)
 from .landscape_snapshots import LandscapeRecorder
-from .run_folder import RunFolder, new_run_dir
+from .run_folder import RunFolder, new_run_dir, training_lock
 
 Listener = Callable[[object], None]
 
@@ -205,6 +206,21 @@ class Trainer:
     def run(self) -> dict:
         """Train; returns the summary. Failures are reported as a :class:`Failed` event and
         re-raised as :class:`TrainingError`."""
+        lock = training_lock(self.folder.path) if self.ctx.is_main else None
+        if lock is not None:
+            try:
+                lock.acquire(timeout=2)
+            except Timeout:
+                message = f"{self.folder.path}: another process is training into this run folder"
+                self.emit(Failed(message, "data"))
+                raise TrainingError(message, "data") from None
+        try:
+            return self._run()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self) -> dict:
         try:
             self._prepare()
             reason = self._loop()

@@ -15,6 +15,8 @@ from pathlib import Path
 from ..atomic import atomic_write_json, atomic_write_text
 from ..paths import user_data_dir
 
+TRAINING_LOCK = ".training.lock"  # held (an OS lock) by the process training into the folder
+
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_pixel_accuracy", "val_loss", "val_pixel_accuracy",
                    "val_iou", "val_dice", "lr", "seconds")
 
@@ -36,6 +38,32 @@ def new_run_dir(name: str, parent: Path | None = None) -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"could not create a new run folder in {parent}")
+
+
+def training_lock(run_dir: Path):
+    """The run folder's training lock (``filelock``): the operating system releases it when the
+    training process ends, even by a crash, so a held lock means a run is training now."""
+    from filelock import FileLock
+
+    return FileLock(str(Path(run_dir) / TRAINING_LOCK))
+
+
+def is_training(run_dir: str | Path) -> bool:
+    """True while some process (this one included) trains into ``run_dir``."""
+    from filelock import Timeout
+
+    path = Path(run_dir) / TRAINING_LOCK
+    if not path.exists():
+        return False
+    lock = training_lock(Path(run_dir))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:  # unreadable or read-only folder: it cannot be training into it either
+        return False
+    lock.release()
+    return False
 
 
 class RunFolder:
