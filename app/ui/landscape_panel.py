@@ -65,11 +65,9 @@ class LandscapePanel(QWidget):
         super().__init__(parent)
         self.state = state
         self.checkpoint: Path | None = None
-        self.run_dir: Path | None = None
-        self.result = None  # the computed or opened LandscapeResult
-        self.result_source = ""  # "computed" or "opened"
-        self._result_path: Path | None = None
-        self._shown, self._cancelling, self._started, self._closed = None, False, 0.0, False
+        self.run_dir: Path | None = None  # where the snapshots are read from
+        self.result, self.result_source, self._result_path = None, "", None  # LandscapeResult, "computed"/"opened"
+        self._shown, self._cancelling, self._started, self._closed, self._snapshots_token = None, False, 0.0, False, 0
         self._compute_runner = TaskRunner("landscape", self)
         self._snapshot_runner = TaskRunner("landscape-snapshots", self)
         self._file_runner = TaskRunner("landscape-open", self)
@@ -306,8 +304,7 @@ class LandscapePanel(QWidget):
 
     def open_result(self, path=None) -> None:
         """Read a saved landscape (.npz) in the background and show it."""
-        path = path or self.ask_result_path()
-        if not path:
+        if not (path := path or self.ask_result_path()):
             return
         path = Path(path)
         self._file_runner.start(lambda ctx: load_result(path), lambda result: self._show_new(result, "opened", path),
@@ -317,22 +314,25 @@ class LandscapePanel(QWidget):
         """Write the landscape shown as ``path`` (.npz) and its figure beside it (.png)."""
         result = self._shown
         if result is None:
-            self._show_banner("Nothing to save: compute a landscape or open one first.", "warning")
-            return
-        path = path or self.ask_save_path(default_save_path(self.checkpoint, result.meta.get("epoch")))
+            return self._show_banner("Nothing to save: compute a landscape or open one first.", "warning")
+        computed = result is self.result and self.result_source == "computed"  # maybe around another run's weights
+        path = path or self.ask_save_path(default_save_path(self._result_path if computed else self.checkpoint,
+                                                            result.meta.get("epoch")))
         if path:
             self._save_runner.start(lambda ctx: save_result(result, Path(path)), self._on_saved,
                                     lambda message: self._show_banner(f"Could not save the landscape: {message}"))
 
     def refresh_snapshots(self) -> None:
         """Read the slices the run folder holds (``landscapes/epoch_XXX.npz``) in the background."""
+        token = self._snapshots_token = self._snapshots_token + 1  # a read still running is stale: dropped
         found = list_snapshots(self.run_dir) if self.run_dir is not None else []
         if not found:
-            self._on_snapshots_read([])
-            return
+            return self._on_snapshots_read([])
         self.snapshot_box.epoch_label.setText(f"Reading {len(found)} stored slice{'s' * (len(found) > 1)}…")
-        self._snapshot_runner.start(lambda ctx: load_results(found, ctx), self._on_snapshots_read,
-                                    lambda message: self._show_banner(f"Could not read the stored slices: {message}"))
+        self._snapshot_runner.start(lambda ctx: load_results(found, ctx),
+                                    lambda loaded: token == self._snapshots_token and self._on_snapshots_read(loaded),
+                                    lambda message: token == self._snapshots_token and self._show_banner(
+                                        f"Could not read the stored slices: {message}"))
 
     @property
     def snapshots(self) -> list[tuple[int, object]]:

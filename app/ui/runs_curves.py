@@ -29,6 +29,7 @@ PREFERRED_METRICS = ("val_dice", "val_loss", "train_loss")
 NOT_METRICS = ("epoch",)
 EXPORT_WIDTH = 1400
 LEGEND_COLUMNS = 4
+MAX_CURVES = 20  # runs drawn at once: each costs the GUI thread ~10 ms, and more cannot be told apart
 
 
 def metric_title(metric: str) -> str:
@@ -107,7 +108,7 @@ class RunsCurvesPlot(QWidget):
     def set_runs(self, series: list[tuple[str, dict[str, np.ndarray]]]) -> None:
         """Show these runs: (legend name, curves as :func:`app.core.runs.read_curves` gives them)."""
         self._series = list(series)
-        current = self.metric()
+        current = self.current_metric()
         available = self.metrics()
         self.metric_combo.blockSignals(True)
         self.metric_combo.clear()
@@ -129,7 +130,7 @@ class RunsCurvesPlot(QWidget):
             seen += [name for name in curves if name not in NOT_METRICS and name not in seen]
         return seen
 
-    def metric(self) -> str | None:
+    def current_metric(self) -> str | None:  # not metric(): that name overrides QWidget.metric
         return self.metric_combo.currentData()
 
     def set_metric(self, metric: str) -> None:
@@ -147,7 +148,7 @@ class RunsCurvesPlot(QWidget):
             self.plot.removeItem(item)
         self.curves = []
         self.legend.clear()
-        metric = self.metric()
+        metric = self.current_metric()
         if not self._series:
             self.plot.setTitle("Select runs in the table to overlay their curves", size="10pt")
             self.note_label.clear()
@@ -157,7 +158,7 @@ class RunsCurvesPlot(QWidget):
         self.plot.setLabel("left", title)
         self.plot.setLabel("bottom", "epoch")
         missing = []
-        for index, (name, curves) in enumerate(self._series):
+        for index, (name, curves) in enumerate(self._series[:MAX_CURVES]):
             x, y = _points(curves, metric) if metric else (np.empty(0), np.empty(0))
             if not len(x):
                 missing.append(name)
@@ -168,8 +169,10 @@ class RunsCurvesPlot(QWidget):
             self.plot.addItem(item)
             self.legend.addItem(item, name)
             self.curves.append(item)
-        self.note_label.setText(f"No {metric_title(metric) if metric else 'curves'} for: {', '.join(missing)}"
-                                if missing else "")
+        notes = [f"No {metric_title(metric) if metric else 'curves'} for: {', '.join(missing)}"] if missing else []
+        if len(self._series) > MAX_CURVES:
+            notes.append(f"Showing the first {MAX_CURVES} of the {len(self._series)} selected runs.")
+        self.note_label.setText(" ".join(notes))
         self.plot.enableAutoRange()
 
     def _set_log(self, on: bool) -> None:

@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QUrl, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMessageBox, QProgressBar,
                                QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
@@ -76,10 +76,8 @@ class RunsPanel(QWidget):
         self.folder: Path = default_runs_dir()
         self._scan: ScanResult | None = None
         self._training_since: float | None = time.time() if state.training else None
-        self._curves_token = 0
-        self._scan_token = 0
-        self._fitted = False
-        self._closed = False
+        self._curves_token = self._scan_token = 0
+        self._fitted = self._closed = self._selecting = False  # _selecting: select_runs changes the selection
         self._scan_runner = TaskRunner("scan-runs", self)
         self._curves_runner = TaskRunner("run-curves", self)
         self._delete_runner = TaskRunner("delete-runs", self)
@@ -176,7 +174,7 @@ class RunsPanel(QWidget):
         self.choose_button.clicked.connect(self._choose_folder)
         self.refresh_button.clicked.connect(self.refresh)
         self.filter_edit.textChanged.connect(self._on_filter)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._selecting or self._on_selection())
         self.table.openRequested.connect(self.open_selected)
         self.table.renameRequested.connect(self.rename_selected)
         self.table.deleteRequested.connect(self.delete_selected)
@@ -314,19 +312,18 @@ class RunsPanel(QWidget):
 
     def select_runs(self, paths) -> None:
         """Select the runs of these folders (those shown); the first becomes the current row."""
-        wanted = [Path(p) for p in paths]
-        selection = self.table.selectionModel()
-        selection.clearSelection()
-        first = None
-        for row in range(self.proxy.rowCount()):
-            if self.proxy.run_at(row).path in wanted:
-                index = self.proxy.index(row, 0)
-                flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
-                selection.select(index, flags)
-                first = index if first is None else first
-        if first is not None:
-            selection.setCurrentIndex(first, QItemSelectionModel.SelectionFlag.NoUpdate)
-            self.table.scrollTo(first)
+        wanted = {Path(p) for p in paths}
+        rows = [row for row in range(self.proxy.rowCount()) if self.proxy.run_at(row).path in wanted]
+        chosen = QItemSelection()  # one selection change, not one per row (each would reload the curves)
+        for row in rows:
+            chosen.select(self.proxy.index(row, 0), self.proxy.index(row, 0))
+        flags = QItemSelectionModel.SelectionFlag
+        self._selecting = True
+        self.table.selectionModel().select(chosen, flags.ClearAndSelect | flags.Rows)
+        self._selecting = False
+        if rows:
+            self.table.selectionModel().setCurrentIndex(self.proxy.index(rows[0], 0), flags.NoUpdate)
+            self.table.scrollTo(self.proxy.index(rows[0], 0))
         self._on_selection()
 
     def _on_selection(self) -> None:
@@ -424,6 +421,8 @@ class RunsPanel(QWidget):
             self.show_message(f"Cannot rename {run.name}: {exc}")
             return None
         self.model.replace_run(run.path, read_run(new_path))
+        if self._scan_runner.busy:  # a scan started before the rename would list the old folder: scan again
+            self.refresh()
         if _same(self.state.run_dir, run.path):
             self.state.set_run(new_path)
         self.show_message(f"Renamed {run.name} to {new_path.name}", "success")
@@ -448,6 +447,8 @@ class RunsPanel(QWidget):
     def _on_deleted(self, outcome: tuple[list[Path], list[str]]) -> None:
         deleted, errors = outcome
         self.model.remove_runs(deleted)
+        if self._scan_runner.busy:  # a scan started before the deletion would list the deleted runs again
+            self.refresh()
         if any(_same(path, self.state.run_dir) for path in deleted):
             self.state.set_run(None)
         self._update_count()
@@ -473,7 +474,7 @@ class RunsPanel(QWidget):
             self._export(self.export_csv, path)
 
     def _export_png_dialog(self) -> None:
-        metric = self.curves.metric() or "curves"
+        metric = self.curves.current_metric() or "curves"
         path = self.ask_save_path("Export plot", str(self._export_folder() / f"runs-{metric}.png"),
                                   "PNG images (*.png)")
         if path:

@@ -137,9 +137,10 @@ def read_spec_file(path: Path) -> dict:
 def read_folder_spec(folder: Path) -> dict:
     """The spec stored in a sweep folder's sweep.json; ValueError naming the folder or file."""
     try:
-        spec = read_state(folder).get("spec") or {}
+        state = read_state(folder)
     except SweepError as exc:
         raise ValueError(str(exc)) from None
+    spec = (state.get("spec") if isinstance(state, dict) else None) or {}
     problem = spec_shape_problem(spec)
     if problem:
         raise ValueError(f"{folder / SWEEP_FILE}: {problem}")
@@ -162,9 +163,13 @@ def describe_folder(out: Path) -> tuple[str, bool]:
         state = read_state(out)
     except SweepError as exc:
         return str(exc), True
-    points, name = state.get("points", []), (state.get("spec") or {}).get("name", "?")
-    finished = sum(p.get("status") == "completed" for p in points)
-    failed = sum(p.get("status") == "failed" for p in points)
+    spec = state.get("spec") if isinstance(state, dict) else None
+    points = state.get("points") if isinstance(state, dict) else None
+    if not isinstance(points, list) or not isinstance(spec, dict):
+        return f"{out / SWEEP_FILE} is not the state of a SegStudio sweep (no spec and points).", True
+    name = spec.get("name", "?")
+    statuses = [p.get("status") for p in points if isinstance(p, dict)]
+    finished, failed = statuses.count("completed"), statuses.count("failed")
     return (f"{out} holds the sweep “{name}”: {finished} of {len(points)} runs finished"
             + (f", {failed} failed" if failed else "") + ". Resume skips the finished runs."), True
 

@@ -191,8 +191,10 @@ class SweepResultsView(QWidget):
             try:
                 keys = list(read_state(self.folder).get("spec", {}).get("grid", {}))
                 self.rows = results_table(self.folder, self.metric)
-            except (SweepError, OSError, ValueError, KeyError) as exc:
-                message = f"Cannot read the sweep's results: {exc}"
+            except (SweepError, OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+                # AttributeError, TypeError: a sweep.json or summary.json of another shape than expected
+                self.rows, keys = [], []
+                message = f"Cannot read the sweep's results in {self.folder}: {exc}"
         self._set_keys(keys)
         self.export_button.setEnabled(bool(self.rows))
         self.empty_label.setText(message)

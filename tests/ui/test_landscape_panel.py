@@ -352,3 +352,49 @@ def test_module_import_and_construction_do_not_load_torch():
                                                                         "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_slices_still_being_read_for_the_previous_run_are_not_shown_for_the_next(qtbot, panel, state, snapshot_run,
+                                                                                  tmp_path, monkeypatch):
+    import threading
+
+    import app.ui.landscape_panel as landscape_panel_module
+
+    release, reading = threading.Event(), threading.Event()
+    real_load = landscape_panel_module.load_results
+
+    def slow_load(paths, context=None):
+        loaded = real_load(paths, context)
+        reading.set()
+        release.wait(30)
+        return loaded
+
+    monkeypatch.setattr(landscape_panel_module, "load_results", slow_load)
+    state.set_run(snapshot_run)  # its two slices are being read...
+    qtbot.waitUntil(reading.is_set, timeout=WAIT)
+    other = tmp_path / "other"
+    shutil.copytree(snapshot_run / "checkpoints", other / "checkpoints")
+    with qtbot.waitSignal(panel.snapshotsLoaded, timeout=WAIT) as loaded:
+        state.set_run(other)  # ...when another run, without slices, is chosen
+    assert loaded.args == [0]
+    release.set()
+    qtbot.waitUntil(lambda: not panel._snapshot_runner.busy, timeout=WAIT)
+    qtbot.wait(50)  # let a late result arrive, if one would
+    assert panel.snapshots == [] and panel.run_dir == other and panel.shown_result is None
+    assert "No stored slices" in panel.snapshot_box.epoch_label.text()
+
+
+def test_a_landscape_computed_before_the_run_changed_is_saved_beside_its_own_checkpoint(qtbot, panel, state,
+                                                                                       trained_run, tmp_path):
+    state.set_run(trained_run)
+    set_grid(panel, 3, dims=1)
+    with qtbot.waitSignal(panel.computed, timeout=WAIT):
+        panel.compute()
+        other = tmp_path / "other"
+        shutil.copytree(trained_run / "checkpoints", other / "checkpoints")
+        state.set_run(other)  # another run is chosen while the landscape of the first is computed
+    assert panel.shown_result is panel.result and panel.checkpoint == other / "checkpoints" / "best.pt"
+    asked = []
+    panel.ask_save_path = lambda default: asked.append(default)
+    panel.save()
+    assert asked == [trained_run / "landscape" / "landscape.npz"]  # not into the other run's folder

@@ -222,7 +222,7 @@ def test_two_runs_curves_are_overlaid_with_a_legend(qtbot, panel, runs_root):
     plot = panel.curves
     assert plot.metrics() == ["train_loss", "train_pixel_accuracy", "val_loss", "val_pixel_accuracy", "val_iou",
                               "val_dice", "lr", "seconds"]
-    assert plot.metric() == "val_dice"  # the preferred default
+    assert plot.current_metric() == "val_dice"  # the preferred default
     plot.set_metric("val_loss")
     assert len(plot.curves) == 2
     assert plot.legend_names() == ["20240102-030405-exp-a", "grid/pt1"]
@@ -367,3 +367,77 @@ def test_real_runs_are_listed_from_their_files(qtbot, panel, trained_runs):
     assert column(panel, "status") == ["finished"] * 3
     assert column(panel, "device") == ["cpu"] * 3 and column(panel, "has_checkpoint") == ["yes"] * 3
     assert column(panel, "lowest_loss")[1] == f"{summary['lowest_loss']:.4f}"
+
+
+# ------------------------------------------------------------------------- review fixes
+
+def test_the_curves_widget_keeps_qwidget_metric(qtbot):
+    """RunsCurvesPlot once had a metric() method, which overrides QWidget::metric: asking the
+    widget its DPI (as painting and grab() do) crashed the process."""
+    import subprocess
+    import sys
+
+    code = ("from PySide6.QtWidgets import QApplication; app = QApplication([]);"
+            "from app.ui.runs_curves import RunsCurvesPlot; w = RunsCurvesPlot(); w.resize(300, 200);"
+            "print(w.logicalDpiX() > 0, w.grab().width(), flush=True); import os; os._exit(0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0 and done.stdout.split() == ["True", "300"], done.stderr
+    assert "Error calling Python override" not in done.stderr
+
+
+def test_reselecting_many_runs_changes_the_selection_once(qtbot, panel, tmp_path):
+    """select_runs (after every scan) selected row by row: one curves reload per row, which
+    froze the window for seconds with hundreds of runs selected."""
+    root = tmp_path / "many"
+    for i in range(40):
+        make_run(root, f"r{i:02d}", history=HEADER + "1,0.9,0.6,0.3,0.7,0.5,0.6,0.01,5\n")
+    scan(qtbot, panel, root)
+    loads = []
+    original = panel._load_curves
+    panel._load_curves = lambda runs: loads.append(len(runs)) or original(runs)
+    with qtbot.waitSignal(panel.curvesShown, timeout=10_000):
+        panel.select_runs([root / f"r{i:02d}" for i in range(40)])
+    assert loads == [40] and len(panel.selected_runs()) == 40
+    with qtbot.waitSignal(panel.scanned, timeout=10_000):
+        panel.refresh()  # keeps the selection, again in one change
+    assert loads == [40, 40] and len(panel.selected_runs()) == 40
+    qtbot.waitUntil(lambda: len(panel.curves._series) == 40, timeout=10_000)
+    from app.ui.runs_curves import MAX_CURVES
+    assert len(panel.curves.curves) == MAX_CURVES and "first 20 of the 40" in panel.curves.note_label.text()
+
+
+@pytest.mark.parametrize("action", ["rename", "delete"])
+def test_a_scan_started_before_a_rename_or_delete_does_not_bring_old_folders_back(qtbot, panel, runs_root,
+                                                                                  monkeypatch, action):
+    import threading
+
+    import app.ui.runs_panel as runs_panel_module
+
+    scan(qtbot, panel, runs_root)
+    release, started = threading.Event(), threading.Event()
+    real_scan = runs_panel_module.scan_folder
+
+    def slow_scan(folder, ctx):
+        result = real_scan(folder, ctx)  # lists the folders as they are now
+        started.set()
+        release.wait(10)
+        return result
+
+    monkeypatch.setattr(runs_panel_module, "scan_folder", slow_scan)
+    select(qtbot, panel, runs_root / "b")
+    panel.refresh()
+    qtbot.waitUntil(started.is_set, timeout=10_000)
+    monkeypatch.setattr(runs_panel_module, "scan_folder", real_scan)
+    if action == "rename":
+        panel.ask_new_name = lambda current: "b2"
+        assert panel.rename_selected() == runs_root / "b2"
+    else:
+        panel.ask_confirm_delete = lambda names: True
+        with qtbot.waitSignal(panel.runsDeleted, timeout=10_000):
+            assert panel.delete_selected()
+    with qtbot.waitSignal(panel.scanned, timeout=10_000):
+        release.set()
+    qtbot.waitUntil(lambda: not panel._scan_runner.busy, timeout=10_000)
+    expected = ["20240102-030405-exp-a", "c", "grid/pt1"] + (["b2"] if action == "rename" else [])
+    assert sorted(names(panel)) == sorted(expected)

@@ -319,3 +319,21 @@ def test_shutdown_stops_a_running_sweep_and_unlocks_the_window(qtbot, panel, sta
     assert statuses[0] in ("stopped", "completed") and statuses[-1] in ("pending", "stopped")
     assert "stopping the sweep: the window is closing" in panel.log.toPlainText()
     assert not panel.start()  # closed: nothing new starts
+
+
+def test_a_foreign_or_damaged_sweep_folder_gives_a_message_not_a_traceback(qtbot, panel, tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "sweep.json").write_text("[]")  # some other tool's sweep.json
+    panel.editor.out_edit.setText(str(foreign))  # described as the folder is typed
+    assert "is not the state of a SegStudio sweep" in panel.editor.folder_label.text()
+    assert not panel.open_folder(foreign) and str(foreign / "sweep.json") in panel.banner.text()
+    damaged = tmp_path / "damaged"
+    (damaged / "a").mkdir(parents=True)
+    (damaged / "sweep.json").write_text(json.dumps({
+        "spec": {"name": "s", "grid": {"model.name": ["unet"]}},
+        "points": [{"name": "a", "status": "completed", "values": {"model.name": "unet"}}]}))
+    (damaged / "a" / "summary.json").write_text("[1, 2]")  # valid JSON, but not a summary
+    panel.results.set_folder(damaged)
+    assert panel.results.rows == [] and not panel.results.empty_label.isHidden()
+    assert f"Cannot read the sweep's results in {damaged}" in panel.results.empty_label.text()
