@@ -118,11 +118,13 @@ class Task(QObject):
 
     @Slot(object)
     def _on_done(self, result: object) -> None:
-        self.done.emit(result)
+        if not self._worker.context.cancelled:  # cancelled after the worker checked: drop it here
+            self.done.emit(result)
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
-        self.failed.emit(message)
+        if not self._worker.context.cancelled:
+            self.failed.emit(message)
 
     @Slot()
     def _on_thread_finished(self) -> None:

@@ -111,6 +111,19 @@ def test_task_errors_become_messages_and_newest_task_wins(qtbot):
     assert not runner.busy
 
 
+def test_a_result_already_sent_when_the_task_is_cancelled_is_dropped(qtbot):
+    runner = TaskRunner("test")
+    results, failures = [], []
+    task = runner.start(lambda ctx: "done", on_done=results.append)
+    failing = TaskRunner("test-failing").start(lambda ctx: (_ for _ in ()).throw(OSError("late")),
+                                                on_failed=failures.append)
+    assert task.wait(5000) and failing.wait(5000)  # both results are queued for the GUI thread, not yet delivered
+    task.cancel()
+    failing.cancel()
+    qtbot.wait(50)
+    assert results == [] and failures == []
+
+
 # -- rendering -----------------------------------------------------------------------------
 def test_to_display_stretches_16_bit_and_keeps_8_bit():
     image = np.array([[0, 1000], [2000, 4000]], np.uint16)
