@@ -5,8 +5,7 @@ image.
 Scanning the folder (and its ``sweeps/<sweep>/`` folders), reading the selected runs' curves,
 deleting runs and the per-image comparison run in background jobs; dialogs go through small
 ``ask_*`` methods that tests replace. A run that is training (the window's run while it
-trains, or an unfinished run whose files changed in the last :attr:`RunsPanel.active_seconds`)
-is never renamed or deleted.
+trains, or any run whose training lock a process holds) is never renamed or deleted.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def delete_runs(paths: list[Path], ctx) -> tuple[list[Path], list[str]]:
         try:
             delete_run(path)
             deleted.append(path)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:
             errors.append(f"{path.name}: {exc}")
         ctx.progress(done + 1, len(paths))
     return deleted, errors
@@ -62,7 +61,6 @@ class RunsPanel(QWidget):
     to show a run's results."""
 
     title = "Runs"
-    active_seconds = 120.0  # an unfinished run whose files changed this recently may be training
 
     openRun = Signal(object)  # the run folder (Path)
     scanned = Signal()  # a scan's runs are in the table
@@ -360,11 +358,8 @@ class RunsPanel(QWidget):
             if run.status == INCOMPLETE and started is not None and self._training_since is not None \
                     and started >= self._training_since - 30:
                 return "it is training now"
-        if run.status == INCOMPLETE and self._scan is not None and run.path in self._scan.activity:
-            age = time.time() - self._scan.activity[run.path]
-            if age < self.active_seconds:
-                return (f"it may still be training: it has not finished and its files changed {max(0, int(age))} s "
-                        f"ago (refresh in {int(self.active_seconds)} s if it was stopped)")
+        if run.training:
+            return "it is training now (in another window or from the command line)"
         return None
 
     def _update_training_marks(self) -> None:
@@ -417,7 +412,7 @@ class RunsPanel(QWidget):
         try:
             check_run_name(new_name)
             new_path = rename_run(run.path, new_name)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, RuntimeError) as exc:
             self.show_message(f"Cannot rename {run.name}: {exc}")
             return None
         self.model.replace_run(run.path, read_run(new_path))
@@ -486,7 +481,7 @@ class RunsPanel(QWidget):
     def _export(self, export, path: str) -> None:
         try:
             written = export(path)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:
             self.show_message(f"Could not export to {path}: {exc}")
             return
         self.show_message(f"Exported {written}", "success")

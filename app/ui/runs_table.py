@@ -21,20 +21,18 @@ RIGHT_ALIGNED = NUMERIC_KEYS | {"date", "wall_seconds"}
 FIT_ROWS = 40  # rows measured when the columns are fitted to their contents
 STATUS_COLOURS = {"failed": "#d32f2f", "stopped": "#f5a623", TRAINING_TEXT: "#4285f4"}
 SWEEPS_FOLDER = "sweeps"  # <runs>/sweeps/<sweep>/<point>: sweep runs, listed as "<sweep>/<point>"
-ACTIVITY_FILES = ("train.log", "history.csv", "checkpoints/last.pt", "checkpoints/best.pt", "summary.json")
 
 
 @dataclass
 class ScanResult:
     """What a scan of a runs folder found: the runs, the problems ("RUN: file: problem"), the
-    sweep runs' labels and, for unfinished runs, when they started and last wrote a file."""
+    sweep runs' labels and, for unfinished runs, when they started."""
 
     folder: Path
     runs: list[RunInfo]
     problems: list[str]
     labels: dict[Path, str] = field(default_factory=dict)  # sweep runs: "sweep/point"
     started: dict[Path, float] = field(default_factory=dict)  # unfinished runs: when config.json was written
-    activity: dict[Path, float] = field(default_factory=dict)  # unfinished runs: their newest file's time
 
 
 def _mtime(path: Path) -> float | None:
@@ -72,8 +70,6 @@ def scan_folder(folder: Path, ctx) -> ScanResult:
     for run in result.runs:
         if run.status == INCOMPLETE:
             result.started[run.path] = _mtime(run.path / "config.json") or _mtime(run.path) or 0.0
-            result.activity[run.path] = max([t for t in (_mtime(run.path / name) for name in ACTIVITY_FILES)
-                                             if t is not None] + [result.started[run.path]])
     return result
 
 

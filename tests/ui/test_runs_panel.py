@@ -186,14 +186,42 @@ def test_a_training_run_cannot_be_renamed_or_deleted(qtbot, panel, runs_root, st
     assert state.run_dir == runs_root / "x"  # the window's run follows its folder
 
 
-def test_an_unfinished_run_that_just_wrote_files_may_be_training(qtbot, panel, runs_root):
+def test_a_run_whose_training_lock_is_held_elsewhere_is_training(qtbot, panel, runs_root):
+    from app.core.training.run_folder import training_lock
+
     scan(qtbot, panel, runs_root)
-    select(qtbot, panel, runs_root / "c")  # no summary, config written a moment ago
-    assert not panel.delete_button.isEnabled()
-    assert "may still be training" in panel.training_reason(panel.selected_runs()[0])
-    panel.active_seconds = 0  # long ago enough
-    select(qtbot, panel, runs_root / "c")
+    select(qtbot, panel, runs_root / "c")  # unfinished, written a moment ago, but nobody trains it
     assert panel.delete_button.isEnabled() and panel.training_reason(panel.selected_runs()[0]) is None
+    lock = training_lock(runs_root / "c")  # as a Trainer in another window or process holds it
+    lock.acquire()
+    try:
+        with qtbot.waitSignal(panel.scanned, timeout=10_000):
+            panel.refresh()
+        select(qtbot, panel, runs_root / "c")
+        assert not panel.delete_button.isEnabled()
+        assert "training now" in panel.training_reason(panel.selected_runs()[0])
+        assert "training" in column(panel, "status")
+    finally:
+        lock.release()
+    with qtbot.waitSignal(panel.scanned, timeout=10_000):
+        panel.refresh()
+    select(qtbot, panel, runs_root / "c")
+    assert panel.delete_button.isEnabled()
+
+
+def test_a_run_that_started_training_after_the_scan_is_refused_by_the_core(qtbot, panel, runs_root):
+    from app.core.training.run_folder import training_lock
+
+    scan(qtbot, panel, runs_root)
+    select(qtbot, panel, runs_root / "c")
+    panel.ask_new_name = lambda current: "renamed"
+    lock = training_lock(runs_root / "c")
+    lock.acquire()
+    try:
+        assert panel.rename_selected() is None
+        assert "is training now" in panel.message() and (runs_root / "c").is_dir()
+    finally:
+        lock.release()
 
 
 def test_delete_asks_with_the_names_then_deletes_in_the_background(qtbot, panel, runs_root):
