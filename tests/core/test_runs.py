@@ -473,7 +473,7 @@ def test_a_run_holding_its_training_lock_is_training_and_cannot_be_renamed_or_de
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert read_run(run).training is True
+        assert read_run(run).training is True and read_run(run).status_text == "training"
         with pytest.raises(RuntimeError, match="busy is training now"):
             rename_run(run, "other")
         with pytest.raises(RuntimeError, match="cannot be deleted"):

@@ -60,6 +60,8 @@ class RunInfo:
 
     @property
     def status_text(self) -> str:
+        if self.training and self.status == INCOMPLETE:
+            return "training"
         if self.status == FINISHED and self.reason and self.reason != "completed":
             return f"{FINISHED} ({self.reason})"
         return self.status
