@@ -1,4 +1,5 @@
-"""The ``segstudio`` command: no arguments opens the window; subcommands work without it.
+"""The ``segstudio`` command: no arguments opens the window, a file opens the window with it
+(``segstudio experiment.json``: what a file manager's "Open with" runs); subcommands work without it.
 
 Each subcommand module has ``register(subparsers)``, which adds its parser and sets
 ``func(args) -> int``. Expected failures (bad data, bad settings, files in the way) reach
@@ -8,13 +9,15 @@ the terminal as one line on stderr and exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from app import __version__
 
-from . import data, landscape, predict, review, runs, sweep, train
+from . import data, desktop, landscape, predict, review, runs, sweep, train
 
-COMMAND_MODULES = (data, train, predict, review, runs, sweep, landscape)
+COMMAND_MODULES = (data, train, predict, review, runs, sweep, landscape, desktop)
 
 
 class CommandError(Exception):
@@ -49,14 +52,43 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
+    parser.command_names = set(subparsers.choices)
     return parser
 
 
-def launch_gui(argv: list[str] | None = None, review: str | None = None) -> int:
-    """Open the main window (``app.ui``)."""
-    from app.ui.main_window import run  # noqa: PLC0415 - Qt is loaded only for the window
+def launch_gui(argv: list[str] | None = None, review: str | None = None, open_path: str | None = None) -> int:
+    """Open the main window (``app.ui``), with ``open_path`` (an experiment, checkpoint, review or
+    dataset) opened in it when given; ``argv`` may hold Qt's options and, when neither ``review``
+    nor ``open_path`` is given, a path to open (``segstudio-gui FILE``: a desktop entry's ``%f``).
+    A splash screen is up while the window's modules load and the window is built."""
+    from PySide6.QtWidgets import QApplication  # noqa: PLC0415 - Qt is loaded only for the window
 
-    return run(argv or [], review)
+    from app.ui.resources import set_identity, show_splash  # noqa: PLC0415
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0], *(argv or [])])
+        if open_path is None and review is None:  # what Qt left once it took its own options
+            rest = [arg for arg in app.arguments()[1:] if not arg.startswith("-")]
+            open_path = rest[0] if rest else None
+    set_identity(app)
+    splash = show_splash(app)
+    if splash is not None and os.environ.get("SEGSTUDIO_EXIT_AFTER_SHOW"):  # for benchmarks/bench_startup.py
+        print("splash shown", flush=True)
+    from app.ui.main_window import run  # noqa: PLC0415 - the heavy part, behind the splash
+
+    return run([], review, open_path, splash)
+
+
+def file_to_open(argv: list[str], commands: set[str]) -> str | None:
+    """The path in ``segstudio PATH``: one argument that is no option and no command, and names an
+    existing file or folder or looks like a path (has a folder or an extension)."""
+    if len(argv) != 1 or argv[0].startswith("-") or argv[0] in commands:
+        return None
+    path = Path(argv[0])
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return argv[0]
+    return None
 
 
 def run_self_test(screenshot: str | None) -> int:
@@ -70,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv:
         return launch_gui()
     parser = build_parser()
+    path = file_to_open(argv, parser.command_names)
+    if path is not None:
+        return launch_gui([], None, path)
     args = parser.parse_args(argv)
     if args.self_test:
         if args.command is not None:

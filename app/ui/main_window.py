@@ -387,26 +387,35 @@ class MainWindow(QMainWindow):
 
 
 def prepare_application(argv: list[str]) -> QApplication:
-    """The QApplication with SegStudio's name, icon and style (created once)."""
+    """The QApplication (created once) with SegStudio's name, organisation (QSettings), desktop
+    entry name (the Linux menu entry ``segstudio.desktop``), icon and style."""
+    from .resources import set_identity
+
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
-    app.setApplicationName("SegStudio")
-    app.setOrganizationName("SegStudio")
-    app.setApplicationVersion(__version__)
-    app.setDesktopFileName("segstudio")
+    set_identity(app)
     app.setWindowIcon(app_icon())
     app.setStyleSheet(load_style())
     return app
 
 
-def run(argv: list[str], review: str | None = None) -> int:
-    """Start the application and show the window (in the review workspace with ``review``
-    open, when given); returns the exit status."""
+def run(argv: list[str], review: str | None = None, open_path: str | None = None, splash=None) -> int:
+    """Start the application and show the window: in the review workspace with ``review`` open,
+    or with ``open_path`` opened (an experiment, checkpoint, review or dataset, as when dropped
+    on the window; a file that cannot be opened is reported in the window). ``splash``, a splash
+    window already up, closes when the window is on screen. Returns the exit status."""
     started = time.perf_counter()
     app = prepare_application(argv)
     window = MainWindow()
     if review:
         window.set_review_mode(True)
         window.shown.connect(lambda: window.open_review(review))
+    elif open_path:
+        target = str(Path(open_path).absolute())
+
+        def open_target() -> None:
+            if not window.open_paths([target]):
+                window.status.showMessage(f"Could not open {target}", 15000)
+        window.shown.connect(open_target)
     if os.environ.get("SEGSTUDIO_EXIT_AFTER_SHOW"):  # startup benchmark: report and leave
         def report() -> None:
             print(f"window shown after {time.perf_counter() - started:.3f} s in-process", flush=True)
@@ -414,5 +423,7 @@ def run(argv: list[str], review: str | None = None) -> int:
             window.close()
             app.quit()
         window.shown.connect(report)
+    if splash is not None:
+        window.shown.connect(splash.close)
     window.show()
     return app.exec()
