@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
@@ -58,9 +59,15 @@ class TrainingWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from app.core.training.engine import Trainer, TrainingError
-        from app.core.training.events import (BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished,
-                                              TrainingWarning)
+        try:
+            from app.core.training.engine import Trainer, TrainingError
+            from app.core.training.events import (BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished,
+                                                  TrainingWarning)
+        except Exception as exc:  # noqa: BLE001 - a broken install or bundle: say so, never hang
+            self.failed.emit(SimpleNamespace(message=f"the training engine could not be loaded "
+                                                     f"({type(exc).__name__}: {exc})", kind="error"))
+            self.over.emit()
+            return
 
         def listen(event) -> None:
             if isinstance(event, BatchFinished):

@@ -85,3 +85,14 @@ def test_a_bad_experiment_is_reported_as_failed_and_the_session_can_start_again(
     assert "missing-folder" in events["failed"][0].message
     events = _run(qtbot, session, state.snapshot(), dataset, tmp_path / "good")
     assert [f.reason for f in events["finished"]] == ["completed"]
+
+
+def test_an_engine_that_cannot_be_imported_fails_the_run_instead_of_hanging(qtbot, state, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "app.core.training.engine", None)  # import raises ImportError
+    session = TrainingSession()
+    events = _run(qtbot, session, state.snapshot(), state.dataset, tmp_path / "run", timeout=10000)
+    assert not session.running and events["finished"] == []
+    assert [f.kind for f in events["failed"]] == ["error"]
+    assert "the training engine could not be loaded (ModuleNotFoundError" in events["failed"][0].message
