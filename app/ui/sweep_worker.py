@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from app.core.training.control import TrainingControl
 
 from .training_progress import format_duration
+from .worker_session import WorkerSession
 
 PROGRESS_INTERVAL = 0.1  # seconds between two per-batch progress signals
 ENDED = ("completed", "failed", "stopped")  # a run that trained has ended with one of these
@@ -205,7 +206,7 @@ class SweepWorker(QObject):
             self.over.emit()
 
 
-class SweepSession(QObject):
+class SweepSession(WorkerSession):
     """Owns the worker thread of the running sweep; the sweep panel talks to this."""
 
     progress = Signal(object)
@@ -213,16 +214,6 @@ class SweepSession(QObject):
     warning = Signal(str, str)
     finished = Signal(object)
     failed = Signal(str)
-    runningChanged = Signal(bool)
-
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: SweepWorker | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
 
     @property
     def stop_requested(self) -> bool:
@@ -231,21 +222,8 @@ class SweepSession(QObject):
     def start(self, spec_data: dict, base_dir: str | None, out_dir: Path, retry_failed: bool = False) -> None:
         if self.running:
             raise RuntimeError("a sweep is already running")
-        thread = QThread()
-        thread.setObjectName("segstudio-sweep")
-        worker = SweepWorker(spec_data, base_dir, out_dir, retry_failed)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        worker.progress.connect(self.progress)
-        worker.epochFinished.connect(self.epochFinished)
-        worker.warning.connect(self.warning)
-        worker.finished.connect(self.finished)
-        worker.failed.connect(self.failed)
-        worker.over.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # wait() works from the GUI thread
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker = thread, worker
-        thread.start()
-        self.runningChanged.emit(True)
+        self._launch(SweepWorker(spec_data, base_dir, out_dir, retry_failed), "segstudio-sweep",
+                     ("progress", "epochFinished", "warning", "finished", "failed"))
 
     def stop(self) -> None:
         """Stop the current run after its step (it saves last.pt), then the sweep."""
@@ -255,23 +233,3 @@ class SweepSession(QObject):
     def stop_after_run(self) -> None:
         if self._worker is not None:
             self._worker.stop_after_run()
-
-    def wait(self, msecs: int = 60000) -> bool:
-        return self._thread.wait(msecs) if self._thread is not None else True
-
-    def stop_and_wait(self, msecs: int = 60000) -> bool:
-        self.stop()
-        ended = self.wait(msecs)
-        if ended:
-            self._on_thread_finished()
-        return ended
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        if self._thread is None:
-            return
-        thread, worker = self._thread, self._worker
-        self._thread = self._worker = None
-        worker.deleteLater()
-        thread.deleteLater()
-        self.runningChanged.emit(False)

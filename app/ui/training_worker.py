@@ -15,10 +15,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from app.core.config import ExperimentConfig
 from app.core.training.control import TrainingControl
+
+from .worker_session import WorkerSession
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class TrainingWorker(QObject):
         self.stepsReady.emit(batch)
 
 
-class TrainingSession(QObject):
+class TrainingSession(WorkerSession):
     """Owns the worker thread of the current run; the training panel talks to this."""
 
     runStarted = Signal(str)
@@ -119,18 +121,11 @@ class TrainingSession(QObject):
     warning = Signal(str)
     finished = Signal(object)
     failed = Signal(object)
-    runningChanged = Signal(bool)
     pausedChanged = Signal(bool)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
         self._paused = False
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
 
     @property
     def paused(self) -> bool:
@@ -140,23 +135,9 @@ class TrainingSession(QObject):
               resume: bool = False) -> None:
         if self.running:
             raise RuntimeError("a training run is already in progress")
-        thread = QThread()
-        thread.setObjectName("segstudio-training")
-        worker = TrainingWorker(config, dataset, run_dir, resume)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        worker.runStarted.connect(self.runStarted)
-        worker.stepsReady.connect(self.stepsReady)
-        worker.epochFinished.connect(self.epochFinished)
-        worker.checkpointSaved.connect(self.checkpointSaved)
-        worker.warning.connect(self.warning)
-        worker.finished.connect(self.finished)
-        worker.failed.connect(self.failed)
-        worker.over.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # wait() works from the GUI thread
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker, self._paused = thread, worker, False
-        thread.start()
-        self.runningChanged.emit(True)
+        self._paused = False
+        self._launch(TrainingWorker(config, dataset, run_dir, resume), "segstudio-training",
+                     ("runStarted", "stepsReady", "epochFinished", "checkpointSaved", "warning", "finished", "failed"))
 
     def stop(self) -> None:
         """Ask the run to stop after the current step; it saves its checkpoint and ends."""
@@ -179,24 +160,5 @@ class TrainingSession(QObject):
             self._paused = paused
             self.pausedChanged.emit(paused)
 
-    def wait(self, msecs: int = 60000) -> bool:
-        """Block until the worker thread has ended (shutdown and tests); True if it has."""
-        return self._thread.wait(msecs) if self._thread is not None else True
-
-    def stop_and_wait(self, msecs: int = 60000) -> bool:
-        self.stop()
-        ended = self.wait(msecs)
-        if ended:
-            self._on_thread_finished()
-        return ended
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        if self._thread is None:
-            return
-        thread, worker = self._thread, self._worker
-        self._thread = self._worker = None
+    def _ended(self) -> None:
         self._paused = False
-        worker.deleteLater()
-        thread.deleteLater()
-        self.runningChanged.emit(False)
