@@ -23,7 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.core.demo_data import write_demo_dataset  # noqa: E402
 from app.core.experiment_data import load_experiment_data  # noqa: E402
-from app.core.sweep import SweepSpec, expand, run_sweep  # noqa: E402
+from app.core.sweep import SweepSpec, expand  # noqa: E402
+from app.core.sweep_run import run_sweep  # noqa: E402
 from app.core.training.engine import Trainer  # noqa: E402
 
 LOSSES = ["dice", "focal", "bce", "tversky", "jaccard", "dice_ce", "ce", "focal_tversky"]

@@ -54,7 +54,8 @@ def _number(value) -> str:
 
 
 def cmd_sweep(args) -> int:
-    from app.core.sweep import SweepSpec, check_buildable, expand, run_sweep
+    from app.core.sweep import SweepSpec, check_buildable, expand
+    from app.core.sweep_run import run_sweep
     from app.core.sweep_results import METRICS, results_csv, results_table
     from app.core.training.control import TrainingControl
     from app.core.training.events import EpochFinished, TrainingWarning

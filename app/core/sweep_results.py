@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
-from .sweep import NOT_APPLICABLE, SweepError, read_state
+from .sweep import NOT_APPLICABLE, SweepError
+from .sweep_run import read_state
 
 METRICS = ("best_dice", "best_iou", "highest_accuracy", "lowest_loss", "best_value", "wall_seconds", "epochs")
 LOWER_IS_BETTER = ("lowest_loss", "wall_seconds")

@@ -21,7 +21,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton,
                                QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from app.core.sweep import SPEC_KEYS, SWEEP_FILE, SweepError, read_state
+from app.core.sweep import SPEC_KEYS, SWEEP_FILE, SweepError
+from app.core.sweep_run import read_state
 from app.core.training.run_folder import default_runs_dir
 
 COMMON_KEYS = ("model.name", "loss.name", "optimizer.name", "optimizer.lr", "optimizer.schedule",

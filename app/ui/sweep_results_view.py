@@ -17,7 +17,8 @@ from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from app.core.sweep import NOT_APPLICABLE, SweepError, read_state
+from app.core.sweep import NOT_APPLICABLE, SweepError
+from app.core.sweep_run import read_state
 from app.core.sweep_results import LOWER_IS_BETTER, METRICS, heatmap, results_table, value_label
 
 METRIC_LABELS = {"best_dice": "best Dice", "best_iou": "best IoU", "highest_accuracy": "best accuracy",

@@ -2,7 +2,7 @@
 by a :class:`SweepTracker`), checking a grid and listing the registries' names (plain functions
 for a :class:`~app.ui.tasks.TaskRunner`).
 
-:func:`app.core.sweep.run_sweep` runs in the worker thread and reports plain data; the worker
+:func:`app.core.sweep_run.run_sweep` runs in the worker thread and reports plain data; the worker
 forwards it as signals (per-batch progress at most every ``PROGRESS_INTERVAL`` seconds). Stop
 asks the current run to stop after its step (it saves ``last.pt``); "stop after this run" lets
 the run finish and stops before the next. Torch is imported only inside the worker thread.
@@ -88,7 +88,7 @@ class SweepTracker:
         self.started: tuple[float, float] | None = None  # (clock, sweep fraction) at the first run
 
     def update(self, report) -> float:
-        """Take a :class:`~app.core.sweep.SweepProgress`; returns the current run's fraction done."""
+        """Take a :class:`~app.core.sweep_run.SweepProgress`; returns the current run's fraction done."""
         self.statuses[report.index] = "done" if report.status == "skipped" else report.status
         done = sum(s in ("completed", "failed", "done") for j, s in self.statuses.items() if j != report.index)
         if report.status in ("started", "running") and self.started is None:
@@ -142,9 +142,9 @@ class SweepOutcome:
 
 
 class SweepWorker(QObject):
-    """Runs :func:`~app.core.sweep.run_sweep` when :meth:`run` is called."""
+    """Runs :func:`~app.core.sweep_run.run_sweep` when :meth:`run` is called."""
 
-    progress = Signal(object)  # app.core.sweep.SweepProgress
+    progress = Signal(object)  # app.core.sweep_run.SweepProgress
     epochFinished = Signal(str, object)  # run name, EpochFinished
     warning = Signal(str, str)  # run name, message
     finished = Signal(object)  # SweepOutcome
@@ -189,7 +189,8 @@ class SweepWorker(QObject):
     @Slot()
     def run(self) -> None:
         from app.core.config import ConfigError
-        from app.core.sweep import SweepError, SweepSpec, run_sweep
+        from app.core.sweep import SweepError, SweepSpec
+        from app.core.sweep_run import run_sweep
 
         try:
             spec = SweepSpec.from_dict(self.spec_data, self.base_dir)

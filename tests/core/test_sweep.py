@@ -16,7 +16,8 @@ import app.cli.sweep as sweep_cli
 from app.cli import _expected_errors
 from app.core.demo_data import write_demo_dataset
 from app.core.models import MODELS
-from app.core.sweep import SWEEP_FILE, SweepError, SweepSpec, check_buildable, expand, read_state, run_sweep
+from app.core.sweep import SWEEP_FILE, SweepError, SweepSpec, check_buildable, expand
+from app.core.sweep_run import read_state, run_sweep
 from app.core.sweep_results import heatmap, results_csv, results_table
 from app.core.training import engine as engine_module
 from app.core.training.checkpoint import load_checkpoint
@@ -405,7 +406,7 @@ def test_cli_errors_are_expected_errors(tmp_path):
 def test_cli_ctrl_c_stops_after_saving_and_tells_how_to_continue(data, tmp_path, capsys, monkeypatch):
     import signal
 
-    import app.core.sweep as sweep_module
+    import app.core.sweep_run as sweep_module
 
     real = sweep_module.run_sweep
     handler = signal.getsignal(signal.SIGINT)

@@ -11,7 +11,7 @@ import threading
 import pytest
 from PySide6.QtGui import QColor
 
-from app.core.sweep import read_state
+from app.core.sweep_run import read_state
 from app.core.training import engine as engine_module
 from app.ui import sweep_worker
 from app.ui.sweep_editor import format_values, parse_values

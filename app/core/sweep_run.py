@@ -1,0 +1,197 @@
+"""Running a sweep (:mod:`app.core.sweep` defines and expands it): one point after another,
+each a normal run folder under ``out_dir``, with ``out_dir/sweep.json`` holding the spec and every
+point's status (rewritten atomically). Finished points are skipped, stopped or interrupted ones
+resume from ``last.pt``, failed ones stay failed unless ``retry_failed``. Imports torch only in
+:func:`run_sweep`."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_json
+from .config import ExperimentConfig
+from .sweep import FINISHED_REASONS, SWEEP_FILE, SweepError, SweepSpec, _plain, check_buildable, expand
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """Sent to ``progress``: the point it is about, its status and the whole sweep's fraction done."""
+
+    index: int  # 0-based point index
+    total: int
+    name: str
+    status: str  # "started", "running" (after each batch), "completed", "stopped", "failed", "skipped"
+    fraction: float  # of the whole sweep, 0..1
+    message: str = ""
+
+
+@dataclass
+class PointResult:
+    name: str
+    values: dict[str, Any]
+    status: str  # "pending", "running" (in memory only), "completed", "stopped", "failed"
+    run_dir: str  # relative to the sweep folder: the point's name
+    reason: str | None = None  # the summary's reason: completed, stopped, time limit
+    error: str | None = None
+    summary: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return _plain({"name": self.name, "values": self.values, "status": self.status, "run_dir": self.run_dir,
+                       "reason": self.reason, "error": self.error, "summary": self.summary})
+
+
+@dataclass
+class SweepResult:
+    out_dir: Path
+    points: list[PointResult]
+    stopped: bool
+
+    def count(self, status: str) -> int:
+        return sum(p.status == status for p in self.points)
+
+
+def _write_state(out_dir: Path, spec: dict, results: list[PointResult]) -> None:
+    atomic_write_json(out_dir / SWEEP_FILE, {"spec": spec,
+                                             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                             "points": [r.to_dict() for r in results]})
+
+
+def read_state(out_dir: str | os.PathLike) -> dict:
+    """The sweep.json of ``out_dir``; :class:`SweepError` if there is none."""
+    path = Path(out_dir) / SWEEP_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SweepError(f"{out_dir} has no {SWEEP_FILE}: not a sweep folder") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{path} is not readable: {exc}") from None
+
+
+def _same_settings(run_dir: Path, config: ExperimentConfig) -> str | None:
+    """None if ``run_dir`` was trained with ``config`` (the device may differ), else the difference."""
+    try:
+        theirs = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    mine = _plain(config.to_dict())
+    for data in (theirs, mine):  # the sweep's name and device may change between calls
+        data.get("training", {}).pop("device", None)
+        data.pop("name", None)
+
+    def first_difference(a, b, prefix=""):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in list(a) + [k for k in b if k not in a]:
+                found = first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+                if found:
+                    return found
+            return None
+        return None if a == b else f"{prefix.rstrip('.')} {a!r} there, {b!r} now"
+
+    return first_difference(theirs, mine)
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, progress: Callable[[SweepProgress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None, on_event: Callable[[str, object], None] | None = None,
+              *, control=None, retry_failed: bool = False) -> SweepResult:
+    """Run every point of ``spec`` into ``out_dir`` one after another; see the module docstring.
+
+    ``progress(SweepProgress)`` on each point's start, batch and end; ``on_event(point_name, event)``
+    with every Trainer event; ``should_stop()`` is polled between points and after every batch, and
+    ``control`` (a shared :class:`TrainingControl`) can stop or pause the sweep from another thread.
+    A point that fails (NaN loss, out of memory, ...) is recorded as failed and the sweep goes on.
+    """
+    from .experiment_data import load_experiment_data
+    from .training.control import TrainingControl
+    from .pairing import DatasetError
+    from .training.engine import Trainer, TrainingError
+    from .training.events import BatchFinished
+    from .training.run_folder import RunFolder
+
+    points = expand(spec)
+    check_buildable(points)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    control = control or TrainingControl()
+    previous = {}
+    if (out_dir / SWEEP_FILE).exists():
+        previous = {p["name"]: p for p in read_state(out_dir).get("points", [])}
+    results = []
+    for point in points:
+        run_dir = out_dir / point.name
+        difference = _same_settings(run_dir, point.config) if run_dir.exists() else None
+        if difference:
+            raise SweepError(f"{run_dir} was trained with other settings ({difference}); "
+                             f"choose another output folder or remove it")
+        summary = RunFolder(run_dir, writable=False).read_summary() if run_dir.exists() else {}
+        old = previous.get(point.name, {})
+        result = PointResult(point.name, point.values, "pending", point.name)
+        if summary.get("reason") in FINISHED_REASONS:
+            result.status, result.reason, result.summary = "completed", summary["reason"], summary
+        elif old.get("status") == "failed" and not retry_failed:
+            result.status, result.error = "failed", old.get("error")
+        elif summary:
+            result.status, result.reason, result.summary = "stopped", summary.get("reason"), summary
+        results.append(result)
+    spec_data = spec.to_dict(resolve_base=True)
+    _write_state(out_dir, spec_data, results)
+
+    datasets: dict[str, Any] = {}
+    stop = (lambda: control.stop_requested or bool(should_stop and should_stop()))
+    total = len(points)
+
+    def report(i: int, status: str, within: float = 0.0, message: str = "") -> None:
+        if progress:
+            done = sum(r.status in ("completed", "failed") for j, r in enumerate(results) if j != i)
+            progress(SweepProgress(i, total, points[i].name, status, min(1.0, (done + within) / total), message))
+
+    for i, (point, result) in enumerate(zip(points, results)):
+        if result.status in ("completed", "failed"):
+            report(i, "skipped", 1.0, result.status)
+            continue
+        if stop():
+            break
+        run_dir = out_dir / point.name
+        folder = RunFolder(run_dir, writable=False)
+        resume = folder.last.exists()
+        if not resume and run_dir.exists():  # died before its first checkpoint: start again
+            for stale in (run_dir / "summary.json", run_dir / "history.csv"):
+                stale.unlink(missing_ok=True)
+        data_cfg = point.config.data
+        data_key = json.dumps(_plain([data_cfg.path, data_cfg.label_stack, data_cfg.val_fraction,
+                                      data_cfg.split_seed, data_cfg.mask_mode, data_cfg.splits]))
+        if data_key not in datasets:
+            datasets[data_key] = load_experiment_data(point.config)
+        epochs = point.config.training.epochs
+
+        def listen(event, _i=i, _name=point.name):
+            if on_event:
+                on_event(_name, event)
+            if isinstance(event, BatchFinished):
+                report(_i, "running", ((event.epoch - 1) * event.steps + event.step) / (epochs * event.steps))
+                if should_stop and should_stop():
+                    control.stop()
+
+        result.status, result.error = "running", None
+        report(i, "started", 0.0, "resuming" if resume else "")
+        try:
+            trainer = Trainer(point.config, run_dir, dataset=datasets[data_key], listeners=[listen],
+                              control=control, resume=resume)
+            summary = trainer.run()
+        except Exception as exc:  # noqa: BLE001 - a failing point is recorded and the sweep goes on
+            message = str(exc) if isinstance(exc, (TrainingError, DatasetError)) else f"{type(exc).__name__}: {exc}"
+            result.status, result.error, result.reason = "failed", message, None
+            _write_state(out_dir, spec_data, results)
+            report(i, "failed", 1.0, message)
+            continue
+        result.summary, result.reason = summary, summary["reason"]
+        result.status = "completed" if summary["reason"] in FINISHED_REASONS else "stopped"
+        _write_state(out_dir, spec_data, results)
+        report(i, result.status, 1.0 if result.status == "completed" else 0.0)
+        if result.status == "stopped":
+            break
+    return SweepResult(out_dir, results, stopped=any(r.status in ("pending", "stopped") for r in results))
