@@ -1,4 +1,5 @@
-"""Fixtures for the window's tests: a tiny demo dataset loaded into an experiment state."""
+"""Fixtures for the window's tests: a tiny demo dataset loaded into an experiment state, and the
+real main window."""
 
 from __future__ import annotations
 
@@ -36,3 +37,16 @@ def state(qtbot, demo_folder):
     state = ExperimentState(config)
     state.set_dataset(load_experiment_data(config))
     return state
+
+
+@pytest.fixture
+def window(qtbot):
+    """The real main window, shown, with its default layout; closing during training is confirmed."""
+    from app.ui.main_window import MainWindow
+
+    win = MainWindow(restore_layout=False)
+    win.confirm_close_during_training = lambda: True
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()

@@ -20,16 +20,6 @@ from app.ui.self_test import drive, tiny_experiment, wait_until
 from app.ui.settings import AppSettings
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow(restore_layout=False)
-    win.confirm_close_during_training = lambda: True
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-
-
 def _threads_left(win) -> list[str]:
     training = win.panel("Training")
     return ["training"] if training.session.running else []

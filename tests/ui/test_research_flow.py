@@ -7,18 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ui.main_window import MainWindow
 from app.ui.self_test import drive
-
-
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow(restore_layout=False)
-    win.confirm_close_during_training = lambda: True
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
 
 
 def test_train_compare_open_and_view_the_loss_surface(window, qtbot):
