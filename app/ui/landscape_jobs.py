@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.landscape.loss_text import parse_loss_item
+from app.core.landscape.loss_text import check_loss_spec, loss_items, parse_loss_item
 from app.core.losses import LOSSES
 
 DEFAULT_STEPS, DEFAULT_SPAN, DEFAULT_IMAGES = 21, 1.0, 4
@@ -61,30 +61,6 @@ class LandscapeSettings:
 
 
 # -- the loss text ---------------------------------------------------------------------------
-def loss_items(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def check_loss_spec(text: str) -> tuple[list[str], str | None]:
-    """The loss labels of ``text`` and the first problem (unknown loss, bad parameter, a loss
-    listed twice), or None when every item is valid. Empty text: no labels, no problem (the
-    checkpoint's own loss)."""
-    items = loss_items(text)
-    seen: set[str] = set()
-    for item in items:
-        if item in seen:
-            return items, f"{item} is listed twice."
-        seen.add(item)
-        try:
-            name, params = parse_loss_item(item)
-            if name not in LOSSES:
-                return items, f"Unknown loss {name!r}; valid: {', '.join(LOSSES.names())}."
-            LOSSES.resolve(name, params)
-        except ValueError as exc:
-            return items, f"{exc}."
-    return items, None
-
-
 def loss_names(text: str) -> set[str]:
     """The registry names the items of ``text`` use (unreadable items skipped)."""
     names = set()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBo
     QScrollArea, QVBoxLayout, QWidget
 
 from app.core.config import BEST_METRICS, MIXED_PRECISION
+from app.core.landscape.loss_text import check_loss_spec
 
 from .image_view import ImageCanvas
 from .model_widgets import (INT_MAX, LearningRateSpinBox, choice_combo, description_label, float_spin, form_row,
@@ -277,14 +278,12 @@ class ModelPanelLayout:
                  "(e.g. dice,bce,tversky:alpha=0.7); empty = the training loss")
 
     def _on_landscape_losses_edited(self) -> None:
-        """Store the slice losses when every name is a registered loss; otherwise say which is not."""
-        text = ",".join(part.strip() for part in self.landscape_losses_edit.text().split(",") if part.strip())
-        registry = self._registries.get("loss")
-        unknown = [item.split(":", 1)[0].strip() for item in text.split(",") if item] if registry is not None else []
-        unknown = [name for name in unknown if name not in registry] if registry is not None else []
-        if unknown:
-            self._mark_landscape_losses(f"{unknown[0]!r} is not a loss; valid: {', '.join(registry.names())}")
+        """Store the slice losses when the text is a valid loss set; otherwise say what is wrong."""
+        items, problem = check_loss_spec(self.landscape_losses_edit.text())
+        if problem:
+            self._mark_landscape_losses(problem)
             return
+        text = ",".join(items)
         self._mark_landscape_losses(None)
         if text != self.state.config.training.landscape_losses:
             self._edit("training", landscape_losses=text)
