@@ -6,6 +6,7 @@ It owns no behaviour of its own beyond wiring: each panel does its job against t
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -17,25 +18,37 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBo
 
 from app import __version__
 
-from .augment_panel import AugmentPanel
-from .dataset_panel import DatasetPanel
 from .experiment_files import ExperimentFiles, startup_config
-from .landscape_panel import LandscapePanel
-from .model_panel import ModelPanel
-from .predictions_panel import PredictionsPanel
 from .resources import app_icon, load_style
-from .review_panel import ReviewPanel
-from .runs_panel import RunsPanel
 from .settings import AppSettings
 from .state import ExperimentState
 from .status_bar import StatusBar
-from .sweep_panel import SweepPanel
 from .tasks import TaskRunner
-from .training_panel import TrainingPanel
 
-PANEL_CLASSES = (DatasetPanel, AugmentPanel, ModelPanel, TrainingPanel, PredictionsPanel, ReviewPanel, RunsPanel,
-                 SweepPanel, LandscapePanel)
+# (title, module in app.ui, class), in tab order. The panels whose actions sit in the menus and
+# toolbar, and the first one shown, are built with the window; the others are imported and built
+# when their dock is first shown (or asked for), which keeps start-up short.
+PANELS = (
+    ("Dataset", "dataset_panel", "DatasetPanel"),
+    ("Augmentation", "augment_panel", "AugmentPanel"),
+    ("Model", "model_panel", "ModelPanel"),
+    ("Training", "training_panel", "TrainingPanel"),
+    ("Predictions", "predictions_panel", "PredictionsPanel"),
+    ("Review", "review_panel", "ReviewPanel"),
+    ("Runs", "runs_panel", "RunsPanel"),
+    ("Sweeps", "sweep_panel", "SweepPanel"),
+    ("Loss landscape", "landscape_panel", "LandscapePanel"),
+)
+EAGER_PANELS = frozenset({"Dataset", "Training", "Predictions", "Review"})
 LAYOUT_VERSION = 2  # 2: the Runs, Sweeps and Loss landscape panels
+
+
+def panel_class(title: str) -> type:
+    """The panel class for a title (imports its module)."""
+    for name, module, cls in PANELS:
+        if name == title:
+            return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+    raise KeyError(f"no panel {title!r}; panels: {', '.join(name for name, _, _ in PANELS)}")
 
 
 def _warm_up(_ctx) -> list[str]:
@@ -48,9 +61,14 @@ def _warm_up(_ctx) -> list[str]:
 
 
 class MainWindow(QMainWindow):
-    """SegStudio's window. ``shown`` fires once, when the window is first on screen."""
+    """SegStudio's window. ``shown`` fires once, when the window is first on screen.
+
+    Panels outside :data:`EAGER_PANELS` are built after the window is on screen, one at a time
+    starting ``prebuild_delay_ms`` later (None: only when first shown or asked for), so that
+    start-up is short and the first click on a tab does not wait."""
 
     shown = Signal()
+    prebuild_delay_ms: int | None = 300
 
     def __init__(self, state: ExperimentState | None = None, settings: AppSettings | None = None,
                  restore_layout: bool = True):
@@ -75,8 +93,8 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AllowNestedDocks
                             | QMainWindow.DockOption.AnimatedDocks)
         self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
-        for cls in PANEL_CLASSES:
-            self._add_panel(cls)
+        for title, _module, cls_name in PANELS:
+            self._add_dock(title, cls_name)
         self._default_layout()
         self._default_state = self.saveState(LAYOUT_VERSION)
         self.files = ExperimentFiles(self.state, self.settings, self)
@@ -90,8 +108,6 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self.setAcceptDrops(True)
         self.state.datasetChanged.connect(self._remember_dataset)
-        for name in ("Runs", "Sweeps"):
-            self.panel(name).openRun.connect(self.open_run)
         self.state.dirtyChanged.connect(lambda _dirty: self._update_title())
         self.state.configChanged.connect(lambda *_: self._update_title())
         self._update_title()
@@ -105,19 +121,46 @@ class MainWindow(QMainWindow):
 
     # -- composition -------------------------------------------------------------------------
     def panel(self, name: str) -> QWidget:
-        """A panel by its title, e.g. ``panel("Training")``."""
+        """A panel by its title, e.g. ``panel("Training")``; built now if it was not yet."""
+        if name not in self.panels:
+            if name not in self.docks:
+                raise KeyError(f"no panel {name!r}; panels: {', '.join(self.docks)}")
+            self._build_panel(name)
         return self.panels[name]
 
-    def _add_panel(self, cls) -> None:
-        panel = cls(self.state, self)
-        dock = QDockWidget(cls.title, self)
-        dock.setObjectName(f"dock_{cls.__name__}")
-        dock.setWidget(panel)
+    def built_panels(self) -> list[str]:
+        """Titles of the panels built so far."""
+        return list(self.panels)
+
+    def _add_dock(self, title: str, cls_name: str) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{cls_name}")  # the saved layouts name docks by their class
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        self.panels[cls.title] = panel
-        self.docks[cls.title] = dock
+        self.docks[title] = dock
+        if title in EAGER_PANELS:
+            self._build_panel(title)
+        else:
+            dock.visibilityChanged.connect(lambda visible, t=title: visible and t not in self.panels
+                                           and self._build_panel(t))
+
+    def _prebuild_next(self) -> None:
+        """Build the next panel not built yet, then come back for the one after (events in between)."""
+        if self._closing_confirmed:
+            return
+        waiting = [title for title in self.docks if title not in self.panels]
+        if waiting:
+            self._build_panel(waiting[0])
+            if len(waiting) > 1:
+                QTimer.singleShot(50, self._prebuild_next)
+
+    def _build_panel(self, title: str) -> None:
+        panel = panel_class(title)(self.state, self)
+        self.panels[title] = panel
+        self.docks[title].setWidget(panel)
+        if hasattr(panel, "openRun"):
+            panel.openRun.connect(self.open_run)
 
     def _default_layout(self) -> None:
         """Every panel as a tab in one area, the dataset first."""
@@ -134,7 +177,7 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_state, LAYOUT_VERSION)
         for dock in self.docks.values():
             dock.show()
-        self.docks[PANEL_CLASSES[0].title].raise_()
+        self.docks[PANELS[0][0]].raise_()
 
     def open_run(self, run_dir) -> None:
         """Show a run's predictions (from the Runs or Sweeps panel)."""
@@ -315,6 +358,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{name}{' *' if self.state.dirty else ''} — SegStudio")
 
     def show_shortcuts(self) -> None:
+        for title in self.docks:  # the panels not shown yet have shortcuts too
+            self.panel(title)
         lines = []
         for action in self.findChildren(QAction):
             keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
@@ -341,6 +386,8 @@ class MainWindow(QMainWindow):
             self.panel("Dataset").load_from_config()
         if self.review_mode_action.isChecked():  # only the review workspace reopens (and locks) the last review
             self.panel("Review").restore_last()
+        if self.prebuild_delay_ms is not None:
+            QTimer.singleShot(self.prebuild_delay_ms, self._prebuild_next)
         self.warmup.start(_warm_up, on_done=self.status.set_devices,
                           on_failed=lambda message: self.status.device_label.setText(f"PyTorch failed: {message}"))
         self.shown.emit()
@@ -358,8 +405,9 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
-        training, sweeps = self.panel("Training"), self.panel("Sweeps")
-        if self.state.training or training.session.running or sweeps.running:
+        training, sweeps = self.panel("Training"), self.panels.get("Sweeps")
+        sweeping = sweeps is not None and sweeps.running
+        if self.state.training or training.session.running or sweeping:
             if not self._closing_confirmed and not self.confirm_close_during_training():
                 event.ignore()
                 return
@@ -369,7 +417,7 @@ class MainWindow(QMainWindow):
             if not self._close_pending:
                 self._close_pending = True
                 self.status.showMessage("Stopping the run and saving its checkpoint before closing…")
-                if sweeps.running:
+                if sweeping:
                     sweeps.runningChanged.connect(self._close_when_stopped)
                     sweeps.stop()
                 else:

@@ -117,6 +117,8 @@ def test_layout_and_experiment_are_restored_next_launch(qtbot):
 def test_every_main_action_has_a_shortcut_and_every_panel_is_a_dock(window):
     assert all(isinstance(window.docks[name], QDockWidget) for name in
                ("Dataset", "Augmentation", "Model", "Training", "Predictions"))
+    for title in window.docks:  # build the panels not shown yet: their shortcuts count too
+        window.panel(title)
     training = window.panel("Training")
     for action in (training.start_action, training.pause_action, training.stop_action, window.files.open_action,
                    window.files.save_action, window.panel("Dataset").open_folder_action):
@@ -207,3 +209,45 @@ def test_edits_are_refused_while_training_and_typed_values_count_at_start(window
     window.state.update("training", None, epochs=3)  # refused during the run
     assert window.state.config.training.epochs == 500
     training.session.stop_and_wait(60000)
+
+
+def test_hidden_panels_are_built_when_first_shown_and_work_then(qtbot, tmp_path):
+    from app.ui.main_window import EAGER_PANELS
+
+    window = MainWindow(restore_layout=False)
+    window.prebuild_delay_ms = None  # only on demand here
+    window.confirm_close_during_training = lambda: True
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: not window.warmup.busy, timeout=60000)
+    qtbot.wait(600)  # longer than the usual pre-build delay
+    assert set(window.built_panels()) == set(EAGER_PANELS)  # the rest wait: start-up stays short
+    assert window.docks["Runs"].widget() is None
+    window.show_panel("Runs")
+    qtbot.waitUntil(lambda: "Runs" in window.built_panels())
+    runs = window.panel("Runs")
+    assert window.docks["Runs"].widget() is runs and runs.isVisible()
+    opened = []
+    window.state.runChanged.connect(lambda: opened.append(window.state.run_dir))
+    runs.openRun.emit(str(tmp_path))  # a lazily built panel is wired like the others
+    assert opened == [tmp_path] and window.docks["Predictions"].isVisible()
+    sweeps = window.panel("Sweeps")  # asked for by code: built at once, even while hidden
+    assert window.docks["Sweeps"].widget() is sweeps and "Sweeps" in window.built_panels()
+    assert "Loss landscape" not in window.built_panels()
+    with pytest.raises(KeyError, match="Runs"):
+        window.panel("Nope")
+    window.close()  # closes with a sweep panel built and panels never built
+
+
+def test_the_other_panels_are_built_soon_after_the_window_is_shown(qtbot):
+    from app.ui.main_window import EAGER_PANELS
+
+    window = MainWindow(restore_layout=False)
+    qtbot.addWidget(window)
+    assert set(window.built_panels()) == set(EAGER_PANELS)
+    window.show()
+    qtbot.waitUntil(lambda: len(window.built_panels()) == len(window.docks), timeout=30000)
+    assert all(window.docks[title].widget() is window.panel(title) for title in window.docks)
+    assert window.docks["Runs"].widget().visibleRegion().isEmpty()  # built, not brought to the front
+    assert not window.docks["Dataset"].widget().visibleRegion().isEmpty()
+    window.close()
