@@ -102,8 +102,9 @@ def heatmap(out_dir: str | os.PathLike, metric: str, x_axis: str, y_axis: str, r
     if x_axis == y_axis:
         raise SweepError(f"the two axes must differ (both {x_axis!r})")
     labels = {}
-    for axis in (x_axis, y_axis):
-        labels[axis] = [value_label(v) for v in grid[axis]]
+    for axis in (x_axis, y_axis):  # a value not in the grid (a sweep.json edited by hand) gets its own cells
+        labels[axis] = list(dict.fromkeys([value_label(v) for v in grid[axis]]
+                                          + [value_label(r[axis]) for r in rows if r[axis] is not None]))
         if any(r[axis] is None for r in rows):
             labels[axis].append(NOT_APPLICABLE)
     cells: dict[tuple[int, int], list[float]] = {}

@@ -316,6 +316,16 @@ def write_synthetic_sweep(out, points):
             (out / name / "summary.json").write_text(json.dumps({"best_dice": dice, "reason": "completed"}))
 
 
+def test_a_point_whose_value_is_not_in_the_grid_gets_its_own_cells(tmp_path):
+    write_synthetic_sweep(tmp_path / "s", [
+        ("a", {"loss.name": "bce", "optimizer.lr": 0.1}, 0.5),
+        ("b", {"loss.name": "dice", "optimizer.lr": 0.5}, 0.6),  # neither value is in the grid
+    ])
+    x, y, values = heatmap(tmp_path / "s", "best_dice", "loss.name", "optimizer.lr")
+    assert (x, y) == (["bce", "focal", "dice"], ["0.1", "0.01", "0.5"])
+    assert values[0, 0] == 0.5 and values[2, 2] == 0.6 and np.isnan(values).sum() == 7
+
+
 def test_heat_map_reduces_over_other_fields_and_marks_missing_cells(tmp_path):
     write_synthetic_sweep(tmp_path / "s", [
         ("bce__lr0.1", {"loss.name": "bce", "optimizer.lr": 0.1}, 0.5),
