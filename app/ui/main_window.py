@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
             note = None
         self.state = state
         self.state.setParent(self)
-        self.panels: dict[str, QWidget] = {}
+        self.panels: dict[str, QWidget] = {}  # the panels built so far, by title
         self.docks: dict[str, QDockWidget] = {}
         self._closing_confirmed = False
         self._close_pending = False
@@ -127,10 +127,6 @@ class MainWindow(QMainWindow):
                 raise KeyError(f"no panel {name!r}; panels: {', '.join(self.docks)}")
             self._build_panel(name)
         return self.panels[name]
-
-    def built_panels(self) -> list[str]:
-        """Titles of the panels built so far."""
-        return list(self.panels)
 
     def _add_dock(self, title: str, cls_name: str) -> None:
         dock = QDockWidget(title, self)

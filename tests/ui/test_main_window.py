@@ -221,10 +221,10 @@ def test_hidden_panels_are_built_when_first_shown_and_work_then(qtbot, tmp_path)
     window.show()
     qtbot.waitUntil(lambda: not window.warmup.busy, timeout=60000)
     qtbot.wait(600)  # longer than the usual pre-build delay
-    assert set(window.built_panels()) == set(EAGER_PANELS)  # the rest wait: start-up stays short
+    assert set(window.panels) == set(EAGER_PANELS)  # the rest wait: start-up stays short
     assert window.docks["Runs"].widget() is None
     window.show_panel("Runs")
-    qtbot.waitUntil(lambda: "Runs" in window.built_panels())
+    qtbot.waitUntil(lambda: "Runs" in window.panels)
     runs = window.panel("Runs")
     assert window.docks["Runs"].widget() is runs and runs.isVisible()
     opened = []
@@ -232,8 +232,8 @@ def test_hidden_panels_are_built_when_first_shown_and_work_then(qtbot, tmp_path)
     runs.openRun.emit(str(tmp_path))  # a lazily built panel is wired like the others
     assert opened == [tmp_path] and window.docks["Predictions"].isVisible()
     sweeps = window.panel("Sweeps")  # asked for by code: built at once, even while hidden
-    assert window.docks["Sweeps"].widget() is sweeps and "Sweeps" in window.built_panels()
-    assert "Loss landscape" not in window.built_panels()
+    assert window.docks["Sweeps"].widget() is sweeps and "Sweeps" in window.panels
+    assert "Loss landscape" not in window.panels
     with pytest.raises(KeyError, match="Runs"):
         window.panel("Nope")
     window.close()  # closes with a sweep panel built and panels never built
@@ -244,10 +244,11 @@ def test_the_other_panels_are_built_soon_after_the_window_is_shown(qtbot):
 
     window = MainWindow(restore_layout=False)
     qtbot.addWidget(window)
-    assert set(window.built_panels()) == set(EAGER_PANELS)
+    assert set(window.panels) == set(EAGER_PANELS)
     window.show()
-    qtbot.waitUntil(lambda: len(window.built_panels()) == len(window.docks), timeout=30000)
+    qtbot.waitUntil(lambda: len(window.panels) == len(window.docks), timeout=30000)
     assert all(window.docks[title].widget() is window.panel(title) for title in window.docks)
+    assert all(type(window.panel(title)).title == title for title in window.docks)  # PANELS matches the classes
     assert window.docks["Runs"].widget().visibleRegion().isEmpty()  # built, not brought to the front
     assert not window.docks["Dataset"].widget().visibleRegion().isEmpty()
     window.close()
