@@ -19,7 +19,7 @@ METRICS = ("best_dice", "best_iou", "highest_accuracy", "lowest_loss", "best_val
 LOWER_IS_BETTER = ("lowest_loss", "wall_seconds")
 
 
-def _rows(out_dir: Path) -> tuple[list[dict], list[str], dict]:
+def _rows(out_dir: Path) -> tuple[list[dict], dict]:
     from .training.run_folder import RunFolder
 
     state = read_state(out_dir)
@@ -36,7 +36,7 @@ def _rows(out_dir: Path) -> tuple[list[dict], list[str], dict]:
                     "best_metric": summary.get("best_metric"), "best_epoch": summary.get("best_epoch"),
                     "reason": summary.get("reason"), "error": point.get("error")})
         rows.append(row)
-    return rows, list(grid), grid
+    return rows, grid
 
 
 def _check_metric(metric: str) -> None:
@@ -53,7 +53,7 @@ def results_table(out_dir: str | os.PathLike, rank_by: str = "best_dice") -> lis
     (None without the metric), ``name``, ``status``, each grid field, the best metrics from the
     run's summary.json (:data:`METRICS`, their epochs, ``reason``) and ``error``."""
     _check_metric(rank_by)
-    rows, _, _ = _rows(Path(out_dir))
+    rows, _ = _rows(Path(out_dir))
     sign = 1 if rank_by in LOWER_IS_BETTER else -1
     rows.sort(key=lambda r: (0, sign * r[rank_by]) if _usable(r[rank_by]) else (1, 0))
     for n, row in enumerate(rows, 1):
@@ -90,15 +90,20 @@ def heatmap(out_dir: str | os.PathLike, metric: str, x_axis: str, y_axis: str, r
     """``(x_labels, y_labels, values)`` with ``values[j][i]`` the ``reduce`` ("max", "min" or
     "mean") of ``metric`` over the points with the i-th x value and j-th y value (NaN if none).
     Labels follow the grid's order; points without a field (e.g. alpha for BCE) go under "n/a"."""
+    rows, grid = _rows(Path(out_dir))
+    return heatmap_of_rows(rows, grid, metric, x_axis, y_axis, reduce)
+
+
+def heatmap_of_rows(rows: list[dict], grid: dict, metric: str, x_axis: str, y_axis: str, reduce: str = "max"):
+    """:func:`heatmap` of rows already read (those of :func:`results_table`) and the sweep's grid."""
     import numpy as np
 
     _check_metric(metric)
     if reduce not in ("max", "min", "mean"):
         raise SweepError(f"reduce {reduce!r} is not allowed; valid: max, min, mean")
-    rows, keys, grid = _rows(Path(out_dir))
     for axis in (x_axis, y_axis):
-        if axis not in keys:
-            raise SweepError(f"axis {axis!r} is not a field of this sweep; valid: {', '.join(keys)}")
+        if axis not in grid:
+            raise SweepError(f"axis {axis!r} is not a field of this sweep; valid: {', '.join(grid)}")
     if x_axis == y_axis:
         raise SweepError(f"the two axes must differ (both {x_axis!r})")
     labels = {}

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
 
 from app.core.sweep import NOT_APPLICABLE, SweepError
 from app.core.sweep_run import read_state
-from app.core.sweep_results import LOWER_IS_BETTER, METRICS, heatmap, results_table, value_label
+from app.core.sweep_results import LOWER_IS_BETTER, METRICS, heatmap_of_rows, results_table, value_label
 
 METRIC_LABELS = {"best_dice": "best Dice", "best_iou": "best IoU", "highest_accuracy": "best accuracy",
                  "lowest_loss": "lowest loss", "best_value": "best of best_metric",
@@ -73,6 +73,7 @@ class SweepResultsView(QWidget):
         self.rows: list[dict] = []
         self.heat_values = np.zeros((0, 0))
         self._keys: list[str] = []
+        self._grid: dict = {}  # the sweep's grid, read with the rows
         self._lut_cache: np.ndarray | None = None
         self._build_ui()
 
@@ -187,16 +188,16 @@ class SweepResultsView(QWidget):
 
     def refresh(self) -> None:
         """Read the folder again (a run ended) and redraw; keeps the chosen metric and axes."""
-        self.rows, keys, message = [], [], "No results yet: run the sweep, or open a sweep folder."
+        self.rows, self._grid, message = [], {}, "No results yet: run the sweep, or open a sweep folder."
         if self.folder is not None and (self.folder / "sweep.json").is_file():
             try:
-                keys = list(read_state(self.folder).get("spec", {}).get("grid", {}))
+                self._grid = dict(read_state(self.folder).get("spec", {}).get("grid", {}))
                 self.rows = results_table(self.folder, self.metric)
             except (SweepError, OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
                 # AttributeError, TypeError: a sweep.json or summary.json of another shape than expected
-                self.rows, keys = [], []
+                self.rows, self._grid = [], {}
                 message = f"Cannot read the sweep's results in {self.folder}: {exc}"
-        self._set_keys(keys)
+        self._set_keys(list(self._grid))
         self.export_button.setEnabled(bool(self.rows))
         self.empty_label.setText(message)
         self.empty_label.setVisible(not self.rows)
@@ -243,7 +244,8 @@ class SweepResultsView(QWidget):
         if not self.rows or not x_axis:
             return [], [], np.zeros((0, 0))
         if y_axis not in (NO_AXIS, x_axis) and y_axis:
-            return heatmap(self.folder, self.metric, x_axis, y_axis, self._reduce())
+            # the rows read by refresh(): changing an axis or the reduction reads no files
+            return heatmap_of_rows(self.rows, self._grid, self.metric, x_axis, y_axis, self._reduce())
         labels = list(dict.fromkeys(value_label(r.get(x_axis)) for r in self.rows))  # one row of cells
         if NOT_APPLICABLE in labels:
             labels.remove(NOT_APPLICABLE)

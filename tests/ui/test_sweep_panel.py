@@ -279,6 +279,16 @@ def test_a_2x2_sweep_runs_stops_resumes_and_fills_the_results(qtbot, panel, stat
     other.open_folder_button.click()
     assert other.editor.grid() == (GRID_2X2, None) and other.run_button.text() == "Resume"
     assert other.results.heat_table.item(0, 0).text() == metric_text("best_dice", summaries[NAMES_2X2[0]]["best_dice"])
+    # Swapping the axes redraws from the rows already read: no summary is read again.
+    import app.core.sweep_results as sweep_results
+
+    def no_reads(*_args):
+        raise AssertionError("the heat map read the sweep folder again")
+    monkeypatch.setattr(sweep_results, "_rows", no_reads)
+    x_axis, y_axis = other.results.x_combo.currentText(), other.results.y_combo.currentText()
+    other.results.set_axes(y_axis, x_axis)
+    assert other.results.heat_table.item(0, 0).text() == metric_text("best_dice", summaries[NAMES_2X2[0]]["best_dice"])
+    assert other.results.heat_table.item(1, 0).text() == metric_text("best_dice", summaries[NAMES_2X2[1]]["best_dice"])
     other.shutdown()
 
 
