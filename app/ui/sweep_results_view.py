@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -31,6 +31,27 @@ NO_AXIS = "(none)"
 STATUS_COLOURS = {"failed": "#d32f2f", "stopped": "#f5a623", "pending": "#888888", "running": "#4285f4"}
 RUN_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_WIDTH = 420  # the error column is cut here; its tooltip holds the whole message
+
+
+class ColourStrip(QWidget):
+    """The heat map's colour scale: one row of colours stretched over the widget."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFixedHeight(14)
+        self.setMinimumWidth(60)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.image = QImage()
+
+    def set_colours(self, rgb: np.ndarray) -> None:
+        """``rgb``: N×3 uint8, worst first."""
+        row = np.ascontiguousarray(rgb[None, :, :3], dtype=np.uint8)
+        self.image = QImage(row.data, row.shape[1], 1, 3 * row.shape[1], QImage.Format.Format_RGB888).copy()
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if not self.image.isNull():
+            QPainter(self).drawImage(self.rect(), self.image)
 
 
 def _finite(value) -> bool:
@@ -116,11 +137,7 @@ class SweepResultsView(QWidget):
         self.heat_title = QLabel()
         self.heat_title.setWordWrap(True)
         self.scale_low, self.scale_high = QLabel(), QLabel()
-        self.scale_bar = QLabel()
-        self.scale_bar.setFixedHeight(14)
-        self.scale_bar.setMinimumWidth(60)
-        self.scale_bar.setScaledContents(True)  # the 256-colour strip stretched to the label
-        self.scale_bar.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.scale_bar = ColourStrip()
         self.scale_caption = QLabel()
         scale = QHBoxLayout()
         scale.addWidget(self.scale_low)
@@ -318,9 +335,7 @@ class SweepResultsView(QWidget):
         self.scale_low.setText(f"worst {metric_text(self.metric, worst)}")
         self.scale_high.setText(f"best {metric_text(self.metric, best)}")
         self.scale_caption.setText("(colour: brighter is better)")
-        lut = np.ascontiguousarray(self._lut()[None, :, :3])
-        image = QImage(lut.data, 256, 1, 3 * 256, QImage.Format.Format_RGB888).copy()
-        self.scale_bar.setPixmap(QPixmap.fromImage(image))
+        self.scale_bar.set_colours(self._lut()[:, :3])
 
     def _lut(self) -> np.ndarray:
         if self._lut_cache is None:

@@ -242,6 +242,12 @@ def test_a_2x2_sweep_runs_stops_resumes_and_fills_the_results(qtbot, panel, stat
             assert item.text() == metric_text("best_dice", summaries[f"{loss}__lr{lr}"]["best_dice"])
             assert item.background().color() != QColor(0, 0, 0) and item.background().style() != 0
     assert view.scale_low.text().startswith("worst ") and view.scale_high.text().startswith("best ")
+    strip = view.scale_bar.grab().toImage()  # the colour scale runs from the worst colour to the best
+    lut = view._lut()
+    for x, colour in ((1, lut[0]), (strip.width() - 2, lut[-1])):
+        pixel = strip.pixelColor(x, strip.height() // 2)
+        assert abs(pixel.red() - int(colour[0])) + abs(pixel.green() - int(colour[1])) + \
+            abs(pixel.blue() - int(colour[2])) < 30
     table = view.ranked
     header = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     assert header == ["#", "run", "loss.name", "optimizer.lr", "status", "Dice", "IoU", "accuracy", "loss", "time (s)",
