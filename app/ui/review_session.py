@@ -60,6 +60,7 @@ class ReviewSession(QObject):
         self._had_correction = False
         self._generation = 0  # bumped for every review opened: results of an older one are dropped
         self._cache: OrderedDict[str, tuple[CaseData, PostprocessResult]] = OrderedDict()
+        self._edits: dict[str, int] = {}  # saves per case: a copy read before the last save is stale
         self._loader = TaskRunner("review-case", self)
         self._prefetcher = TaskRunner("review-prefetch", self)
         self._loader.busyChanged.connect(self.loadingChanged)
@@ -86,6 +87,7 @@ class ReviewSession(QObject):
             self.store.close()
         self.store, self.current, self.data, self.cleaned, self.working = None, None, None, None, None
         self._cache.clear()
+        self._edits.clear()
         self.history.clear()
 
     def shutdown(self) -> None:
@@ -118,9 +120,7 @@ class ReviewSession(QObject):
             self._cache.move_to_end(name)
             self._show_loaded(name, *self._cache[name])
         else:
-            case = dataclasses.replace(self.store.case(name))
-            self._loader.start(load_case_job(self.store.folder, case, self.params),
-                               on_done=lambda result, n=name, g=self._generation: self._loaded(n, result, g),
+            self._loader.start(self._load_job(name), on_done=self._on_loaded(name),
                                on_failed=lambda message, n=name: self._load_failed(n, message))
 
     def step(self, offset: int, names: list[str] | None = None) -> bool:
@@ -137,9 +137,20 @@ class ReviewSession(QObject):
         self.go_to(names[target])
         return True
 
-    def _loaded(self, name: str, result, generation: int) -> None:
+    def _load_job(self, name: str):
+        return load_case_job(self.store.folder, dataclasses.replace(self.store.case(name)), self.params)
+
+    def _on_loaded(self, name: str):
+        """The callback for a load of ``name`` starting now; it knows which review and which
+        saved state of the case the copy it gets was read from."""
+        generation, edits = self._generation, self._edits.get(name, 0)
+        return lambda result: self._loaded(name, result, generation, edits)
+
+    def _loaded(self, name: str, result, generation: int, edits: int = 0) -> None:
         if generation != self._generation:
             return  # from a review that is no longer open
+        if edits != self._edits.get(name, 0):
+            return  # read before the case's correction was last saved (a prefetch that lost the race)
         self._cache[name] = result
         while len(self._cache) > CACHE_CASES:
             self._cache.popitem(last=False)
@@ -166,9 +177,7 @@ class ReviewSession(QObject):
         index = names.index(self.current)
         for name in names[index + 1:index + 2]:
             if name not in self._cache:
-                case = dataclasses.replace(self.store.case(name))
-                self._prefetcher.start(load_case_job(self.store.folder, case, self.params),
-                                       on_done=lambda result, n=name, g=self._generation: self._loaded(n, result, g))
+                self._prefetcher.start(self._load_job(name), on_done=self._on_loaded(name))
 
     # -- what is shown -----------------------------------------------------------------------
     def set_view(self, view: str) -> None:
@@ -303,6 +312,7 @@ class ReviewSession(QObject):
         except (OSError, ReviewError) as exc:
             self.failed.emit(f"The correction was not saved: {exc}")
         self._cache.pop(name, None)  # the cached copy no longer shows the case as it is
+        self._edits[name] = self._edits.get(name, 0) + 1  # and copies being read now are stale too
         if self.data is not None:
             self.data.corrected = None if self.working is None else self.working.copy()
         self.caseUpdated.emit(name)
