@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QRadioButton, QStackedWidget, QVBoxLayout, QWidget)
+                               QLineEdit, QMessageBox, QPushButton, QRadioButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from app.core.paths import user_data_dir
 
@@ -155,3 +155,16 @@ class ExportDialog(QDialog):
 
     def values(self) -> tuple[str, str]:
         return self.folder.text(), self.format.currentData()
+
+
+def ask_which_mask(parent) -> str | None:
+    """Accepting a corrected case while its prediction is on screen: ``"correction"`` (accept the
+    correction), ``"discard"`` (drop it and accept what is shown) or None (cancel)."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Accept which mask?",
+                      "This case has a correction, but the uncorrected mask is on screen.", parent=parent)
+    keep = box.addButton("Accept the correction", QMessageBox.ButtonRole.AcceptRole)
+    discard = box.addButton("Discard the correction, accept this", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(keep)
+    box.exec()
+    return "correction" if box.clickedButton() is keep else "discard" if box.clickedButton() is discard else None

@@ -18,7 +18,7 @@ from app.core.review import ReviewError, ReviewLockedError, ReviewStore, state_l
 
 from .render import mask_overlay, to_display
 from .review_actions import build_review_actions
-from .review_dialogs import ExportDialog, NewReviewDialog
+from .review_dialogs import ExportDialog, NewReviewDialog, ask_which_mask
 from .review_editing import VIEW_COLOURS, CorrectionTools
 from .review_jobs import ReviewJobs
 from .review_layout import build_review_layout
@@ -104,16 +104,8 @@ class ReviewPanel(QWidget):
         return dialog.values() if dialog.exec() else None
 
     def ask_accept_corrected(self) -> str | None:
-        """Accepting a corrected case while its prediction is on screen: ``"correction"`` (accept the
-        correction), ``"discard"`` (drop it and accept what is shown) or None (cancel)."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Accept which mask?",
-                          "This case has a correction, but the uncorrected mask is on screen.", parent=self)
-        keep = box.addButton("Accept the correction", QMessageBox.ButtonRole.AcceptRole)
-        discard = box.addButton("Discard the correction, accept this", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(keep)
-        box.exec()
-        return "correction" if box.clickedButton() is keep else "discard" if box.clickedButton() is discard else None
+        """``"correction"``, ``"discard"`` or None (cancel): see :func:`ask_which_mask`."""
+        return ask_which_mask(self)
 
     def ask_revert(self) -> bool:
         answer = QMessageBox.question(self, "Revert to prediction",
@@ -243,14 +235,15 @@ class ReviewPanel(QWidget):
                 self.choose_view("correction")
             else:
                 s.revert()
+        listed = True
         if state == "rejected":
             reason = (reason or self.decision.reason_combo.currentText()).strip()
             if reason:
-                self._remember_reason(reason)
+                listed = self._remember_reason(reason)
         else:
             reason = ""
         saved = s.decide(state, reason, self.decision.comment.toPlainText())
-        if saved and self.decision.advance.isChecked() and state != "unreviewed":
+        if saved and listed and self.decision.advance.isChecked() and state != "unreviewed":
             if not s.step(1, self.queue.visible_names()):
                 self.show_message("That was the last case in the queue.", "info", 3000)
 
@@ -275,12 +268,18 @@ class ReviewPanel(QWidget):
         if text:
             self._remember_reason(text)
 
-    def _remember_reason(self, reason: str) -> None:
+    def _remember_reason(self, reason: str) -> bool:
+        """Add a new rejection reason to the list; False (and a message) when it cannot be saved."""
         store = self.session.store
         if store is not None and not store.read_only and reason not in store.record.reasons:
-            store.set_reasons(store.record.reasons + [reason])
+            try:
+                store.set_reasons(store.record.reasons + [reason])
+            except (OSError, ReviewError) as exc:
+                self.show_error(f"The new reason was not added to the list: {exc}")
+                return False
             self.decision.set_reasons(store.record.reasons)
             self.decision.reason_combo.setCurrentText(reason)
+        return True
 
     # -- what is shown -----------------------------------------------------------------------
     def choose_view(self, view: str) -> None:

@@ -105,7 +105,7 @@ class ReviewQueue(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, case.name)
                 self.list.addItem(item)
                 self._items[case.name] = item
-                self.update_case(case.name)
+                self.update_case(case.name, progress=False)
         self.list.blockSignals(False)
         self._apply_filter()
         self._update_progress()
@@ -113,8 +113,9 @@ class ReviewQueue(QWidget):
             self._pending = list(store.cases)
             self._next_thumbnails()
 
-    def update_case(self, name: str) -> None:
-        """Refresh a case's line (state, reason, comment marker)."""
+    def update_case(self, name: str, progress: bool = True) -> None:
+        """Refresh a case's line (state, reason, comment marker) and, unless told not to, the
+        progress line (which counts every case)."""
         if self.store is None or name not in self._items:
             return
         case = self.store.case(name)
@@ -127,7 +128,8 @@ class ReviewQueue(QWidget):
                         + (f"\nby {case.reviewer} at {case.decided_at}" if case.decided_at else "")
                         + (f"\n{case.comment}" if case.comment else ""))
         self._apply_filter_to(item, case.state)
-        self._update_progress()
+        if progress:
+            self._update_progress()
 
     def refresh_thumbnail(self, name: str) -> None:
         if self.store is not None and name in self._items:

@@ -91,6 +91,18 @@ def test_counts_reviewed_and_lookup():
     assert not record.cases[2].reviewed and not record.cases[2].exported
 
 
+def test_lookup_follows_changes_to_the_case_list():
+    record = sample_record()
+    assert record.index("c") == 2
+    record.cases.reverse()  # the remembered positions are now wrong and must not be trusted
+    assert record.index("c") == 0 and record.case("a") is record.cases[2]
+    record.cases.append(ReviewCase("d", "i", "m"))
+    assert record.index("d") == 3 and record.case("d").name == "d"
+    del record.cases[0]
+    assert record.index("c") == -1 and record.index("d") == 2
+    assert "_positions" not in record.to_json()
+
+
 def test_state_labels():
     assert [state_label(s) for s in CASE_STATES] == ["Unreviewed", "Accepted", "Rejected", "Needs edit",
                                                     "Corrected"]

@@ -424,6 +424,24 @@ def test_a_decision_that_cannot_be_saved_says_so(qtbot, panel, review_dir, monke
     assert panel.queue.progress_label.text().startswith("0 of 4")
 
 
+def test_a_new_reason_that_cannot_be_added_to_the_list_says_so_and_the_rejection_still_counts(
+        qtbot, panel, review_dir, monkeypatch):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    store = panel.session.store
+    before = list(store.record.reasons)
+
+    def full_disk(reasons):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "set_reasons", full_disk)
+    panel.decision.reason_combo.setCurrentText("Wrong organ")
+    panel.decide("rejected")
+    assert "reason was not added" in panel.banner.text() and "No space" in panel.banner.text()
+    assert store.record.reasons == before
+    assert (store.case("a").state, store.case("a").reason) == ("rejected", "Wrong organ")
+    assert panel.session.current == "a"  # it stays on the case, so the message is seen
+
+
 def test_a_comment_is_saved_shortly_after_typing_stops(qtbot, panel, review_dir):
     open_and_wait(qtbot, panel, review_dir, "a")
     activate(qtbot, panel)

@@ -105,18 +105,22 @@ class ReviewRecord:
     position: str = ""
     problems: list[dict] = field(default_factory=list)  # {"path", "reason"} of files left out
     created: str = field(default_factory=now_iso)
+    _positions: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def case(self, name: str) -> ReviewCase:
-        for case in self.cases:
-            if case.name == name:
-                return case
-        raise ReviewError(f"the review has no case {name!r}")
+        i = self.index(name)
+        if i < 0:
+            raise ReviewError(f"the review has no case {name!r}")
+        return self.cases[i]
 
     def index(self, name: str) -> int:
-        for i, case in enumerate(self.cases):
-            if case.name == name:
-                return i
-        return -1
+        """Position of case ``name`` (-1 if absent); constant time, so a queue of thousands of
+        cases can look every case up without slowing down quadratically."""
+        i = self._positions.get(name, -1) if self._positions is not None else -1
+        if not (0 <= i < len(self.cases) and self.cases[i].name == name):  # stale after a change
+            self._positions = {case.name: i for i, case in enumerate(self.cases)}
+            i = self._positions.get(name, -1)
+        return i
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(CASE_STATES, 0)

@@ -255,8 +255,12 @@ class ReviewStore:
         cleaned = list(dict.fromkeys(r.strip() for r in reasons if r.strip()))
         if not cleaned:
             raise ReviewError("keep at least one rejection reason")
-        self.record.reasons = cleaned
-        self.save()
+        before, self.record.reasons = self.record.reasons, cleaned
+        try:
+            self.save()
+        except BaseException:
+            self.record.reasons = before  # memory keeps matching the file
+            raise
 
     def set_watershed(self, params: WatershedParams) -> None:
         self._writable()
