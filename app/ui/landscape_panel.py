@@ -25,9 +25,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from app.core.landscape.result import list_snapshots
 from app.core.losses import LOSSES
 
+from .file_dialogs import ask_save_file
 from .landscape_jobs import (DEFAULT_IMAGES, DEFAULT_SPAN, DEFAULT_STEPS, STEP_LIMITS, LandscapeSettings,
                              check_loss_spec, compute_landscape, default_save_path, load_result, load_results,
-                             loss_items, loss_names, run_folder_of, save_result, weight_map_losses)
+                             loss_items, loss_names, png_path, run_folder_of, save_result, weight_map_losses)
 from .landscape_plots import LandscapePlots, SnapshotSlider, describe_result
 from .landscape_prediction_view import PredictionView
 from .state import ExperimentState
@@ -91,9 +92,8 @@ class LandscapePanel(QWidget):
         return path or None
 
     def ask_save_path(self, default: Path) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save loss landscape (.npz and .png)", str(default),
-                                              "Loss landscapes (*.npz)")
-        return path or None
+        return ask_save_file(self, "Save loss landscape (.npz and .png)", default, "Loss landscapes (*.npz)", "npz",
+                             companions=lambda npz: [png_path(npz)])
 
     def ask_data_folder(self) -> str | None:
         return QFileDialog.getExistingDirectory(self, "Validation images for the landscape") or None
