@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, 
 
 from app.core.review import ReviewError, ReviewLockedError, ReviewStore, state_label
 
-from .render import mask_overlay, to_display
+from .render import mask_overlay
 from .review_actions import build_review_actions
 from .review_dialogs import ExportDialog, NewReviewDialog, ask_which_mask
 from .review_editing import VIEW_COLOURS, CorrectionTools
@@ -373,7 +373,7 @@ class ReviewPanel(QWidget):
         self._refresh_info()
 
     def _on_loaded(self, name: str) -> None:
-        self.canvas.set_image(to_display(self.session.data.image))
+        self.canvas.set_image(self.session.display_image)
         self.schedule_render()
 
     def _on_case_updated(self, name: str) -> None:

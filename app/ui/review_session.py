@@ -18,6 +18,7 @@ from app.core.review import ReviewError, ReviewStore
 from app.core.review.case_data import CaseData, load_case, mask_stats
 from app.core.review.edit import EditHistory, paint_stroke
 
+from .render import to_display
 from .tasks import TaskRunner
 
 CACHE_CASES = 6
@@ -27,11 +28,14 @@ VIEW_LABELS = {"prediction": "Prediction", "watershed": "After watershed", "corr
 
 
 def load_case_job(folder, case, params: WatershedParams):
-    """Read a case and run its clean-up (in a worker thread)."""
+    """Read a case, run its clean-up and prepare the image for the screen (in a worker thread:
+    contrast-stretching a large 16-bit image takes a good part of a second)."""
     def job(ctx):
         data = load_case(folder, case)
         ctx.check()
-        return data, data.watershed(params)
+        cleaned = data.watershed(params)
+        ctx.check()
+        return data, cleaned, to_display(data.image)
     return job
 
 
@@ -53,13 +57,14 @@ class ReviewSession(QObject):
         self.current: str | None = None
         self.data: CaseData | None = None
         self.cleaned: PostprocessResult | None = None
+        self.display_image: np.ndarray | None = None  # the image as shown: uint8 H×W×3
         self.working: np.ndarray | None = None  # the correction being made (uint8 0/1)
         self.view = "prediction"  # prediction, watershed or correction
         self.preferred_view = "prediction"  # what uncorrected cases open with
         self.history = EditHistory()
         self._had_correction = False
         self._generation = 0  # bumped for every review opened: results of an older one are dropped
-        self._cache: OrderedDict[str, tuple[CaseData, PostprocessResult]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[CaseData, PostprocessResult, np.ndarray]] = OrderedDict()
         self._edits: dict[str, int] = {}  # saves per case: a copy read before the last save is stale
         self._loader = TaskRunner("review-case", self)
         self._prefetcher = TaskRunner("review-prefetch", self)
@@ -86,6 +91,7 @@ class ReviewSession(QObject):
         if self.store is not None:
             self.store.close()
         self.store, self.current, self.data, self.cleaned, self.working = None, None, None, None, None
+        self.display_image = None
         self._cache.clear()
         self._edits.clear()
         self.history.clear()
@@ -107,7 +113,7 @@ class ReviewSession(QObject):
         if self.store is None or name == self.current and self.data is not None:
             return
         self.store.record.case(name)  # unknown names fail here
-        self.current, self.data, self.cleaned, self.working = name, None, None, None
+        self.current, self.data, self.cleaned, self.working, self.display_image = name, None, None, None, None
         self._had_correction = False
         self.history.clear()
         if not self.read_only:
@@ -157,8 +163,8 @@ class ReviewSession(QObject):
         if name == self.current and self.data is None:  # shown once: a second copy never replaces edits
             self._show_loaded(name, *result)
 
-    def _show_loaded(self, name: str, data: CaseData, cleaned: PostprocessResult) -> None:
-        self.data, self.cleaned = data, cleaned
+    def _show_loaded(self, name: str, data: CaseData, cleaned: PostprocessResult, display: np.ndarray) -> None:
+        self.data, self.cleaned, self.display_image = data, cleaned, display
         self._had_correction = data.corrected is not None
         self.working = data.corrected.copy() if data.corrected is not None else None
         self.view = "correction" if self.working is not None else self.preferred_view

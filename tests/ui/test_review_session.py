@@ -86,3 +86,19 @@ def test_a_copy_read_before_a_correction_was_saved_never_replaces_it(qtbot, stor
         for gate in (g for waiting in gated_loads.values() for g in waiting):
             gate.set()  # let the prefetches still waiting finish
         session.shutdown()
+
+
+def test_the_image_is_prepared_for_the_screen_in_the_worker(qtbot, store, monkeypatch):
+    threads = []
+    real = review_session.to_display
+    monkeypatch.setattr(review_session, "to_display",
+                        lambda image: threads.append(threading.current_thread()) or real(image))
+    session = review_session.ReviewSession()
+    try:
+        session.set_store(store)
+        qtbot.waitUntil(lambda: session.data is not None, timeout=WAIT)
+        assert threads and threading.main_thread() not in threads
+        assert session.display_image.shape == (48, 48, 3) and session.display_image.dtype == np.uint8
+        assert (session.display_image == 100).all()
+    finally:
+        session.shutdown()
