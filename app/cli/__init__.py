@@ -121,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # first: the clause below imports modules, maybe while torch half-loaded
+        print(f"segstudio {args.command}: interrupted", file=sys.stderr)
+        return 130
     except _expected_errors() as exc:
         print(f"segstudio {args.command}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"segstudio {args.command}: interrupted", file=sys.stderr)
-        return 130
 
 
 def gui_main() -> int:

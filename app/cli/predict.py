@@ -63,18 +63,17 @@ def cmd_predict(args) -> int:
         raise CommandError(f"no images in {args.input}")
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
     out.mkdir(parents=True, exist_ok=True)
-    stems = [p.stem for p in images]
-    failures = 0
-    for path in images:
-        # two inputs with one stem (a.png, a.tif) keep their suffix so neither output is lost
-        name = path.stem if stems.count(path.stem) == 1 else path.name
+    suffixes = [""] + ["_watershed"] * args.watershed + ["_overlay"] * args.overlay
+    failed = []
+    for path, name in zip(images, output_names(images, suffixes)):
         try:
             image = read_image(path)
-        except ImageReadError as exc:
-            print(f"skipped {exc}")
-            failures += 1
+            prediction = predictor.predict(image)
+        except (ImageReadError, ValueError, RuntimeError) as exc:  # one bad image does not stop the batch
+            reason = str(exc) if path.name in str(exc) else f"{path.name}: {exc}"
+            print(f"skipped {reason}")
+            failed.append({"path": str(path), "reason": str(exc)})
             continue
-        prediction = predictor.predict(image)
         write_image(out / f"{name}.png", _mask_png(prediction.labels, predictor.num_classes))
         if args.watershed:
             cleaned = predictor.postprocess(prediction)
@@ -87,9 +86,29 @@ def cmd_predict(args) -> int:
     atomic_write_json(out / "predictions.json", {"checkpoint": str(Path(args.checkpoint).resolve()),
                                                  "model": predictor.config.model.name,
                                                  "experiment": predictor.config.name, "images": str(folder),
-                                                 "postprocess": dict(predictor.config.postprocess)})
-    print(f"predicted {len(images) - failures} of {len(images)} images into {out}")
-    return 1 if failures == len(images) else 0
+                                                 "postprocess": dict(predictor.config.postprocess),
+                                                 "skipped": failed})
+    print(f"predicted {len(images) - len(failed)} of {len(images)} images into {out}"
+          + (f"; {len(failed)} skipped (listed above and in predictions.json)" if failed else ""))
+    return 1 if failed else 0
+
+
+def output_names(images: list[Path], suffixes: list[str]) -> list[str]:
+    """A base name per input whose outputs (``name + suffix + ".png"``) collide with no other
+    input's, ignoring case (as Windows and macOS do): the stem, else the whole file name when
+    another input shares the stem (a.png, a.tif), else a numbered variant."""
+    stems = [p.stem.lower() for p in images]
+    taken: set[str] = {"predictions.json"}
+    names = []
+    for path in images:
+        base = path.stem if stems.count(path.stem.lower()) == 1 else path.name
+        name, n = base, 1
+        while any(f"{name}{suffix}.png".lower() in taken for suffix in suffixes):
+            n += 1
+            name = f"{base}-{n}"
+        taken.update(f"{name}{suffix}.png".lower() for suffix in suffixes)
+        names.append(name)
+    return names
 
 
 def cmd_evaluate(args) -> int:
@@ -104,10 +123,16 @@ def cmd_evaluate(args) -> int:
     if not samples:
         raise CommandError(f"{args.data} has no {args.split} samples")
     classes = max(2, predictor.num_classes)
+    if dataset.num_classes > classes:
+        raise CommandError(f"the masks in {args.data} have {dataset.num_classes} classes but the model predicts "
+                           f"{classes}; evaluate it on data labelled like its training data")
     raw, cleaned = ScoreAccumulator(classes), ScoreAccumulator(classes)
     rows, rand_raw, rand_clean = [], [], []
     for sample in samples:
-        prediction = predictor.predict(sample.image)
+        try:
+            prediction = predictor.predict(sample.image)
+        except (ValueError, RuntimeError) as exc:
+            raise CommandError(f"{sample.name}: {exc}") from None
         post = predictor.postprocess(prediction)
         truth = instance_labels(sample.mask)
         r_raw = adapted_rand_error(instance_labels(prediction.labels), truth)

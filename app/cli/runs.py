@@ -11,6 +11,7 @@ def register(subparsers) -> None:
     p.add_argument("folder", nargs="?", type=Path, metavar="FOLDER",
                    help="runs folder (default: the one in the user data folder)")
     p.add_argument("--csv", type=Path, metavar="FILE", help="write the table as CSV to FILE instead of printing it")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p.add_argument("--sort", default="date", metavar="KEY",
                    help="column to sort by (default date): name, date, status, dataset, model, loss, optimizer, "
                         "lr, epochs, lowest_loss, highest_accuracy, best_iou, best_dice, rand_error, "
@@ -38,6 +39,8 @@ def cmd_runs(args) -> int:
     from app.core.runs import COLUMNS, CSV_COLUMNS, scan_runs, sort_runs, write_runs_csv
     from app.core.training.run_folder import default_runs_dir
 
+    if args.csv is not None and args.csv.is_file() and not args.force:
+        raise FileExistsError(f"{args.csv} exists; add --force to replace it")
     keys = [key for key, _ in CSV_COLUMNS]
     if args.sort not in keys:
         raise ValueError(f"--sort {args.sort!r} is not a column; valid: {', '.join(keys)}")

@@ -266,7 +266,7 @@ def _device(key: str, value: Any) -> None:
 
 
 def _registered(name_key: str, registry, name: Any, params_key: str, params: Any) -> None:
-    if name not in registry:
+    if not isinstance(name, str) or name not in registry:
         raise ConfigError(f"{name_key} = {name!r} is not registered; valid: {', '.join(registry.names())}")
     if not isinstance(params, dict):
         raise ConfigError(f"{params_key} must be an object, got {params!r}")

@@ -148,3 +148,54 @@ def test_train_stores_loss_surface_slices_when_asked(trained, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "run" / "landscapes").iterdir()) == ["epoch_001.npz", "epoch_002.npz"]
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["training"]["landscape_every"] == 1 and config["training"]["landscape_losses"] == "dice,bce"
+
+
+def test_predict_output_names_never_collide():
+    from pathlib import Path
+
+    from app.cli.predict import output_names
+
+    inputs = [Path("dup.png"), Path("dup.tif"), Path("dup.png.png"), Path("a.png"), Path("a_watershed.png"),
+              Path("B.png"), Path("b.tif")]
+    names = output_names(inputs, ["", "_watershed"])
+    files = [f"{n}{s}.png".lower() for n in names for s in ("", "_watershed")]
+    assert len(set(files)) == len(files) and "predictions.json" not in files
+    assert names[:2] == ["dup.png", "dup.tif"] and names[3] == "a"
+    assert names[5:] == ["B.png", "b.tif"]  # one stem in two cases: a case-blind disk would merge them
+
+
+def test_predict_goes_on_past_an_image_the_model_cannot_take(trained, tmp_path, capsys):
+    import tifffile
+
+    data, run = trained
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = read_image(next((data / "val" / "images").iterdir()))
+    from PIL import Image
+    Image.fromarray(good).save(inputs / "a.png")
+    tifffile.imwrite(inputs / "five.tif", np.zeros((5, 48, 48), np.uint8), photometric="minisblack", planarconfig="separate")
+    Image.fromarray(good).save(inputs / "z.png")
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint", str(run / "checkpoints/best.pt"), "--input", str(inputs),
+                 "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "skipped five.tif" in printed and "2 of 3" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "predictions.json", "z.png"]
+    skipped = json.loads((out / "predictions.json").read_text())["skipped"]
+    assert [s["path"] for s in skipped] == [str(inputs / "five.tif")] and skipped[0]["reason"]
+
+
+def test_evaluate_names_a_class_count_the_model_does_not_predict(trained, tmp_path, capsys):
+    from app.core.demo_data import write_demo_dataset
+
+    _, run = trained
+    data = write_demo_dataset(tmp_path / "data", count=4, size=48, val_fraction=0.5)
+    for mask_path in data.glob("*/masks/*"):
+        mask = read_image(mask_path).copy()
+        mask[:4, :4] = 128  # a third class
+        from PIL import Image
+        Image.fromarray(mask).save(mask_path)
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run / "checkpoints/best.pt"), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "3 classes" in err and "predicts 2" in err and "Traceback" not in err

@@ -31,6 +31,9 @@ def test_changed_values_survive_the_round_trip():
     ({"model": {"name": "resnet"}}, "model.name = 'resnet' is not registered; valid: unet"),
     ({"model": {"params": {"depth": 99}}}, "model.params: .*depth"),
     ({"loss": {"name": "l2"}}, "loss.name .*valid: ce"),
+    ({"model": {"name": ["unet"]}}, r"model.name = \['unet'\] is not registered"),  # not a TypeError
+    ({"loss": {"name": {"ce": 1}}}, "loss.name = .* is not registered"),
+    ({"optimizer": {"schedule": ["cosine"]}}, "optimizer.schedule = .* is not registered"),
     ({"optimizer": {"schedule": "linear"}}, "optimizer.schedule .*valid: constant, poly, cosine, step"),
     ({"optimizer": {"lr": -1}}, "optimizer.lr must be a number"),
     ({"training": {"device": "gpu"}}, "training.device = 'gpu' .*auto, cpu, cuda, cuda:N or mps"),

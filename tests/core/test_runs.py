@@ -346,6 +346,15 @@ def test_runs_command_writes_csv_and_reports_errors(tmp_path, capsys):
     assert run_command([str(tmp_path / "runs"), "--csv", str(target)]) == 0
     assert capsys.readouterr().out == f"wrote 1 run to {target}\n"
     assert target.read_text() == runs_table_csv([read_run(path)])
+    mine = path / "config.json"  # an existing file is never replaced unless asked
+    before = mine.read_bytes()
+    with pytest.raises(FileExistsError, match="add --force"):
+        run_command([str(tmp_path / "runs"), "--csv", str(mine)])
+    assert mine.read_bytes() == before
+    target.write_text("old")
+    assert run_command([str(tmp_path / "runs"), "--csv", str(target), "--force"]) == 0
+    assert target.read_text() == runs_table_csv([read_run(path)])
+    capsys.readouterr()
     with pytest.raises(ValueError, match="--sort 'colour' is not a column"):
         run_command([str(tmp_path / "runs"), "--sort", "colour"])
     with pytest.raises(FileNotFoundError, match="does not exist"):
