@@ -44,13 +44,19 @@ class Predictor:
             config = ExperimentConfig.from_dict(state["config"])
             model = build_model(config.model.name, int(state["in_channels"]), int(state["num_classes"]),
                                 **config.model.params)
-        except (ConfigError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"{path}: its experiment settings are unusable ({exc})") from None
-        load_model_state(model, state, path)
+            load_model_state(model, state, path)
+            norm = state.get("normaliser", {"mean": [0.0], "std": [1.0]})
+            normaliser = Normaliser(norm["mean"], norm["std"])
+            image_dtype = state.get("image_dtype")
+            if image_dtype is not None:
+                np.dtype(image_dtype)  # a name numpy knows, or the checkpoint is damaged
+        except CheckpointError:
+            raise
+        except (ConfigError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise CheckpointError(f"{path}: its settings are unusable, the file is damaged or not from "
+                                  f"SegStudio ({type(exc).__name__}: {exc})") from None
         model.to(torch_device).eval()
-        norm = state.get("normaliser", {"mean": [0.0], "std": [1.0]})
-        return cls(model, config, Normaliser(norm["mean"], norm["std"]), torch_device, path,
-                   state.get("image_dtype"))
+        return cls(model, config, normaliser, torch_device, path, image_dtype)
 
     def _to_training_depth(self, image: np.ndarray) -> np.ndarray:
         """An image of another bit depth than the training images is rescaled to theirs."""

@@ -288,3 +288,58 @@ def test_the_run_folder_is_locked_while_training_and_a_second_trainer_is_refused
     Trainer(tiny_config(tiny_data, epochs=1), tmp_path / "run", listeners=[listener]).run()
     assert seen == [True, True]
     assert not is_training(tmp_path / "run")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("finished") / "run"
+    config = tiny_config(tiny_data)
+    config.training.epochs = 1
+    Trainer(config, run).run()
+    return run
+
+
+def test_hand_damaged_checkpoints_are_refused_by_name(finished_run, tmp_path):
+    from app.core.predictor import Predictor
+
+    good = load_checkpoint(finished_run / "checkpoints" / "best.pt")
+    for change in ({"normaliser": None}, {"image_dtype": "bogus"}, {"model_state": [1, 2]}, {"num_classes": "two"}):
+        path = tmp_path / "damaged.pt"
+        save_checkpoint(path, {k: v for k, v in {**good, **change}.items() if k != "format"})
+        with pytest.raises(CheckpointError, match="damaged.pt: "):
+            Predictor.from_checkpoint(path, "cpu")
+    assert Predictor.from_checkpoint(finished_run / "checkpoints" / "best.pt", "cpu").num_classes == 2
+
+
+def _copy_run(run, to):
+    import shutil
+    return shutil.copytree(run, to)
+
+
+def _resume(run):
+    return Trainer(ExperimentConfig.load(run / "config.json"), run, resume=True)
+
+
+def test_resuming_from_a_checkpoint_of_another_optimizer_or_without_state_is_refused(tiny_data, finished_run, tmp_path):
+    sgd = tiny_config(tiny_data)
+    sgd.optimizer.name, sgd.optimizer.params, sgd.training.epochs = "sgd", {}, 1
+    Trainer(sgd.validate(), tmp_path / "sgd").run()
+    run = _copy_run(finished_run, tmp_path / "swapped")
+    (run / "checkpoints" / "last.pt").write_bytes((tmp_path / "sgd" / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(CheckpointError, match="last.pt: written by a run with optimizer 'sgd', but this run uses 'adam'"):
+        _resume(run).run()
+
+    run = _copy_run(finished_run, tmp_path / "stateless")
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    del state["optimizer_state"], state["format"]
+    save_checkpoint(run / "checkpoints" / "last.pt", state)
+    with pytest.raises(CheckpointError, match="last.pt: cannot resume from it.*optimizer_state"):
+        _resume(run).run()
+
+
+def test_a_damaged_history_is_named_on_resume(finished_run, tmp_path):
+    run = _copy_run(finished_run, tmp_path / "run")
+    history = run / "history.csv"
+    history.write_text(history.read_text().splitlines()[0] + "\n1,0.5,oops\n")
+    with pytest.raises(ValueError, match="history.csv: line 2 is damaged"):
+        _resume(run).run()

@@ -20,7 +20,7 @@ from ..metrics import ScoreAccumulator
 from ..models import build_model, count_parameters
 from ..optim import build_optimizer, build_scheduler
 from .control import TrainingControl
-from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset
 from .device import configure_cpu_threads, resolve_device
 from .distributed import DistributedContext
@@ -176,7 +176,24 @@ class Trainer:
         }
 
     def _restore(self) -> None:
-        state = load_checkpoint(self.folder.last, map_location=self.device)
+        last = self.folder.last
+        state = load_checkpoint(last, map_location=self.device)
+        saved = (state.get("config") or {}).get("optimizer") if isinstance(state.get("config"), dict) else None
+        name = saved.get("name") if isinstance(saved, dict) else None
+        if name != self.config.optimizer.name:
+            raise CheckpointError(f"{last}: written by a run with optimizer {name!r}, but this run uses "
+                                  f"{self.config.optimizer.name!r}; it cannot be resumed from that checkpoint")
+        try:
+            self._restore_state(state)
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+            raise CheckpointError(f"{last}: cannot resume from it, its training state is incomplete or damaged "
+                                  f"({type(exc).__name__}: {exc})") from None
+        self.history = [r for r in self.folder.read_history() if r["epoch"] <= self.epoch]
+        self.folder.log(f"resumed at epoch {self.epoch + 1}, step {self.step_in_epoch}")
+
+    def _restore_state(self, state: dict) -> None:
         load_model_state(self.model, {**state, "model_state": state.get("train_model_state", state["model_state"])},
                          self.folder.last)
         if self.ema is not None:
@@ -192,8 +209,6 @@ class Trainer:
         if self.device.type == "cuda" and state.get("cuda_rng"):
             torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda_rng"]])
         self._partial = dict(state.get("partial") or self._partial)
-        self.history = [r for r in self.folder.read_history() if r["epoch"] <= self.epoch]
-        self.folder.log(f"resumed at epoch {self.epoch + 1}, step {self.step_in_epoch}")
 
     def _save(self, kind: str, epoch: int, step_in_epoch: int) -> None:
         if not self.ctx.is_main:

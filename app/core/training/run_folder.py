@@ -104,8 +104,13 @@ class RunFolder:
             return []
         rows = []
         with path.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                rows.append({k: (int(v) if k == "epoch" else (float(v) if v != "" else None)) for k, v in row.items()})
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    rows.append({k: (int(v) if k == "epoch" else (float(v) if v != "" else None))
+                                 for k, v in row.items()})
+                except (TypeError, ValueError):  # a cell missing (None) or not a number
+                    raise ValueError(f"{path}: line {line} is damaged (every value must be a number): "
+                                     f"{','.join(str(v) for v in row.values())[:120]}") from None
         return rows
 
     def write_summary(self, summary: dict) -> None:
