@@ -24,6 +24,15 @@ class CommandError(Exception):
     """A failure to report as one line."""
 
 
+def warn_about_problems(dataset, shown: int = 10) -> None:
+    """Name on stderr the files a dataset load left out (and how its masks were read)."""
+    for problem in dataset.problems[:shown]:
+        print(f"warning: {problem.path}: {problem.reason}", file=sys.stderr)
+    if len(dataset.problems) > shown:
+        print(f"warning: and {len(dataset.problems) - shown} more dataset problems (segstudio dataset-info lists "
+              "them all)", file=sys.stderr)
+
+
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from app.core.imageio import ImageReadError
     from app.core.pairing import DatasetError

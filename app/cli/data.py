@@ -26,16 +26,30 @@ def register(subparsers) -> None:
     _add_data_arguments(aug)
     aug.add_argument("--out", type=Path, required=True, help="new or empty folder for the results")
     aug.add_argument("--pipeline", type=Path, help="pipeline JSON (default: SegStudio's recommended pipeline)")
-    aug.add_argument("--count", type=int, default=8, help="number of samples to write (default 8)")
+    aug.add_argument("--count", type=_positive_int, default=8, help="number of samples to write (default 8)")
     aug.add_argument("--epoch", type=int, default=0, help="the training epoch whose draws to show")
     aug.set_defaults(func=cmd_augment)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not 0 or more")
+    return value
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="+", type=Path,
                         help="dataset folder, or an image TIFF stack and its label stack")
     parser.add_argument("--val-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="split seed (0 or more)")
     parser.add_argument("--mask-mode", default="auto", help="auto, binary or indexed")
 
 
@@ -91,12 +105,21 @@ def cmd_dataset_info(args) -> int:
 def cmd_augment(args) -> int:
     from app.core.augment import Pipeline, default_pipeline
     from app.core.imageio import write_image
-    from . import CommandError
+    from . import CommandError, warn_about_problems
 
-    pipeline = Pipeline.from_json(args.pipeline.read_text()) if args.pipeline else default_pipeline(args.seed)
+    try:
+        pipeline = Pipeline.from_json(args.pipeline.read_text()) if args.pipeline else default_pipeline(args.seed)
+    except (ValueError, KeyError, TypeError) as exc:  # json's errors are ValueErrors without the file
+        raise CommandError(f"{args.pipeline}: not a pipeline file ({exc})") from None
     dataset = _load(args)
+    warn_about_problems(dataset)
     if not dataset.samples:
         raise CommandError(f"no readable samples in {dataset.root}")
+    out = args.out.resolve()
+    for source in args.data:
+        folder = source.resolve() if source.is_dir() else source.resolve().parent
+        if out == folder or folder in out.parents:
+            raise CommandError(f"{args.out} is inside the dataset folder {folder}; SegStudio never writes there")
     _require_empty(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     scale = 255 // max(1, dataset.num_classes - 1)

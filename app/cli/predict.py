@@ -115,10 +115,11 @@ def cmd_evaluate(args) -> int:
     from app.core.metrics import ScoreAccumulator, adapted_rand_error, instance_labels
     from app.core.training.engine import load_experiment_data
     from app.core.predictor import Predictor
-    from . import CommandError
+    from . import CommandError, warn_about_problems
 
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
     dataset = load_experiment_data(predictor.config, args.data)  # the split the model was trained with
+    warn_about_problems(dataset)
     samples = dataset.split(args.split)
     if not samples:
         raise CommandError(f"{args.data} has no {args.split} samples")

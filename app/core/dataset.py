@@ -111,6 +111,11 @@ def _read_one(spec: PairSpec, pages: dict, max_classes: int) -> _RawSample | Pro
                     raise item
     except ImageReadError as exc:
         return Problem(exc.path, exc.reason)
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        where_image = spec.image_path if spec.page is None else Path(f"{spec.image_path}#page{spec.page}")
+        bad = int(image.size - np.count_nonzero(np.isfinite(image)))
+        return Problem(where_image, f"{bad} pixel(s) are NaN or infinite (no loss can be computed on them); "
+                                    "fill them or mask them out; left out")
     where = spec.mask_path if spec.page is None else Path(f"{spec.mask_path}#page{spec.page}")
     if image.shape[:2] != mask.shape[:2]:
         return Problem(where, f"mask is {mask.shape[1]}×{mask.shape[0]} but its image "

@@ -78,6 +78,29 @@ def test_unknown_augmentation_in_pipeline_file(tmp_path, capsys):
     assert "valid: flip" in capsys.readouterr().err
 
 
+def test_augment_refuses_bad_counts_broken_pipelines_and_writing_into_the_dataset(tmp_path, capsys):
+    data = make_folder(tmp_path / "data", ["a", "b"])
+    for count in ("0", "-3"):
+        with pytest.raises(SystemExit) as exited:
+            main(["augment", str(data), "--out", str(tmp_path / "o"), "--count", count])
+        assert exited.value.code == 2 and "is not 1 or more" in capsys.readouterr().err
+    (tmp_path / "p.json").write_text("{not json")
+    assert main(["augment", str(data), "--out", str(tmp_path / "o"), "--pipeline", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert "p.json: not a pipeline file" in err and "Traceback" not in err
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    assert main(["augment", str(data), "--out", str(data / "images" / "aug")]) == 2
+    assert "inside the dataset folder" in capsys.readouterr().err
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+
+
+def test_augment_names_the_files_it_left_out(tmp_path, capsys):
+    data = make_folder(tmp_path / "data", ["a", "b"])
+    (data / "images" / "b.png").write_bytes(b"\x89PNG truncated")
+    assert main(["augment", str(data), "--out", str(tmp_path / "o"), "--count", "1"]) == 0
+    assert "warning: " in (err := capsys.readouterr().err) and "b.png" in err
+
+
 @pytest.mark.parametrize("entry", [["-m", "app"], ["-c", "from app.cli import main; raise SystemExit(main())"]])
 def test_module_and_console_entry(entry):
     result = subprocess.run([sys.executable, *entry, "--version"], capture_output=True, text=True)

@@ -162,6 +162,17 @@ def test_bad_inputs_are_reported_and_skipped(tmp_path):
     assert len(ds.problems) == 6
 
 
+def test_float_images_with_nan_pixels_are_left_out_by_name(tmp_path):
+    make_folder(tmp_path, ["good", "holes"], image_ext=".tif")
+    image = pattern().astype(np.float32)
+    tifffile.imwrite(tmp_path / "images" / "good.tif", image)
+    image[2, 3], image[4, 5] = np.nan, np.inf
+    tifffile.imwrite(tmp_path / "images" / "holes.tif", image)
+    ds = load_dataset(tmp_path)
+    assert [s.name for s in ds.samples] == ["good"]
+    assert "2 pixel(s) are NaN or infinite" in reasons(ds)["holes.tif"]
+
+
 def test_duplicate_stems_reported(tmp_path):
     make_folder(tmp_path, ["a"])
     save(tmp_path / "images" / "a.tif", pattern())

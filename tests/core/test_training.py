@@ -343,3 +343,20 @@ def test_a_damaged_history_is_named_on_resume(finished_run, tmp_path):
     history.write_text(history.read_text().splitlines()[0] + "\n1,0.5,oops\n")
     with pytest.raises(ValueError, match="history.csv: line 2 is damaged"):
         _resume(run).run()
+
+
+def test_files_the_loader_left_out_are_named_in_a_warning_and_the_log(tiny_data, tmp_path):
+    import shutil
+
+    from app.core.training.events import TrainingWarning
+
+    data = shutil.copytree(tiny_data, tmp_path / "data")
+    broken = sorted((data / "train" / "images").iterdir())[0]
+    broken.write_bytes(b"not an image")
+    events = []
+    config = tiny_config(data)
+    config.training.epochs = 1
+    Trainer(config, tmp_path / "run", listeners=[events.append]).run()
+    warnings = [e.message for e in events if isinstance(e, TrainingWarning)]
+    assert any(broken.name in w and "dataset problem" in w for w in warnings)
+    assert f"dataset: {broken}" in (tmp_path / "run" / "train.log").read_text()

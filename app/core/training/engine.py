@@ -99,6 +99,7 @@ class Trainer:
             self.dataset = load_experiment_data(cfg)
         train = self.dataset.split("train")
         self.val = self.dataset.split("val")
+        self._report_problems()
         if not train:
             raise TrainingError(f"{self.dataset.root}: no training samples (of {len(self.dataset.samples)} loaded, "
                                 f"{len(self.dataset.problems)} problems)", "data")
@@ -174,6 +175,17 @@ class Trainer:
             "in_channels": self.in_channels, "num_classes": self.num_classes,
             "normaliser": self.normaliser.to_dict(),
         }
+
+    def _report_problems(self) -> None:
+        """What the loader found wrong (files left out, how masks were read) goes to the log and
+        into one warning, so no file is skipped silently."""
+        problems = self.dataset.problems
+        for problem in problems:
+            self.folder.log(f"dataset: {problem.path}: {problem.reason}")
+        if problems:
+            shown = "; ".join(f"{Path(p.path).name}: {p.reason}" for p in problems[:3])
+            more = f" (and {len(problems) - 3} more, listed in train.log)" if len(problems) > 3 else ""
+            self.emit(TrainingWarning(f"{len(problems)} dataset problem(s): {shown}{more}"))
 
     def _restore(self) -> None:
         last = self.folder.last
