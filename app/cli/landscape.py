@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, help="images per forward pass (default: all at once on a GPU, "
                                                    "about one 256x256 image per pass on the CPU)")
     p.add_argument("--out", type=Path, help="output folder (default: <run folder>/landscape)")
+    p.add_argument("--force", action="store_true", help="replace landscape.npz / .png already in the folder")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.set_defaults(func=cmd_landscape)
 
@@ -66,14 +68,19 @@ def cmd_landscape(args) -> int:
 
     if args.steps < 2 or args.steps > 401:
         raise CommandError(f"--steps must be 2..401, got {args.steps}")
-    if not args.span > 0:
-        raise CommandError(f"--span must be > 0, got {args.span}")
+    if not 0 < args.span < math.inf:
+        raise CommandError(f"--span must be a number above 0, got {args.span}")
     if args.images < 1:
         raise CommandError(f"--images must be at least 1, got {args.images}")
     if args.patch is not None and args.patch < 0:
         raise CommandError(f"--patch must be 0 (whole images) or a size in pixels, got {args.patch}")
     if args.batch_size is not None and args.batch_size < 1:
         raise CommandError(f"--batch-size must be at least 1, got {args.batch_size}")
+    out = args.out or default_out(args.checkpoint)
+    existing = [out / name for name in ("landscape.npz", "landscape.png") if (out / name).exists()]
+    if existing and not args.force:  # checked before minutes of computing
+        raise CommandError(f"{', '.join(str(p) for p in existing)} exist; add --force to replace them or "
+                           "choose another --out")
     started = time.perf_counter()
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
     if predictor.device.type == "cpu":
@@ -86,7 +93,6 @@ def cmd_landscape(args) -> int:
     if batch.images.shape[1] != predictor.in_channels:
         raise CommandError(f"the model takes {predictor.in_channels}-channel images, the data has "
                            f"{batch.images.shape[1]}")
-    out = args.out or default_out(args.checkpoint)
     out.mkdir(parents=True, exist_ok=True)
     prepared = time.perf_counter() - started
     directions = random_directions(predictor.model, args.dims, seed=args.seed)

@@ -115,6 +115,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, progress: Callable[[S
     points = expand(spec)
     check_buildable(points)
     out_dir = Path(out_dir)
+    if out_dir.is_dir() and not (out_dir / SWEEP_FILE).exists() and any(out_dir.iterdir()):
+        raise SweepError(f"{out_dir} is not empty and not a sweep folder (no {SWEEP_FILE}); choose a new or empty "
+                         "folder so nothing in it is overwritten")
     out_dir.mkdir(parents=True, exist_ok=True)
     control = control or TrainingControl()
     previous = {}

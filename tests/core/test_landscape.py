@@ -402,6 +402,12 @@ def test_cli_writes_npz_and_png_and_prints_timing(dataset_and_checkpoint, tmp_pa
     assert png.ndim == 3 and png.shape[0] > 400
     text = capsys.readouterr().out
     assert "computed in" in text and "ms per point" in text and "landscape.png" in text
+    from app.cli import CommandError
+
+    before = (out / "landscape.png").read_bytes()
+    with pytest.raises(CommandError, match="landscape.png exist; add --force"):  # refused before computing
+        run_cli(["--checkpoint", str(checkpoint), "--data", str(data), "--steps", "3", "--out", str(out)])
+    assert (out / "landscape.png").read_bytes() == before
 
 
 def test_cli_defaults_to_the_checkpoint_loss_and_the_run_folder(dataset_and_checkpoint):
@@ -421,6 +427,8 @@ def test_cli_rejects_bad_options_with_a_message(dataset_and_checkpoint):
         run_cli(["--checkpoint", str(checkpoint), "--steps", "1"])
     with pytest.raises(CommandError, match="--span"):
         run_cli(["--checkpoint", str(checkpoint), "--span", "0"])
+    with pytest.raises(CommandError, match="--span must be a number above 0, got inf"):
+        run_cli(["--checkpoint", str(checkpoint), "--span", "inf"])
 
 
 def test_landscape_command_is_registered_with_the_segstudio_entry_point(capsys):

@@ -212,6 +212,17 @@ def test_a_sweep_folder_trained_with_other_settings_is_refused(finished, data, t
         run_sweep(spec, out)
 
 
+def test_a_folder_of_the_users_that_is_not_a_sweep_is_refused(data, tmp_path):
+    out = tmp_path / "mine"
+    (out / "unet__dice").mkdir(parents=True)
+    (out / "unet__dice" / "notes.txt").write_text("my notes")
+    (out / "results.csv").write_text("my table")
+    with pytest.raises(SweepError, match="mine is not empty and not a sweep folder"):
+        run_sweep(tiny_spec(data), out)
+    assert sorted(p.name for p in out.rglob("*")) == ["notes.txt", "results.csv", "unet__dice"]
+    assert (out / "results.csv").read_text() == "my table"
+
+
 def test_stop_in_the_middle_then_resume_completes_the_rest(finished, data, tmp_path):
     out = tmp_path / "out"
     seen = []
