@@ -108,6 +108,8 @@ def cmd_train(args) -> int:
         from app.core.training.distributed import DistributedContext
 
         config = build_config(args)
+        if config.data.path and not Path(config.data.path).exists():  # before a run folder is made for it
+            raise CommandError(f"{config.data.path} does not exist")
         if DistributedContext.from_env().is_main and args.out and args.out.exists() and any(args.out.iterdir()):
             raise FileExistsError(f"{args.out} is not empty; choose a new run folder or --resume it")
         trainer = Trainer(config, args.out, listeners=[ConsoleProgress(args.quiet)])

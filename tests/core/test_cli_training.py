@@ -199,3 +199,13 @@ def test_evaluate_names_a_class_count_the_model_does_not_predict(trained, tmp_pa
     assert main(["evaluate", "--checkpoint", str(run / "checkpoints/best.pt"), "--data", str(data)]) == 2
     err = capsys.readouterr().err
     assert "3 classes" in err and "predicts 2" in err and "Traceback" not in err
+
+
+def test_train_on_a_missing_folder_makes_no_run_folder(tmp_path, capsys):
+    from app.core.training.run_folder import default_runs_dir
+
+    runs = default_runs_dir()
+    before = sorted(runs.iterdir()) if runs.exists() else []
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--epochs", "1"]) == 2
+    assert "nowhere does not exist" in capsys.readouterr().err
+    assert (sorted(runs.iterdir()) if runs.exists() else []) == before

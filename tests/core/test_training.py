@@ -145,8 +145,10 @@ class Payload:
 def test_checkpoint_with_pickled_payload_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": 1, "model_state": {}, "extra": Payload()}, path)
-    with pytest.raises(CheckpointError, match="evil.pt: refused"):
+    with pytest.raises(CheckpointError, match="evil.pt: refused") as refused:
         load_checkpoint(path)
+    message = str(refused.value)
+    assert "GLOBAL print" in message and "\x1b" not in message and "add_safe_globals" not in message
 
 
 def test_malformed_and_foreign_checkpoints(tmp_path):
@@ -360,3 +362,29 @@ def test_files_the_loader_left_out_are_named_in_a_warning_and_the_log(tiny_data,
     warnings = [e.message for e in events if isinstance(e, TrainingWarning)]
     assert any(broken.name in w and "dataset problem" in w for w in warnings)
     assert f"dataset: {broken}" in (tmp_path / "run" / "train.log").read_text()
+
+
+@pytest.mark.parametrize("error", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+                 "you tried to allocate 8589934592 bytes. Error code 12 (Cannot allocate memory)"),
+    MemoryError(),
+], ids=["cuda", "cpu-allocator", "python"])
+def test_out_of_memory_stops_with_advice_and_keeps_the_last_checkpoint(tiny_data, tmp_path, monkeypatch, error):
+    real = Trainer._train_step
+    calls = []
+
+    def step(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # in the second epoch: the first one's checkpoint is on disk
+            raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_train_step", step)
+    events = []
+    with pytest.raises(TrainingError) as info:
+        Trainer(tiny_config(tiny_data), tmp_path / "run", listeners=[events.append]).run()
+    assert info.value.kind == "out of memory"
+    assert "smaller batch size (now 2) or patch size (now 32)" in str(info.value)
+    assert isinstance(events[-1], Failed) and events[-1].kind == "out of memory"
+    assert load_checkpoint(tmp_path / "run/checkpoints/last.pt")["epoch"] == 1

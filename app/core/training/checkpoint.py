@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,16 @@ def _looks_like_torch_file(path: Path) -> bool:
         return True  # let torch.load report the read error
 
 
+def _unpickling_detail(exc: Exception) -> str:
+    """The line of torch's refusal that names what was refused, without its terminal colours and
+    its advice to load the file unsafely."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    for line in lines:
+        if "Unsupported global" in line or "WeightsUnpickler error" in line:
+            return line.replace("WeightsUnpickler error: ", "").split(" Please ")[0][:200]
+    return next((line for line in lines if line), "unknown object")[:200]
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint safely; refuses anything that needs unpickling of objects."""
     path = Path(path)
@@ -51,7 +62,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{path}: refused: it holds Python objects that only unsafe unpickling could "
-                              f"load ({str(exc).splitlines()[0][:160]})") from None
+                              f"load ({_unpickling_detail(exc)})") from None
     except Exception as exc:  # noqa: BLE001 - torch.load raises many kinds on a damaged file
         raise CheckpointError(f"{path}: not a readable SegStudio checkpoint ({str(exc).splitlines()[0][:160]})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model_state" not in state:

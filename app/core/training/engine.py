@@ -256,15 +256,11 @@ class Trainer:
             self.folder.log(f"failed: {exc}")
             self.emit(Failed(str(exc), exc.kind))
             raise
-        except torch.OutOfMemoryError:
-            message = (f"out of memory on {getattr(self, 'device', 'the device')}: use a smaller batch size "
-                       f"(now {self.config.training.batch_size}) or patch size (now {self.config.data.patch_size}); "
-                       "the last checkpoint is kept")
-            self.folder.log(f"failed: {message}")
-            self.emit(Failed(message, "out of memory"))
-            self.ctx.finish(clean=False)
-            raise TrainingError(message, "out of memory") from None
+        except (torch.OutOfMemoryError, MemoryError):
+            self._out_of_memory()
         except Exception as exc:
+            if isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc):  # the CPU allocator's words
+                self._out_of_memory()
             from ..pairing import DatasetError
 
             kind = "data" if isinstance(exc, DatasetError) else "error"
@@ -279,6 +275,16 @@ class Trainer:
         self.folder.log(f"finished ({reason})")
         self.emit(Finished(reason, summary))
         return summary
+
+    def _out_of_memory(self) -> None:
+        """Report running out of memory (GPU or CPU) with what to change; raises TrainingError."""
+        message = (f"out of memory on {getattr(self, 'device', 'the device')}: use a smaller batch size "
+                   f"(now {self.config.training.batch_size}) or patch size (now {self.config.data.patch_size}); "
+                   "the last checkpoint is kept")
+        self.folder.log(f"failed: {message}")
+        self.emit(Failed(message, "out of memory"))
+        self.ctx.finish(clean=False)
+        raise TrainingError(message, "out of memory") from None
 
     def _loop(self) -> str:
         cfg = self.config.training
