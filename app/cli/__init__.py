@@ -65,11 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def display_problem() -> str | None:
+    """Why no window can be opened here (Linux with no X11 or Wayland display), else None; Qt
+    itself would abort the process with a core dump."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set); the commands work "
+            "without one (segstudio --help), or set QT_QPA_PLATFORM=offscreen")
+
+
 def launch_gui(argv: list[str] | None = None, review: str | None = None, open_path: str | None = None) -> int:
     """Open the main window (``app.ui``), with ``open_path`` (an experiment, checkpoint, review or
     dataset) opened in it when given; ``argv`` may hold Qt's options and, when neither ``review``
     nor ``open_path`` is given, a path to open (``segstudio-gui FILE``: a desktop entry's ``%f``).
     A splash screen is up while the window's modules load and the window is built."""
+    problem = display_problem()
+    if problem:
+        print(f"segstudio: {problem}", file=sys.stderr)
+        return 2
     from PySide6.QtWidgets import QApplication  # noqa: PLC0415 - Qt is loaded only for the window
 
     from app.ui.resources import set_identity, show_splash  # noqa: PLC0415

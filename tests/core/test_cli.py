@@ -111,3 +111,12 @@ def test_screenshot_needs_self_test(capsys):
     with pytest.raises(SystemExit):
         main(["--screenshot", "x.png"])
     assert "--screenshot needs --self-test" in capsys.readouterr().err
+
+@pytest.mark.parametrize("argv", [[], ["--review", "somewhere"]])
+def test_no_display_is_one_line_not_a_qt_abort(monkeypatch, capsys, argv):
+    monkeypatch.setattr(sys, "platform", "linux")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("segstudio: no display") and err.count("\n") == 1
