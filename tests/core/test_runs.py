@@ -127,13 +127,46 @@ def test_a_run_that_failed_before_its_config_is_listed_and_deletable(tmp_path):
                                                                        None)]
     assert problems == []
     (path / "thesis.docx").write_bytes(b"user file")  # not only a log and checkpoints: not deleted
-    with pytest.raises(ValueError, match="not a SegStudio run folder"):
+    with pytest.raises(ValueError, match=r"holds files SegStudio did not write there \(thesis.docx\)"):
         delete_run(path)
     (path / "thesis.docx").unlink()
     delete_run(path)
     assert not path.exists()
     make_run(tmp_path, "log-only", log=["failed: x"])  # no checkpoints folder: not a run
     assert scan_runs(tmp_path) == ([], [])
+
+
+def test_deleting_refuses_folders_segstudio_did_not_make_or_holding_user_files(tmp_path):
+    project = make_run(tmp_path, "cells_project", config=config())  # an experiment saved into a project
+    (project / "notes.txt").write_text("mine")
+    (project / "data" / "images").mkdir(parents=True)
+    (project / "data" / "images" / "a.png").write_bytes(b"source image")
+    keras = make_run(tmp_path, "keras_model", history="epoch,accuracy,loss\n1,0.5,0.7\n")
+    (keras / "model.h5").write_bytes(b"weights")
+    lone = make_run(tmp_path, "experiment_only", config=config())  # never trained: the user's experiment file
+    for folder in (project, keras, lone):
+        with pytest.raises(ValueError, match="not a SegStudio run folder"):
+            delete_run(folder)
+    assert (project / "data" / "images" / "a.png").read_bytes() == b"source image"
+    assert (keras / "model.h5").exists() and (lone / "config.json").exists()
+
+    run = finished_run(tmp_path / "runs")
+    (run / "checkpoints" / "mine.txt").write_text("a note")
+    with pytest.raises(ValueError, match="checkpoints/mine.txt"):
+        delete_run(run)
+    (run / "checkpoints" / "mine.txt").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    (run / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match=r"\(link\)"):
+        delete_run(run)
+    (run / "link").unlink()
+    # what SegStudio writes there itself does not stop a deletion
+    (run / "training-curves.png").write_bytes(b"png")
+    (run / "landscape").mkdir()
+    (run / "landscape" / "landscape.npz").write_bytes(b"npz")
+    (run / "checkpoints" / ".last.pt.1234.tmp").write_bytes(b"half")
+    delete_run(run)
+    assert not run.exists() and (tmp_path / "elsewhere").is_dir()
 
 
 @pytest.mark.parametrize("summary, log, epochs, expected", [

@@ -3,51 +3,61 @@ delete user data."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
 from pathlib import Path
 
 
-from ..training.run_folder import is_training
+from ..training.run_folder import HISTORY_COLUMNS, TRAINING_LOCK, is_training
 from .reading import _LOG_LINE, is_run_folder
 
 _BAD_NAME_CHARS = set('/\\<>:"|?*')
 
 
+# What SegStudio itself writes into a run folder; a folder holding anything else is not deleted.
+RUN_FILES_WRITTEN = {"config.json", "history.csv", "summary.json", "train.log", TRAINING_LOCK,
+                     "training-curves.csv", "training-curves.png"}  # the last two: the Training panel's exports
+RUN_DIRS_WRITTEN = {"checkpoints": (".pt",), "landscapes": (".npz", ".png"), "landscape": (".npz", ".png")}
+
+
+def _is_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")  # an atomic write's leftover
+
+
+def foreign_entries(path: Path) -> list[str]:
+    """Entries of ``path`` that SegStudio does not write into a run folder (links included)."""
+    foreign = []
+    for entry in sorted(path.iterdir()):
+        name = entry.name
+        if entry.is_symlink():
+            foreign.append(name)
+        elif entry.is_file() and (name in RUN_FILES_WRITTEN or _is_temporary(name)):
+            continue
+        elif entry.is_dir() and name in RUN_DIRS_WRITTEN:
+            foreign += [f"{name}/{inner.name}" for inner in sorted(entry.iterdir())
+                        if inner.is_symlink() or not inner.is_file()
+                        or not (inner.suffix in RUN_DIRS_WRITTEN[name] or _is_temporary(inner.name))]
+        else:
+            foreign.append(name)
+    return foreign
+
+
 def _looks_like_run(path: Path) -> bool:
-    """Stricter than is_run_folder, for deleting: config.json is a SegStudio experiment (an
-    object with model, loss, optimizer and training sections) or history.csv starts with an
-    ``epoch`` column."""
-    config = path / "config.json"
-    if config.is_file():
-        try:
-            data = json.loads(config.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            data = None
-        if isinstance(data, dict) and all(isinstance(data.get(k), dict) for k in ("model", "loss", "optimizer",
-                                                                                   "training")):
-            return True
-    history = path / "history.csv"
-    if history.is_file():
-        try:
-            with history.open(encoding="utf-8", errors="replace") as handle:
-                first = handle.readline()
-        except OSError:
-            return False
-        return first.split(",")[0].strip() == "epoch"
-    # a run that failed at the start: train.log (SegStudio's line format) and checkpoints/ with
-    # nothing but checkpoint files, and nothing else at all
+    """Stricter than is_run_folder, for deleting: the folder was trained into (train.log in
+    SegStudio's line format, or history.csv with SegStudio's columns); an experiment file alone,
+    or another program's history.csv, is not enough."""
     try:
-        entries = {p.name for p in path.iterdir()}
-        kept = [p for p in (path / "checkpoints").iterdir()] if (path / "checkpoints").is_dir() else None
         with (path / "train.log").open(encoding="utf-8", errors="replace") as handle:
-            first = handle.readline().rstrip("\n")
+            if _LOG_LINE.match(handle.readline().rstrip("\n")):
+                return True
+    except OSError:
+        pass
+    try:
+        with (path / "history.csv").open(encoding="utf-8", errors="replace") as handle:
+            return handle.readline().startswith(",".join(HISTORY_COLUMNS[:3]) + ",")
     except OSError:
         return False
-    return (kept is not None and entries <= {"train.log", "checkpoints", "summary.json"}
-            and all(p.is_file() and p.suffix in (".pt", ".tmp") for p in kept) and bool(_LOG_LINE.match(first)))
 
 
 def check_run_name(name: str) -> str:
@@ -103,8 +113,8 @@ def rename_run(path: str | os.PathLike, new_name: str) -> Path:
 
 def delete_run(path: str | os.PathLike) -> None:
     """Delete a run folder and everything in it. Refuses anything that is not plainly a run
-    folder (a link, a folder without a SegStudio config.json or history.csv), so a wrong path
-    cannot delete other data. The folder is first renamed to a hidden name, so a deletion that
+    folder (a link, a folder never trained into, or one holding anything SegStudio does not
+    write there), so a wrong path cannot delete other data. The folder is first renamed to a hidden name, so a deletion that
     fails halfway never leaves a half-deleted run in the table. A run that is training is
     refused."""
     path = Path(path)
@@ -113,8 +123,13 @@ def delete_run(path: str | os.PathLike) -> None:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     if not path.is_dir() or not is_run_folder(path) or not _looks_like_run(path):
-        raise ValueError(f"{path} is not a SegStudio run folder (no experiment config.json or history.csv); "
+        raise ValueError(f"{path} is not a SegStudio run folder (no SegStudio train.log or history.csv); "
                          "not deleted")
+    foreign = foreign_entries(path)
+    if foreign:
+        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ValueError(f"{path} holds files SegStudio did not write there ({listed}); not deleted: move them "
+                         "out first, or delete the folder yourself")
     _refuse_training(path, "deleted")
     doomed = path.parent / f".deleting-{path.name}-{uuid.uuid4().hex[:8]}"
     os.rename(path, doomed)
