@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.self_test:
         if args.command is not None:
             parser.error("--self-test takes no command")
+        if args.screenshot and os.path.lexists(args.screenshot):
+            parser.error(f"--screenshot {args.screenshot} exists; name a new file")
         return run_self_test(args.screenshot)
     if args.screenshot:
         parser.error("--screenshot needs --self-test")

@@ -88,7 +88,7 @@ def installed_paths(home: Path) -> list[Path]:
 
 def install(home: Path | None = None, command: list[str] | None = None) -> list[Path]:
     """Write the entry and the icons; returns the files written."""
-    from app.core.atomic import atomic_write_text
+    from app.core.atomic import atomic_write_bytes, atomic_write_text
     from app.core.paths import resources_dir
 
     home = home or data_home()
@@ -104,7 +104,7 @@ def install(home: Path | None = None, command: list[str] | None = None) -> list[
         raise FileNotFoundError(f"icon files are missing: {', '.join(missing)}")
     for source, target in zip(sources, [svg, *pngs]):
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        atomic_write_bytes(target, source.read_bytes())  # replaces a link, never writes through it
     entry.parent.mkdir(parents=True, exist_ok=True)
     text = desktop_entry(template_path.read_text(encoding="utf-8"), command or launcher_command())
     atomic_write_text(entry, text)

@@ -86,6 +86,9 @@ def cmd_landscape(args) -> int:
     if predictor.device.type == "cpu":
         configure_cpu_threads()
     config = predictor.config
+    data_root = Path(args.data or config.data.path or ".").resolve()
+    if out.resolve() == data_root or data_root in out.resolve().parents:
+        raise CommandError(f"{out} is inside the dataset folder {data_root}; SegStudio never writes there")
     losses = build_losses(args.losses, config, predictor.num_classes)
     patch = config.data.patch_size if args.patch is None else (args.patch or None)
     batch = fixed_batch(config, args.data, count=args.images, patch=patch, seed=args.seed,

@@ -17,8 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop
+from PySide6.QtCore import QBuffer, QEventLoop, QIODevice
 from PySide6.QtWidgets import QApplication
+
+from app.core.atomic import atomic_write_bytes
 
 
 class SelfTestError(Exception):
@@ -96,8 +98,14 @@ def drive(window, screenshot: Path | None = None, log: Callable[[str], None] = p
 
     if screenshot is not None:
         QApplication.processEvents()
-        if not window.grab().save(str(screenshot)):
-            raise SelfTestError(f"could not save the screenshot to {screenshot}")
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not window.grab().save(buffer, "PNG"):
+            raise SelfTestError("could not encode the screenshot")
+        try:
+            atomic_write_bytes(screenshot, bytes(buffer.data()))
+        except OSError as exc:
+            raise SelfTestError(f"could not save the screenshot to {screenshot}: {exc}") from None
         log(f"self-test: screenshot saved to {screenshot}")
     review = review_step(window, timeout, log)
     return {"dataset": counts, "epoch": epoch, "before": before, "after": after, "review": review}

@@ -120,3 +120,12 @@ def test_no_display_is_one_line_not_a_qt_abort(monkeypatch, capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("segstudio: no display") and err.count("\n") == 1
+
+
+def test_self_test_never_replaces_an_existing_file_with_its_screenshot(tmp_path, capsys):
+    mine = tmp_path / "holiday.png"
+    mine.write_bytes(b"MY PHOTO")
+    with pytest.raises(SystemExit) as exited:
+        main(["--self-test", "--screenshot", str(mine)])
+    assert exited.value.code == 2 and "exists; name a new file" in capsys.readouterr().err
+    assert mine.read_bytes() == b"MY PHOTO"

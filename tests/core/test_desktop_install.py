@@ -102,3 +102,16 @@ def test_other_systems_are_told_what_to_use_instead(monkeypatch, capsys, data_ho
     assert main(["install-desktop"]) == 2
     assert "installer" in capsys.readouterr().err
     assert not data_home.exists()
+
+
+def test_an_icon_that_is_a_link_is_replaced_not_written_through(data_home, tmp_path):
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    mine = dotfiles / "my-icon.png"
+    mine.write_bytes(b"my own icon")
+    icon = data_home / "icons" / "hicolor" / "48x48" / "apps" / "segstudio.png"
+    icon.parent.mkdir(parents=True)
+    icon.symlink_to(mine)
+    assert main(["install-desktop"]) == 0
+    assert mine.read_bytes() == b"my own icon"
+    assert not icon.is_symlink() and icon.read_bytes() == (resources_dir() / "icons" / "segstudio-48.png").read_bytes()

@@ -429,6 +429,12 @@ def test_cli_rejects_bad_options_with_a_message(dataset_and_checkpoint):
         run_cli(["--checkpoint", str(checkpoint), "--span", "0"])
     with pytest.raises(CommandError, match="--span must be a number above 0, got inf"):
         run_cli(["--checkpoint", str(checkpoint), "--span", "inf"])
+    data = dataset_and_checkpoint[0]
+    masks = next(p for p in data.rglob("masks") if p.is_dir())
+    before = sorted(p.name for p in masks.iterdir())
+    with pytest.raises(CommandError, match="inside the dataset folder"):
+        run_cli(["--checkpoint", str(checkpoint), "--data", str(data), "--steps", "3", "--out", str(masks)])
+    assert sorted(p.name for p in masks.iterdir()) == before
 
 
 def test_landscape_command_is_registered_with_the_segstudio_entry_point(capsys):
