@@ -29,6 +29,7 @@ PREFERRED_METRICS = ("val_dice", "val_loss", "train_loss")
 NOT_METRICS = ("epoch",)
 EXPORT_WIDTH = 1400
 LEGEND_COLUMNS = 4
+MARKER_LIMIT = 100  # epochs up to which each point gets a marker
 MAX_CURVES = 20  # runs drawn at once: each costs the GUI thread ~10 ms, and more cannot be told apart
 
 
@@ -164,9 +165,12 @@ class RunsCurvesPlot(QWidget):
                 missing.append(name)
                 continue
             colour = pg.mkColor(run_colour(index))
-            item = pg.PlotDataItem(x, y, name=name, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6,
-                                   symbolBrush=colour, symbolPen=colour)
+            markers = dict(symbol="o", symbolSize=6, symbolBrush=colour, symbolPen=colour) \
+                if len(x) <= MARKER_LIMIT else {}  # thousands of markers cost the GUI thread seconds
+            item = pg.PlotDataItem(x, y, name=name, pen=pg.mkPen(colour, width=2), **markers)
             self.plot.addItem(item)
+            if not markers:
+                item.setDownsampling(auto=True, method="peak")  # once in a view: it asks the view's width
             self.legend.addItem(item, name)
             self.curves.append(item)
         notes = [f"No {metric_title(metric) if metric else 'curves'} for: {', '.join(missing)}"] if missing else []

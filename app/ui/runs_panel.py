@@ -23,7 +23,7 @@ from app.core.runs import INCOMPLETE, RunInfo, check_run_name, delete_run, read_
 from app.core.training.run_folder import default_runs_dir
 
 from .runs_compare import ComparedRun, RunsCompareView
-from .runs_curves import RunsCurvesPlot, read_selected_curves
+from .runs_curves import MAX_CURVES, RunsCurvesPlot, read_selected_curves
 from .runs_table import COLUMN_KEYS, RunsFilterProxy, RunsTableModel, RunsTableView, ScanResult, scan_folder
 from .state import ExperimentState
 from .styles import banner_style
@@ -338,7 +338,8 @@ class RunsPanel(QWidget):
             self.curvesShown.emit()
             return
         paths, labels = [r.path for r in runs], [self.model.label(r) for r in runs]
-        self._curves_runner.start(lambda ctx: read_selected_curves(paths, ctx),
+        drawn = paths[:MAX_CURVES]  # only these are drawn: reading the others would only hold the GUI up
+        self._curves_runner.start(lambda ctx: read_selected_curves(drawn, ctx),
                                   lambda curves: self._show_curves(token, paths, labels, curves),
                                   lambda message: self.show_message(f"Cannot read the runs' curves: {message}"))
 

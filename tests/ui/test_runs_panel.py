@@ -414,7 +414,7 @@ def test_the_curves_widget_keeps_qwidget_metric(qtbot):
     assert "Error calling Python override" not in done.stderr
 
 
-def test_reselecting_many_runs_changes_the_selection_once(qtbot, panel, tmp_path):
+def test_reselecting_many_runs_changes_the_selection_once(qtbot, panel, tmp_path, monkeypatch):
     """select_runs (after every scan) selected row by row: one curves reload per row, which
     froze the window for seconds with hundreds of runs selected."""
     root = tmp_path / "many"
@@ -433,6 +433,28 @@ def test_reselecting_many_runs_changes_the_selection_once(qtbot, panel, tmp_path
     qtbot.waitUntil(lambda: len(panel.curves._series) == 40, timeout=10_000)
     from app.ui.runs_curves import MAX_CURVES
     assert len(panel.curves.curves) == MAX_CURVES and "first 20 of the 40" in panel.curves.note_label.text()
+    read = []  # only the runs drawn have their histories read
+    import app.ui.runs_panel as runs_panel_module
+    real = runs_panel_module.read_selected_curves
+    monkeypatch.setattr(runs_panel_module, "read_selected_curves", lambda paths, ctx: read.append(len(paths))
+                        or real(paths, ctx))
+    with qtbot.waitSignal(panel.curvesShown, timeout=10_000):
+        panel._load_curves(panel.selected_runs())
+    assert read == [MAX_CURVES] and len(panel.curves.curves) == MAX_CURVES
+
+
+def test_long_histories_are_drawn_without_a_marker_per_epoch(qtbot):
+    from app.ui.runs_curves import MARKER_LIMIT, RunsCurvesPlot
+
+    plot = RunsCurvesPlot()
+    qtbot.addWidget(plot)
+    long_run = {"epoch": np.arange(1, 2001, dtype=float), "val_loss": np.linspace(1, 0.1, 2000)}
+    short_run = {"epoch": np.arange(1, 4, dtype=float), "val_loss": np.array([0.9, 0.5, 0.4])}
+    plot.set_runs([("long", long_run), ("short", short_run)])
+    long_item, short_item = plot.curves
+    assert long_item.opts["symbol"] is None and short_item.opts["symbol"] == "o"
+    assert len(long_run["epoch"]) > MARKER_LIMIT >= len(short_run["epoch"])
+    assert np.array_equal(long_item.getOriginalDataset()[1], long_run["val_loss"])
 
 
 @pytest.mark.parametrize("action", ["rename", "delete"])
