@@ -86,9 +86,10 @@ def cmd_landscape(args) -> int:
     if predictor.device.type == "cpu":
         configure_cpu_threads()
     config = predictor.config
-    data_root = Path(args.data or config.data.path or ".").resolve()
-    if out.resolve() == data_root or data_root in out.resolve().parents:
-        raise CommandError(f"{out} is inside the dataset folder {data_root}; SegStudio never writes there")
+    data = args.data or config.data.path  # None for an experiment without data: nothing to guard
+    folder = None if not data else Path(data).resolve() if Path(data).is_dir() else Path(data).resolve().parent
+    if folder is not None and (out.resolve() == folder or folder in out.resolve().parents):
+        raise CommandError(f"{out} is inside the dataset folder {folder}; SegStudio never writes there")
     losses = build_losses(args.losses, config, predictor.num_classes)
     patch = config.data.patch_size if args.patch is None else (args.patch or None)
     batch = fixed_batch(config, args.data, count=args.images, patch=patch, seed=args.seed,

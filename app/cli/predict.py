@@ -97,11 +97,13 @@ def output_names(images: list[Path], suffixes: list[str]) -> list[str]:
     """A base name per input whose outputs (``name + suffix + ".png"``) collide with no other
     input's, ignoring case (as Windows and macOS do): the stem, else the whole file name when
     another input shares the stem (a.png, a.tif), else a numbered variant."""
-    stems = [p.stem.lower() for p in images]
+    from collections import Counter
+
+    stems = Counter(p.stem.lower() for p in images)
     taken: set[str] = {"predictions.json"}
     names = []
     for path in images:
-        base = path.stem if stems.count(path.stem.lower()) == 1 else path.name
+        base = path.stem if stems[path.stem.lower()] == 1 else path.name
         name, n = base, 1
         while any(f"{name}{suffix}.png".lower() in taken for suffix in suffixes):
             n += 1
