@@ -24,6 +24,16 @@ class CommandError(Exception):
     """A failure to report as one line."""
 
 
+def refuse_writing_inside(out: Path, source: str | Path, what: str) -> None:
+    """CommandError when ``out`` is ``source``'s folder (a file's parent) or inside it: SegStudio
+    never writes into the folders it reads images from."""
+    source = Path(source).resolve()
+    folder = source if source.is_dir() else source.parent
+    target = Path(out).resolve()
+    if target == folder or folder in target.parents:
+        raise CommandError(f"{out} is inside the {what} folder {folder}; SegStudio never writes there")
+
+
 def warn_about_problems(dataset, shown: int = 10) -> None:
     """Name on stderr the files a dataset load left out (and how its masks were read)."""
     for problem in dataset.problems[:shown]:

@@ -105,7 +105,7 @@ def cmd_dataset_info(args) -> int:
 def cmd_augment(args) -> int:
     from app.core.augment import Pipeline, default_pipeline
     from app.core.imageio import write_image
-    from . import CommandError, warn_about_problems
+    from . import CommandError, refuse_writing_inside, warn_about_problems
 
     try:
         pipeline = Pipeline.from_json(args.pipeline.read_text()) if args.pipeline else default_pipeline(args.seed)
@@ -115,11 +115,8 @@ def cmd_augment(args) -> int:
     warn_about_problems(dataset)
     if not dataset.samples:
         raise CommandError(f"no readable samples in {dataset.root}")
-    out = args.out.resolve()
     for source in args.data:
-        folder = source.resolve() if source.is_dir() else source.resolve().parent
-        if out == folder or folder in out.parents:
-            raise CommandError(f"{args.out} is inside the dataset folder {folder}; SegStudio never writes there")
+        refuse_writing_inside(args.out, source, "dataset")
     _require_empty(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     scale = 255 // max(1, dataset.num_classes - 1)

@@ -64,7 +64,7 @@ def cmd_landscape(args) -> int:
     from app.core.predictor import Predictor
     from app.core.training.device import configure_cpu_threads
 
-    from . import CommandError
+    from . import CommandError, refuse_writing_inside
 
     if args.steps < 2 or args.steps > 401:
         raise CommandError(f"--steps must be 2..401, got {args.steps}")
@@ -87,9 +87,8 @@ def cmd_landscape(args) -> int:
         configure_cpu_threads()
     config = predictor.config
     data = args.data or config.data.path  # None for an experiment without data: nothing to guard
-    folder = None if not data else Path(data).resolve() if Path(data).is_dir() else Path(data).resolve().parent
-    if folder is not None and (out.resolve() == folder or folder in out.resolve().parents):
-        raise CommandError(f"{out} is inside the dataset folder {folder}; SegStudio never writes there")
+    if data:
+        refuse_writing_inside(out, data, "dataset")
     losses = build_losses(args.losses, config, predictor.num_classes)
     patch = config.data.patch_size if args.patch is None else (args.patch or None)
     batch = fixed_batch(config, args.data, count=args.images, patch=patch, seed=args.seed,

@@ -47,15 +47,14 @@ def _overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def cmd_predict(args) -> int:
     from app.core.imageio import ImageReadError, is_image_file, read_image, write_image
     from app.core.predictor import Predictor
-    from . import CommandError
+    from . import CommandError, refuse_writing_inside
 
     source = args.input.resolve()
     if not source.exists():
         raise CommandError(f"{args.input} does not exist")
     folder = source if source.is_dir() else source.parent
+    refuse_writing_inside(args.out, source, "input")
     out = args.out.resolve()
-    if out == folder or folder in out.parents:
-        raise CommandError(f"{args.out} is inside the input folder {folder}; SegStudio never writes there")
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{args.out} is not empty; choose a new folder")
     images = sorted(p for p in source.iterdir() if is_image_file(p)) if source.is_dir() else [source]
