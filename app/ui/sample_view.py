@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtGui import QImage
 
 from .image_view import ImageCanvas
-from .render import CLASS_COLOURS, composite, contour_of, to_display
+from .render import composite, overlay_code, overlay_table, rgba_from_code, to_display
 
 VIEW_CACHE_SIZE = 8  # prepared views kept (display image + mask), the least recently shown dropped first
 VIEW_CACHE_BYTES = 256 * 2**20
@@ -23,7 +23,6 @@ OVERLAY_COLOURS: dict[str, tuple[int, int, int] | None] = {
     "by class": None, "red": (255, 64, 64), "green": (80, 220, 120), "blue": (64, 160, 255),
     "yellow": (255, 200, 0), "cyan": (0, 220, 220), "magenta": (220, 90, 255), "white": (255, 255, 255),
 }
-OVERLAY_MODES = ("fill", "contour", "both")
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -33,41 +32,14 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-def _palette_index(labels: np.ndarray) -> np.ndarray:
-    """Per pixel, the row of ``CLASS_COLOURS`` that :func:`mask_overlay` paints it with (uint8)."""
-    cycle = len(CLASS_COLOURS) - 1
-    if labels.dtype.kind in "ub" and labels.dtype.itemsize <= 2:  # class maps: a look-up table is fastest
-        values = np.arange(int(labels.max(initial=0)) + 1)
-        table = np.where(values > 0, 1 + (values - 1) % cycle, 0).astype(np.uint8)
-        return table[labels]
-    wide = labels.astype(np.int64)
-    return np.where(wide > 0, 1 + (wide - 1) % cycle, 0).astype(np.uint8)
-
-
-def alpha_levels(mode: str, opacity: float) -> np.ndarray:
-    """:func:`mask_overlay`'s alpha (uint8) for background, region inside and region outline."""
-    if mode not in OVERLAY_MODES:
-        raise ValueError(f"unknown overlay mode {mode!r}; valid: {', '.join(OVERLAY_MODES)}")
-    outline = {"fill": opacity, "contour": min(1.0, opacity * 2 + 0.2), "both": max(opacity, 0.9)}[mode]
-    levels = np.array([0.0, 0.0 if mode == "contour" else opacity, outline], np.float32)
-    return np.clip(levels * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
 class MaskLayer:
     """A mask prepared once for fast overlays: one uint8 code per pixel (palette colour, and
-    background/inside/outline). :meth:`overlay` is then one table look-up and gives exactly
-    :func:`mask_overlay`'s RGBA (~10 ms for 2048², instead of ~150 ms)."""
-
-    KINDS = 3  # background, inside a region, on its outline
+    whether on an outline). :meth:`overlay` is then one table look-up and gives exactly
+    :func:`mask_overlay`'s RGBA at any opacity, mode and colour."""
 
     def __init__(self, mask: np.ndarray):
-        labels = np.asarray(mask)
-        if labels.dtype == np.bool_:
-            labels = labels.view(np.uint8)
-        kind = (labels > 0).astype(np.uint8)
-        kind[contour_of(labels)] = 2
-        self.code = _palette_index(labels) * np.uint8(self.KINDS) + kind
-        self.shape = labels.shape[:2]
+        self.code = overlay_code(mask)
+        self.shape = self.code.shape[:2]
 
     @property
     def nbytes(self) -> int:
@@ -81,11 +53,7 @@ class MaskLayer:
 
     def overlay(self, opacity: float, mode: str = "fill", colour: tuple[int, int, int] | None = None) -> np.ndarray:
         """RGBA uint8 H×W×4, equal to ``mask_overlay(mask, opacity, mode, colour)``."""
-        table = np.empty((len(CLASS_COLOURS), self.KINDS, 4), np.uint8)
-        table[..., :3] = CLASS_COLOURS[:, None, :] if colour is None else np.asarray(colour, np.uint8)
-        table[..., 3] = alpha_levels(mode, opacity)
-        words = table.reshape(-1, 4).view(np.uint32).ravel()  # one RGBA pixel per code
-        return words.take(self.code).view(np.uint8).reshape(*self.shape, 4)
+        return rgba_from_code(self.code, overlay_table(mode, opacity, colour))
 
 
 def faded(rgba: np.ndarray, opacity: float) -> np.ndarray:

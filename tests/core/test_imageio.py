@@ -3,7 +3,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from app.core.imageio import ImageReadError, read_image, read_tiff_pages, write_image
+from app.core.imageio import ImageReadError, read_image, read_tiff_pages, write_binary_png, write_image
 
 from .helpers import pattern, save
 
@@ -90,6 +90,20 @@ def test_write_image_is_atomic_and_readable(tmp_path):
     write_image(tmp_path / "out.png", img)
     assert np.array_equal(read_image(tmp_path / "out.png"), img)
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_binary_png_is_one_bit_and_reads_back(tmp_path):
+    mask = np.zeros((5, 11), np.uint8)
+    mask[1:4, 2:9] = 255
+    mask[0, 0] = 1  # any non-zero value is foreground
+    for given in (mask, mask > 0):
+        path = write_binary_png(tmp_path / "m.png", given)
+        assert Image.open(path).mode == "1"  # other programs see 0/255
+        assert np.asarray(Image.open(path).convert("L")).tolist() == np.where(mask > 0, 255, 0).tolist()
+        assert read_image(path).tolist() == (mask > 0).astype(np.uint8).tolist()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.png"]  # atomic: no temporary file left
+    with pytest.raises(ValueError, match="2-D uint8 or boolean"):
+        write_binary_png(tmp_path / "x.png", np.zeros((4, 4), np.float32))
 
 
 def test_planar_rgb_tiff_is_one_colour_image(tmp_path):

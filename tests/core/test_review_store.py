@@ -282,24 +282,29 @@ def test_correction_is_saved_and_reverted(store):
     assert (case.state, case.corrected, case.state_before_correction, case.reason) == \
         ("corrected", "corrections/b.png", "rejected", "")
     assert (case.area, case.objects) == (13, 2)
-    written = np.asarray(Image.open(folder / "corrections" / "b.png"))
-    assert written.dtype == np.uint8 and written.tolist() == (mask * 255).astype(np.uint8).tolist()
+    written = Image.open(folder / "corrections" / "b.png")
+    assert written.mode == "1"  # 1-bit: quick to write after every stroke; 0/255 to other programs
+    assert np.asarray(written.convert("L")).tolist() == (mask * 255).astype(np.uint8).tolist()
     assert on_disk(folder).case("b") == case
     assert store.load_case("b").corrected.tolist() == mask.astype(np.uint8).tolist()
 
     mask[0, 0] = True  # a second correction keeps the state from before the first
     case = store.save_correction("b", mask.astype(np.uint8), "Bo")
     assert (case.state_before_correction, case.area, case.objects) == ("rejected", 14, 3)
+    labels = np.where(mask, 7, -1).astype(np.int32)  # any other type: foreground is > 0
+    case = store.save_correction("b", labels, "Bo", stats=(14, 3))  # counts the caller already has
+    assert (case.area, case.objects) == (14, 3)
+    assert store.load_case("b").corrected.tolist() == mask.astype(np.uint8).tolist()
 
     case = store.revert_correction("b", "Bo")
     assert (case.state, case.corrected) == ("rejected", "")
     assert not (folder / "corrections" / "b.png").exists()
     disk = on_disk(folder).case("b")
     assert disk == case
-    assert [d.state for d in disk.history] == ["rejected", "corrected", "corrected", "rejected"]
+    assert [d.state for d in disk.history] == ["rejected", "corrected", "corrected", "corrected", "rejected"]
     assert store.load_case("b").corrected is None
     assert store.revert_correction("b", "Bo") == case  # nothing to revert: unchanged
-    assert len(on_disk(folder).case("b").history) == 4
+    assert len(on_disk(folder).case("b").history) == 5
 
 
 def test_comment_position_reasons_and_watershed_are_saved_at_once(store):

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QComboBox, QStyleOptionViewItem
 from app.ui import dataset_panel as dp
 from app.ui import sample_view as sv
 from app.ui.dataset_panel import DatasetPanel, order_stack_pair
-from app.ui.render import composite, mask_overlay, to_display
+from app.ui.render import OVERLAY_MODES, composite, mask_overlay, to_display
 from app.ui.sample_table import SampleFilterProxy, SampleTableModel
 
 from .conftest import tiny_config
@@ -494,7 +494,7 @@ def test_filter_works_without_bracketed_filter_change(panel, state, monkeypatch)
 
 
 # -- review fixes: the large view on big images --------------------------------------------------
-@pytest.mark.parametrize("mode", sv.OVERLAY_MODES)
+@pytest.mark.parametrize("mode", OVERLAY_MODES)
 @pytest.mark.parametrize("colour", [None, (255, 200, 0)])
 def test_mask_layer_equals_mask_overlay(mode, colour):
     rng = np.random.default_rng(1)

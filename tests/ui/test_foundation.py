@@ -144,6 +144,50 @@ def test_mask_overlay_fill_and_contour():
         render.mask_overlay(mask, 0.5, "dots")
 
 
+def _plain_contour(labels: np.ndarray) -> np.ndarray:
+    """The outline by definition: a labelled pixel whose 3×3 neighbourhood (edges repeated)
+    holds another value."""
+    padded = np.pad(labels.astype(np.int64), 1, mode="edge")
+    h, w = labels.shape
+    differs = np.zeros((h, w), bool)
+    for dy in range(3):
+        for dx in range(3):
+            differs |= padded[dy:dy + h, dx:dx + w] != labels
+    return differs & (labels > 0)
+
+
+def _plain_overlay(labels: np.ndarray, opacity: float, mode: str, colour) -> np.ndarray:
+    """mask_overlay by its definition, pixel by pixel in NumPy (the fast version must equal it)."""
+    palette = render.CLASS_COLOURS
+    wide = labels.astype(np.int64)
+    rgba = np.zeros(labels.shape + (4,), np.uint8)
+    index = np.where(wide > 0, 1 + (wide - 1) % (len(palette) - 1), 0)
+    rgba[..., :3] = palette[index] if colour is None else colour
+    alpha = np.zeros(labels.shape, np.float32)
+    if mode in ("fill", "both"):
+        alpha[wide > 0] = opacity
+    if mode in ("contour", "both"):
+        alpha[_plain_contour(labels)] = max(opacity, 0.9) if mode == "both" else min(1.0, opacity * 2 + 0.2)
+    rgba[..., 3] = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
+    return rgba
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.uint16, np.int32, np.int64])
+def test_mask_overlay_equals_its_definition(dtype):
+    rng = np.random.default_rng(3)
+    high = {np.bool_: 2, np.uint8: 14}.get(dtype, 70000 if dtype in (np.int32, np.int64) else 300)
+    blocks = rng.integers(0, high, (12, 10))
+    if dtype in (np.int32, np.int64):
+        blocks[0, :3] = (-5, 2**40 if dtype == np.int64 else 2**30, 65535)  # negative, huge, uint16's end
+    labels = np.kron(blocks, np.ones((3, 4), np.int64)).astype(dtype)  # regions, so inside ≠ outline
+    assert render.contour_of(labels).tolist() == _plain_contour(labels.astype(np.int64)).tolist()
+    for mode in render.OVERLAY_MODES:
+        for colour in (None, (9, 8, 7)):
+            for opacity in (0.0, 0.07, 0.45, 1.0):
+                np.testing.assert_array_equal(render.mask_overlay(labels, opacity, mode, colour),
+                                              _plain_overlay(labels.astype(np.int64), opacity, mode, colour))
+
+
 def test_error_overlay_colours_false_positives_and_negatives():
     pred = np.array([[1, 0], [1, 0]], np.uint8)
     true = np.array([[1, 1], [0, 0]], np.uint8)

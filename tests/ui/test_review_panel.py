@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QApplication
 
 from app.core.review import ReviewStore
 from app.core.review.edit import paint_stroke
+from app.ui.render import mask_overlay
+from app.ui.review_editing import VIEW_COLOURS
 from app.ui.review_panel import ReviewPanel
 
 WAIT = 20000
@@ -185,8 +187,12 @@ def test_brush_stroke_produces_the_expected_pixels_and_is_saved(qtbot, panel, re
     expected = (_mask(0) > 0).astype(np.uint8)
     paint_stroke(expected, [(20, 22), (24, 22), (28, 22)], 1, 1)
     assert np.array_equal(panel.session.working, expected)
-    saved = np.asarray(Image.open(review_dir / "corrections" / "a.png"))
-    assert np.array_equal(saved, expected * 255)
+    saved = Image.open(review_dir / "corrections" / "a.png")
+    assert saved.mode == "1"  # a 1-bit PNG: fast to write after every stroke; 0/255 to other programs
+    assert np.array_equal(np.asarray(saved.convert("L")), expected * 255)
+    # the overlay drawn piece by piece during the stroke is exactly the whole mask's overlay
+    overlay = mask_overlay(expected, 1.0, panel.display.mode, VIEW_COLOURS["correction"])
+    assert np.array_equal(panel.canvas.layer("mask"), overlay)
     cases, _ = on_disk(review_dir)
     assert cases["a"].state == "corrected" and cases["a"].corrected == "corrections/a.png"
     assert cases["a"].area == int(expected.sum())
@@ -198,6 +204,8 @@ def test_brush_stroke_produces_the_expected_pixels_and_is_saved(qtbot, panel, re
     erased = expected.copy()
     paint_stroke(erased, [(20, 22), (28, 22)], 1, 0)
     assert np.array_equal(panel.session.working, erased)
+    assert np.array_equal(panel.canvas.layer("mask"),
+                          mask_overlay(erased, 1.0, panel.display.mode, VIEW_COLOURS["correction"]))
 
 
 def test_undo_redo_and_revert(qtbot, panel, review_dir):

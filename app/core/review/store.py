@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..imageio import ImageReadError, write_image
+from ..imageio import ImageReadError, write_binary_png
 from ..pairing import Problem
 from ..postprocess import WatershedParams
 from .case_data import CORRECTIONS_DIR, CaseData, load_case, mask_stats
@@ -205,18 +205,22 @@ class ReviewStore:
             self.save()
         return case
 
-    def save_correction(self, name: str, mask: np.ndarray, reviewer: str) -> ReviewCase:
-        """Store a corrected mask (0/1 or boolean, the image's size); the case becomes corrected."""
+    def save_correction(self, name: str, mask: np.ndarray, reviewer: str,
+                        stats: tuple[int, int] | None = None) -> ReviewCase:
+        """Store a corrected mask (0/1 or boolean, the image's size; a 1-bit PNG); the case
+        becomes corrected. ``stats``: the mask's ``mask_stats`` when the caller has them."""
         self._writable()
         case = self.case(name)
-        binary = (np.asarray(mask) > 0).view(np.uint8)
+        binary = np.asarray(mask)
+        if binary.dtype not in (np.uint8, np.bool_):
+            binary = (binary > 0).view(np.uint8)
         rel = f"{CORRECTIONS_DIR}/{self.file_stem(name)}.png"
         (self.folder / CORRECTIONS_DIR).mkdir(exist_ok=True)
-        write_image(self.folder / rel, binary * np.uint8(255))  # the mask first, then the record pointing at it
+        write_binary_png(self.folder / rel, binary)  # the mask first, then the record pointing at it
         if case.state != "corrected":
             case.state_before_correction = case.state
         case.corrected, case.state, case.reason = rel, "corrected", ""
-        case.area, case.objects = mask_stats(binary)
+        case.area, case.objects = stats if stats is not None else mask_stats(binary)
         self._stamp(case, reviewer)
         self.save()
         return case
