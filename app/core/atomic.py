@@ -34,6 +34,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _sync_folder(path.parent)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -41,6 +42,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the folder entry of a rename to disk (POSIX), so the new file survives a power cut
+    and not only a crash; a file system that cannot sync a folder is left as it is."""
+    if os.name != "posix":
+        return  # Windows makes the rename durable itself and cannot open a folder this way
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
