@@ -130,7 +130,7 @@ class ExperimentConfig:
     def from_json(cls, text: str) -> "ExperimentConfig":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, or an integer of more than 4,300 digits
             raise ConfigError(f"not valid JSON: {exc}") from None
         return cls.from_dict(data)
 

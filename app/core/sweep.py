@@ -132,7 +132,7 @@ class SweepSpec:
     def from_json(cls, text: str, base_dir: str | os.PathLike | None = None) -> "SweepSpec":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, or an integer of more than 4,300 digits
             raise SweepError(f"not valid JSON: {exc}") from None
         return cls.from_dict(data, base_dir)
 

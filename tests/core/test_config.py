@@ -67,6 +67,10 @@ def test_bad_json_and_file_name_in_message(tmp_path):
     path.write_text('{"training": {"epochs": 0}}')
     with pytest.raises(ConfigError, match="bad.json: training.epochs"):
         ExperimentConfig.load(path)
+    huge = tmp_path / "huge.json"  # Python refuses to read an integer of more than 4,300 digits
+    huge.write_text('{"training": {"epochs": ' + "9" * 5000 + "}}")
+    with pytest.raises(ConfigError, match=r"huge.json: not valid JSON: .*4300 digits"):
+        ExperimentConfig.load(huge)
 
 
 @pytest.mark.parametrize("change, message", [

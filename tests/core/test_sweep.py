@@ -469,3 +469,10 @@ def test_sweep_command_is_registered_with_the_segstudio_entry_point(tmp_path, ca
     spec.write_text(json.dumps({"grid": {"loss.name": ["no_such_loss"]}}))
     assert main(["sweep", str(spec), "--dry-run"]) == 2
     assert "no_such_loss" in capsys.readouterr().err
+
+
+def test_a_sweep_file_with_a_huge_integer_is_named(tmp_path):
+    path = tmp_path / "sweep.json"
+    path.write_text('{"parameters": {"optimizer.lr": [' + "1" * 5000 + "]}}")
+    with pytest.raises(SweepError, match=r"sweep.json: not valid JSON: .*4300 digits"):
+        SweepSpec.load(path)
