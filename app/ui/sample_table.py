@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import html
 
+import cv2
+import numpy as np
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QComboBox, QStyledItemDelegate, QTableView
@@ -18,11 +21,14 @@ THUMB_SIZE = 64
 
 
 def sample_thumbnail(sample, size: int = THUMB_SIZE) -> QPixmap:
-    """The sample's image with its mask filled in, shrunk to ``size`` pixels."""
+    """The sample's image with its mask filled in, shrunk to ``size`` pixels (the mask is laid
+    over the shrunk image: about 1 ms, drawn on the GUI thread as rows scroll into view)."""
     step = max(1, max(sample.shape) // (4 * size))  # subsample big images first: cheap and plenty
     image, mask = sample.image[::step, ::step], sample.mask[::step, ::step]
-    rgb = composite(to_display(image), mask_overlay(mask, 0.45, "fill"))
-    return QPixmap.fromImage(to_qimage(thumbnail(rgb, size)))
+    small = thumbnail(to_display(image), size)
+    h, w = small.shape[:2]
+    small_mask = cv2.resize(np.ascontiguousarray(mask), (w, h), interpolation=cv2.INTER_NEAREST)
+    return QPixmap.fromImage(to_qimage(composite(small, mask_overlay(small_mask, 0.45, "fill"))))
 
 
 def _size_text(height: int, width: int) -> str:
@@ -83,12 +89,15 @@ class SampleTableModel(QAbstractTableModel):
         self._rows: dict[str, int] = {}
         self._fractions: dict[str, float] = {}
         self._thumbs: dict[str, QPixmap] = {}
+        self._loaded: list = []  # the samples in the dataset's order (ties keep it when sorting)
+        self._sort_by: tuple[int, Qt.SortOrder] | None = None
         self.editable = True
 
     # -- content -----------------------------------------------------------------------------
     def set_dataset(self, dataset) -> None:
         self.beginResetModel()
-        self._samples = list(dataset.samples) if dataset is not None else []
+        self._loaded = list(dataset.samples) if dataset is not None else []
+        self._samples = self._sorted()
         self._rows = {s.name: i for i, s in enumerate(self._samples)}
         self._fractions = {}
         self._thumbs = {}
@@ -97,9 +106,41 @@ class SampleTableModel(QAbstractTableModel):
     def set_fractions(self, fractions: dict[str, float]) -> None:
         self._fractions = dict(fractions)
         self._column_changed(self.FOREGROUND)
+        self._resort(self.FOREGROUND)
 
     def refresh_splits(self) -> None:
         self._column_changed(self.SPLIT)
+        self._resort(self.SPLIT)
+
+    # -- sorting (here, not in the proxy: Qt's proxy calls data() twice per comparison, which
+    # took 0.1–0.4 s for 1,000 samples; Python sorts the keys in about a millisecond) -----------
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        self._sort_by = (column, order)
+        self._reorder()
+
+    def _resort(self, column: int) -> None:
+        if self._sort_by is not None and self._sort_by[0] == column:
+            self._reorder()
+
+    def _sorted(self) -> list:
+        if self._sort_by is None:
+            return list(self._loaded)
+        column, order = self._sort_by
+        return sorted(self._loaded, key=lambda sample: self._sort_key(sample, column),
+                      reverse=order == Qt.SortOrder.DescendingOrder)  # stable: ties keep the dataset's order
+
+    def _reorder(self) -> None:
+        ordered = self._sorted()
+        if ordered == self._samples:
+            return
+        self.layoutAboutToBeChanged.emit()
+        kept = self.persistentIndexList()  # selection and current row follow their samples
+        names = [self._samples[index.row()].name for index in kept]
+        self._samples = ordered
+        self._rows = {sample.name: row for row, sample in enumerate(ordered)}
+        self.changePersistentIndexList(kept, [self.index(self._rows[name], index.column())
+                                              for name, index in zip(names, kept)])
+        self.layoutChanged.emit()
 
     def _column_changed(self, column: int) -> None:
         if self._samples:
@@ -207,7 +248,13 @@ class SampleFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._text = ""
         self._split = "all"
-        self.setSortRole(SampleTableModel.SORT_ROLE)
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        """Sorting is the table model's (fast, see :meth:`SampleTableModel.sort`); the proxy
+        keeps its order and only filters."""
+        source = self.sourceModel()
+        if source is not None:
+            source.sort(column, order)
 
     def set_text(self, text: str) -> None:
         self._change(text.strip().lower(), self._split)

@@ -85,6 +85,55 @@ def test_sorting_by_foreground_orders_rows(panel, state):
     assert shown == sorted(shown, reverse=True)
 
 
+def test_table_model_sorts_stably_and_selection_follows_its_samples(qtbot):
+    """Sorting is the model's own: ties keep the dataset's order (ascending and descending, as
+    Qt's stable sort), the selected rows stay on their samples, and the order is kept when
+    foreground fractions arrive, the dataset is replaced or splits change."""
+    from types import SimpleNamespace
+
+    from PySide6.QtCore import QItemSelectionModel
+    from PySide6.QtWidgets import QTableView
+
+    splits = ["val", "train", "val", "train", "test", "train"]
+    samples = [SimpleNamespace(name=f"s{i}", split=split, shape=(8, 8 + i), image_path="i", mask_path="m", page=None,
+                               image=np.zeros((8, 8 + i), np.uint8), mask=np.zeros((8, 8 + i), np.uint8))
+               for i, split in enumerate(splits)]
+    model, proxy, view = SampleTableModel(), SampleFilterProxy(), QTableView()
+    qtbot.addWidget(view)
+    proxy.setSourceModel(model)
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    model.set_dataset(SimpleNamespace(samples=samples))
+    names = lambda: [proxy.index(r, M.NAME).data() for r in range(proxy.rowCount())]  # noqa: E731
+
+    view.sortByColumn(M.SPLIT, Qt.SortOrder.AscendingOrder)  # train, val, test; ties in dataset order
+    assert names() == ["s1", "s3", "s5", "s0", "s2", "s4"]
+    view.sortByColumn(M.SPLIT, Qt.SortOrder.DescendingOrder)
+    assert names() == ["s4", "s0", "s2", "s1", "s3", "s5"]
+
+    view.selectionModel().select(proxy.index(names().index("s2"), M.NAME),
+                                 QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+    model.set_fractions({"s0": 0.5, "s1": 0.1, "s2": 0.9, "s3": 0.3, "s4": 0.7, "s5": 0.2})
+    view.sortByColumn(M.FOREGROUND, Qt.SortOrder.DescendingOrder)
+    assert names() == ["s2", "s4", "s0", "s3", "s5", "s1"]
+    selected = {proxy.index(i.row(), M.NAME).data() for i in view.selectionModel().selectedRows()}
+    assert selected == {"s2"}  # the selection moved with its sample
+    model.set_fractions({"s0": 0.5, "s1": 0.95, "s2": 0.9, "s3": 0.3, "s4": 0.7, "s5": 0.2})
+    assert names() == ["s1", "s2", "s4", "s0", "s3", "s5"]  # new values re-sort, as Qt's dynamic sort did
+    proxy.set_text("s")  # filtering keeps the order
+    assert names() == ["s1", "s2", "s4", "s0", "s3", "s5"]
+    proxy.set_split("train")
+    assert names() == ["s1", "s3", "s5"]
+    proxy.set_split("all")
+    view.sortByColumn(M.SIZE, Qt.SortOrder.DescendingOrder)
+    model.set_dataset(SimpleNamespace(samples=list(reversed(samples))))  # a reload keeps the sort
+    assert names() == ["s5", "s4", "s3", "s2", "s1", "s0"]
+    view.sortByColumn(M.NAME, Qt.SortOrder.AscendingOrder)
+    samples[0].split = "train"
+    model.refresh_splits()
+    assert names() == ["s0", "s1", "s2", "s3", "s4", "s5"]
+
+
 def test_editing_split_cell_updates_config_and_dataset(panel, state, qtbot):
     name = next(s.name for s in state.dataset.samples if s.split == "train")
     index = proxy_index(panel, name, M.SPLIT)
