@@ -30,6 +30,7 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self.view.addItem(self.image_item)
         self._layers: dict[str, pg.ImageItem] = {}
         self._layer_data: dict[str, np.ndarray | None] = {}
+        self._spare: dict[str, np.ndarray] = {}  # hidden layers' arrays, reusable as buffers
         self._rgb: np.ndarray | None = None
         self._auto_fit = True  # until the user zooms or pans, the whole image follows the widget's size
         self.view.sigRangeChangedManually.connect(self._user_moved)
@@ -67,8 +68,11 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
             self._layers[name] = item
         elif z is not None:
             item.setZValue(z)
+        previous = self._layer_data.get(name)
         self._layer_data[name] = rgba
         if rgba is None:
+            if previous is not None:
+                self._spare[name] = previous  # kept to draw the next overlay into (see ``buffer``)
             item.clear()
             item.setVisible(False)
         else:
@@ -77,6 +81,12 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
 
     def layer(self, name: str) -> np.ndarray | None:
         return self._layer_data.get(name)
+
+    def buffer(self, name: str) -> np.ndarray | None:
+        """The array of layer ``name``, shown or last hidden, to redraw into: a large overlay
+        redrawn in place needs no fresh memory (tens of milliseconds for 4096² RGBA)."""
+        shown = self._layer_data.get(name)
+        return shown if shown is not None else self._spare.pop(name, None)
 
     def set_layer_opacity(self, name: str, opacity: float) -> None:
         """Fade a layer without recomputing it (no-op for a layer not added yet)."""

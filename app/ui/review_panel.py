@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, 
 
 from app.core.review import ReviewError, ReviewLockedError, ReviewStore, state_label
 
-from .render import mask_overlay
 from .review_actions import build_review_actions
 from .review_dialogs import ExportDialog, NewReviewDialog, ask_which_mask
 from .review_editing import VIEW_COLOURS, CorrectionTools
@@ -312,9 +311,8 @@ class ReviewPanel(QWidget):
         if mask is None or self._raw_only:
             self.canvas.set_layer("mask", None)
         else:
-            labels = s.cleaned.labels if s.view == "watershed" and s.cleaned is not None else mask
-            rgba = mask_overlay(labels, 1.0, self.display.mode, VIEW_COLOURS.get(s.view),
-                                out=self.canvas.layer("mask"))  # redrawn in place: no new 4096² buffer
+            rgba = s.mask_layer().overlay(1.0, self.display.mode, VIEW_COLOURS.get(s.view),
+                                          out=self.canvas.buffer("mask"))  # in place: no new 4096² buffer
             self.canvas.set_layer("mask", rgba, z=20)
             self.canvas.set_layer_opacity("mask", max(0.05, self.display.opacity.value() / 100)
                                           if self.display.mode == "fill" else max(0.35, self.display.opacity.value() / 100))

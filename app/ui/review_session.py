@@ -19,6 +19,7 @@ from app.core.review.case_data import CaseData, load_case, mask_stats
 from app.core.review.edit import EditHistory, paint_stroke
 
 from .render import to_display
+from .sample_view import MaskLayer
 from .tasks import TaskRunner
 
 CACHE_CASES = 6
@@ -27,15 +28,31 @@ VIEWS = ("prediction", "watershed", "correction")
 VIEW_LABELS = {"prediction": "Prediction", "watershed": "After watershed", "correction": "Correction"}
 
 
+@dataclasses.dataclass(eq=False)
+class PreparedCase:
+    """A case ready to show: its files, clean-up, display image, and each fixed mask's overlay
+    code and (area, objects), all made in the loading worker, not on the GUI thread."""
+
+    data: CaseData
+    cleaned: PostprocessResult
+    display: np.ndarray  # the image as shown: uint8 H×W×3
+    layers: dict[str, MaskLayer]  # prediction, watershed and (if any) the saved correction
+    stats: dict[str, tuple[int, int]]  # prediction and (if any) the saved correction
+
+
 def load_case_job(folder, case, params: WatershedParams):
-    """Read a case, run its clean-up and prepare the image for the screen (in a worker thread:
-    contrast-stretching a large 16-bit image takes a good part of a second)."""
+    """Read a case, run its clean-up and prepare what the screen shows (in a worker thread: for
+    a 4096² case, contrast-stretching and overlay codes take a good part of a second)."""
     def job(ctx):
         data = load_case(folder, case)
         ctx.check()
         cleaned = data.watershed(params)
         ctx.check()
-        return data, cleaned, to_display(data.image)
+        masks = {"prediction": data.prediction, "watershed": cleaned.labels, "correction": data.corrected}
+        layers = {view: MaskLayer(mask) for view, mask in masks.items() if mask is not None}
+        ctx.check()
+        stats = {view: mask_stats(masks[view]) for view in ("prediction", "correction") if masks[view] is not None}
+        return PreparedCase(data, cleaned, to_display(data.image), layers, stats)
     return job
 
 
@@ -64,10 +81,12 @@ class ReviewSession(QObject):
         self.history = EditHistory()
         self._had_correction = False
         self._generation = 0  # bumped for every review opened: results of an older one are dropped
-        self._cache: OrderedDict[str, tuple[CaseData, PostprocessResult, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[str, PreparedCase] = OrderedDict()
         self._edits: dict[str, int] = {}  # saves per case: a copy read before the last save is stale
-        self._revision = 0  # bumped whenever a mask may have changed: keys the statistics memo
-        self._stats_memo: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._revision = 0  # bumped whenever a mask may have changed: keys the memos below
+        self._memo_revision = -1
+        self._stats_memo: dict[int, tuple[int, int]] = {}  # id(mask) -> (area, objects)
+        self._layer_memo: dict[int, MaskLayer] = {}  # id(mask) -> its overlay code
         self._loader = TaskRunner("review-case", self)
         self._prefetcher = TaskRunner("review-prefetch", self)
         self._loader.busyChanged.connect(self.loadingChanged)
@@ -126,7 +145,7 @@ class ReviewSession(QObject):
         self.currentChanged.emit(name)
         if name in self._cache:
             self._cache.move_to_end(name)
-            self._show_loaded(name, *self._cache[name])
+            self._show_loaded(name, self._cache[name])
         else:
             self._loader.start(self._load_job(name), on_done=self._on_loaded(name),
                                on_failed=lambda message, n=name: self._load_failed(n, message))
@@ -163,14 +182,22 @@ class ReviewSession(QObject):
         while len(self._cache) > CACHE_CASES:
             self._cache.popitem(last=False)
         if name == self.current and self.data is None:  # shown once: a second copy never replaces edits
-            self._show_loaded(name, *result)
+            self._show_loaded(name, result)
 
-    def _show_loaded(self, name: str, data: CaseData, cleaned: PostprocessResult, display: np.ndarray) -> None:
+    def _show_loaded(self, name: str, case: PreparedCase) -> None:
         self._revision += 1
-        self.data, self.cleaned, self.display_image = data, cleaned, display
+        data = case.data
+        self.data, self.cleaned, self.display_image = data, case.cleaned, case.display
         self._had_correction = data.corrected is not None
         self.working = data.corrected.copy() if data.corrected is not None else None
         self.view = "correction" if self.working is not None else self.preferred_view
+        stats, layers = self._memos()  # what the worker prepared: nothing of it is redone here
+        shown = {"prediction": data.prediction, "watershed": case.cleaned.labels, "correction": self.working}
+        for view, mask in shown.items():
+            if mask is not None and view in case.layers:
+                layers[id(mask)] = case.layers[view]
+            if mask is not None and view in case.stats:
+                stats[id(mask)] = case.stats[view]
         self.caseLoaded.emit(name)
         self.maskChanged.emit()
         self._prefetch_next()
@@ -219,12 +246,31 @@ class ReviewSession(QObject):
             return int(np.count_nonzero(mask)), self.cleaned.object_count
         return self._mask_stats(mask)
 
+    def _memos(self) -> tuple[dict, dict]:
+        """The statistics and overlay memos, emptied whenever a mask may have changed."""
+        if self._memo_revision != self._revision:
+            self._memo_revision, self._stats_memo, self._layer_memo = self._revision, {}, {}
+        return self._stats_memo, self._layer_memo
+
     def _mask_stats(self, mask: np.ndarray) -> tuple[int, int]:
         """``mask_stats``, computed once per mask and change (a 4096² mask takes ~40 ms)."""
-        key = (self._revision, id(mask))
-        if self._stats_memo is None or self._stats_memo[0] != key:
-            self._stats_memo = (key, mask_stats(mask))
-        return self._stats_memo[1]
+        memo = self._memos()[0]
+        if id(mask) not in memo:
+            memo[id(mask)] = mask_stats(mask)
+        return memo[id(mask)]
+
+    def mask_layer(self) -> MaskLayer | None:
+        """The overlay code of what is on screen (the watershed view: its instances), prepared
+        once per mask and change; None while loading."""
+        mask = self.mask()
+        if mask is None:
+            return None
+        if self.view == "watershed" and self.cleaned is not None:
+            mask = self.cleaned.labels
+        memo = self._memos()[1]
+        if id(mask) not in memo:
+            memo[id(mask)] = MaskLayer(mask)
+        return memo[id(mask)]
 
     # -- decisions ---------------------------------------------------------------------------
     def decide(self, state: str, reason: str = "", comment: str | None = None) -> bool:

@@ -51,9 +51,11 @@ class MaskLayer:
         ``opacity`` (one level for every drawn pixel), or None where it takes two (``both``)."""
         return {"fill": opacity, "contour": min(1.0, opacity * 2 + 0.2)}.get(mode)
 
-    def overlay(self, opacity: float, mode: str = "fill", colour: tuple[int, int, int] | None = None) -> np.ndarray:
-        """RGBA uint8 H×W×4, equal to ``mask_overlay(mask, opacity, mode, colour)``."""
-        return rgba_from_code(self.code, overlay_table(mode, opacity, colour))
+    def overlay(self, opacity: float, mode: str = "fill", colour: tuple[int, int, int] | None = None,
+                out: np.ndarray | None = None) -> np.ndarray:
+        """RGBA uint8 H×W×4, equal to ``mask_overlay(mask, opacity, mode, colour)`` (written
+        into ``out`` when it is an RGBA array of the same size)."""
+        return rgba_from_code(self.code, overlay_table(mode, opacity, colour), out)
 
 
 def faded(rgba: np.ndarray, opacity: float) -> np.ndarray:

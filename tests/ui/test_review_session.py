@@ -102,3 +102,44 @@ def test_the_image_is_prepared_for_the_screen_in_the_worker(qtbot, store, monkey
         assert (session.display_image == 100).all()
     finally:
         session.shutdown()
+
+
+def test_overlay_codes_and_counts_of_a_case_are_made_in_the_worker(qtbot, store, monkeypatch):
+    """Showing a case and switching between its prediction and watershed views computes no
+    overlay code and counts no objects on the GUI thread; an edit does, once per change."""
+    from app.ui.render import mask_overlay
+
+    on_gui = []
+    real_layer, real_stats = review_session.MaskLayer, review_session.mask_stats
+
+    def layer(mask):
+        on_gui.append(("layer", threading.current_thread() is threading.main_thread()))
+        return real_layer(mask)
+
+    def stats(mask):
+        on_gui.append(("stats", threading.current_thread() is threading.main_thread()))
+        return real_stats(mask)
+
+    monkeypatch.setattr(review_session, "MaskLayer", layer)
+    monkeypatch.setattr(review_session, "mask_stats", stats)
+    session = review_session.ReviewSession()
+    session.reviewer = "Dr Test"
+    try:
+        session.set_store(store)
+        qtbot.waitUntil(lambda: session.data is not None, timeout=WAIT)
+        for view in ("prediction", "watershed", "prediction"):
+            session.set_view(view)
+            code = session.mask_layer()
+            shown = session.cleaned.labels if view == "watershed" else session.mask()
+            np.testing.assert_array_equal(code.overlay(0.6, "both"), mask_overlay(shown, 0.6, "both"))
+            session.stats()
+        assert on_gui and not any(gui for _, gui in on_gui)  # all of it in the loading worker
+        on_gui.clear()
+        assert session.edit(remove_object, 10, 10)
+        session.stats()
+        session.stats()
+        code = session.mask_layer()
+        assert on_gui.count(("stats", True)) == 1 and on_gui.count(("layer", True)) == 1
+        np.testing.assert_array_equal(code.overlay(1.0, "fill"), mask_overlay(session.working, 1.0, "fill"))
+    finally:
+        session.shutdown()
