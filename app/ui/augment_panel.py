@@ -414,7 +414,8 @@ class AugmentPanel(AugmentLayout, QWidget):
             if key is not None and self._mask_keys.get(canvas.objectName()) == key:
                 continue  # the same source sample again: its layer is already right
             self._mask_keys[canvas.objectName()] = key
-            canvas.set_layer("mask", None if key is None else mask.overlay(opacity, mode), z=10)
+            canvas.set_layer("mask", None if key is None else mask.overlay(opacity, mode, out=canvas.buffer("mask")),
+                             z=10)
 
     def _update_busy(self, *_args) -> None:
         self.busy_label.setVisible(self.runner.busy or self.render_runner.busy)

@@ -126,7 +126,8 @@ class SampleViewer(QWidget):
         fade = MaskLayer.fade(mode, opacity)
         key = (view, mode, colour, opacity if fade is None else None)  # holds the view: no id reuse
         if key != self._overlay_key:
-            rgba = view.mask.overlay(opacity if fade is None else 1.0, mode, OVERLAY_COLOURS[colour])
+            rgba = view.mask.overlay(opacity if fade is None else 1.0, mode, OVERLAY_COLOURS[colour],
+                                     out=self.canvas.buffer("mask"))  # in place: no fresh memory
             self.canvas.set_layer("mask", rgba, z=10)
             self._overlay_key = key
         self.canvas.set_layer_opacity("mask", 1.0 if fade is None else fade)

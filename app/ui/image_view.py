@@ -80,6 +80,8 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
             item.setVisible(True)
 
     def layer(self, name: str) -> np.ndarray | None:
+        """The RGBA array shown as layer ``name`` (None when hidden). Panels redraw into it in
+        place (see :meth:`buffer`): copy it to keep what it shows now."""
         return self._layer_data.get(name)
 
     def buffer(self, name: str) -> np.ndarray | None:

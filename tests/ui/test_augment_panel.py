@@ -296,7 +296,7 @@ def test_training_seed_change_elsewhere_rerenders(qtbot, panel, state):
 def test_mask_overlay_modes(panel):
     panel.refresh_now()
     panel.mask_mode_combo.setCurrentText("fill")
-    fill = panel.augmented_canvas.layer("mask")
+    fill = panel.augmented_canvas.layer("mask").copy()  # later draws reuse the layer's array
     panel.opacity_slider.setValue(90)
     stronger = panel.augmented_canvas.layer("mask")
     assert stronger[..., 3].max() > fill[..., 3].max()
