@@ -1,5 +1,5 @@
 """``python -m app``: the same as the ``segstudio`` command."""
 
-from app.cli import main
+from app.launch import main
 
 raise SystemExit(main())

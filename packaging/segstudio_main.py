@@ -4,6 +4,6 @@ import multiprocessing
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()  # DataLoader workers re-enter here on Windows and macOS
-    from app.cli import main
+    from app.launch import main
 
     raise SystemExit(main())

@@ -101,10 +101,36 @@ def test_augment_names_the_files_it_left_out(tmp_path, capsys):
     assert "warning: " in (err := capsys.readouterr().err) and "b.png" in err
 
 
-@pytest.mark.parametrize("entry", [["-m", "app"], ["-c", "from app.cli import main; raise SystemExit(main())"]])
+@pytest.mark.parametrize("entry", [["-m", "app"], ["-c", "from app.launch import main; raise SystemExit(main())"],
+                                   ["-c", "from app.cli import main; raise SystemExit(main())"]])
 def test_module_and_console_entry(entry):
     result = subprocess.run([sys.executable, *entry, "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "SegStudio" in result.stdout
+
+
+@pytest.mark.parametrize("entry", ["main", "gui_main"])
+def test_ctrl_c_while_the_command_line_is_still_importing_is_one_line(monkeypatch, capsys, entry):
+    import types
+
+    from app import launch
+
+    def interrupted(name):  # the interrupt lands while `from app.cli import ...` runs
+        raise KeyboardInterrupt
+
+    importing = types.ModuleType("app.cli")
+    importing.__getattr__ = interrupted
+    monkeypatch.setitem(sys.modules, "app.cli", importing)
+    assert getattr(launch, entry)() == 130
+    assert capsys.readouterr().err == "segstudio: interrupted\n"
+
+
+def test_console_scripts_start_through_the_launcher():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"segstudio": "app.launch:main"}
+    assert project["gui-scripts"] == {"segstudio-gui": "app.launch:gui_main"}
 
 
 def test_screenshot_needs_self_test(capsys):
