@@ -22,7 +22,8 @@ from .render import to_display
 from .sample_view import MaskLayer
 from .tasks import TaskRunner
 
-CACHE_CASES = 6
+CACHE_CASES = 6  # recently shown cases kept ready (the next one is prefetched) ...
+CACHE_BYTES = 768 << 20  # ... within this much memory (a 4096² case holds about 250 MB)
 HISTORY_BYTES = 256 << 20  # undo snapshots kept per case (at least 4)
 VIEWS = ("prediction", "watershed", "correction")
 VIEW_LABELS = {"prediction": "Prediction", "watershed": "After watershed", "correction": "Correction"}
@@ -38,6 +39,12 @@ class PreparedCase:
     display: np.ndarray  # the image as shown: uint8 H×W×3
     layers: dict[str, MaskLayer]  # prediction, watershed and (if any) the saved correction
     stats: dict[str, tuple[int, int]]  # prediction and (if any) the saved correction
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [self.data.image, self.data.prediction, self.data.source_gray, self.data.corrected,
+                  self.cleaned.mask, self.cleaned.labels, self.display, *(layer.code for layer in self.layers.values())]
+        return sum(a.nbytes for a in arrays if a is not None)
 
 
 def load_case_job(folder, case, params: WatershedParams):
@@ -179,7 +186,8 @@ class ReviewSession(QObject):
         if edits != self._edits.get(name, 0):
             return  # read before the case's correction was last saved (a prefetch that lost the race)
         self._cache[name] = result
-        while len(self._cache) > CACHE_CASES:
+        while len(self._cache) > CACHE_CASES or (
+                len(self._cache) > 1 and sum(c.nbytes for c in self._cache.values()) > CACHE_BYTES):
             self._cache.popitem(last=False)
         if name == self.current and self.data is None:  # shown once: a second copy never replaces edits
             self._show_loaded(name, result)

@@ -791,3 +791,16 @@ def test_file_stems_are_unique_and_safe():
     assert len({s.lower() for s in stems.values()}) == 6
     assert stems["a b"].startswith("a_b-") and stems["a_b"].startswith("a_b-")
     assert "/" not in stems["x/y"] and stems["a"] != stems["A"]
+
+
+def test_a_cases_clean_up_keeps_no_intermediate_steps(store):
+    """The review never shows the clean-up's steps; kept per cached case they would cost
+    hundreds of megabytes for large images."""
+    from app.core.postprocess import watershed_postprocess
+
+    data = store.load_case("a")
+    params = WatershedParams(foreground_fraction=0.3)
+    cleaned = data.watershed(params)
+    full = watershed_postprocess(data.source_gray, params)
+    assert cleaned.steps == [] and len(full.steps) >= 10
+    assert np.array_equal(cleaned.mask, full.mask) and np.array_equal(cleaned.labels, full.labels)

@@ -143,3 +143,19 @@ def test_overlay_codes_and_counts_of_a_case_are_made_in_the_worker(qtbot, store,
         np.testing.assert_array_equal(code.overlay(1.0, "fill"), mask_overlay(session.working, 1.0, "fill"))
     finally:
         session.shutdown()
+
+
+def test_the_case_cache_keeps_within_its_memory_budget(qtbot, store, monkeypatch):
+    session = review_session.ReviewSession()
+    try:
+        session.set_store(store)
+        qtbot.waitUntil(lambda: session.data is not None and "b" in session._cache, timeout=WAIT)  # a, b prefetched
+        one_case = session._cache["a"].nbytes
+        assert one_case == 48 * 48 * (3 + 1 + 1 + 1 + 1 + 4 + 2)  # display, image, 4 masks, labels, 2 overlay codes
+        monkeypatch.setattr(review_session, "CACHE_BYTES", int(one_case * 1.5))
+        session.go_to("b")
+        qtbot.waitUntil(lambda: session.data is not None and "c" in session._cache, timeout=WAIT)
+        assert list(session._cache) == ["c"]  # a and b left to keep within the budget; the newest stays
+        assert session.current == "b" and session.mask() is not None  # the case on screen is unaffected
+    finally:
+        session.shutdown()
