@@ -92,8 +92,8 @@ class ReviewSession(QObject):
         self._edits: dict[str, int] = {}  # saves per case: a copy read before the last save is stale
         self._revision = 0  # bumped whenever a mask may have changed: keys the memos below
         self._memo_revision = -1
-        self._stats_memo: dict[int, tuple[int, int]] = {}  # id(mask) -> (area, objects)
-        self._layer_memo: dict[int, MaskLayer] = {}  # id(mask) -> its overlay code
+        self._stats_memo: dict[int, tuple[np.ndarray, tuple[int, int]]] = {}  # id(mask) -> (mask, counts)
+        self._layer_memo: dict[int, tuple[np.ndarray, MaskLayer]] = {}  # id(mask) -> (mask, overlay code)
         self._loader = TaskRunner("review-case", self)
         self._prefetcher = TaskRunner("review-prefetch", self)
         self._loader.busyChanged.connect(self.loadingChanged)
@@ -203,9 +203,9 @@ class ReviewSession(QObject):
         shown = {"prediction": data.prediction, "watershed": case.cleaned.labels, "correction": self.working}
         for view, mask in shown.items():
             if mask is not None and view in case.layers:
-                layers[id(mask)] = case.layers[view]
+                layers[id(mask)] = (mask, case.layers[view])
             if mask is not None and view in case.stats:
-                stats[id(mask)] = case.stats[view]
+                stats[id(mask)] = (mask, case.stats[view])
         self.caseLoaded.emit(name)
         self.maskChanged.emit()
         self._prefetch_next()
@@ -255,17 +255,22 @@ class ReviewSession(QObject):
         return self._mask_stats(mask)
 
     def _memos(self) -> tuple[dict, dict]:
-        """The statistics and overlay memos, emptied whenever a mask may have changed."""
+        """The statistics and overlay memos, emptied whenever a mask may have changed. Entries
+        hold their mask, so an id is never reused while its entry lives."""
         if self._memo_revision != self._revision:
             self._memo_revision, self._stats_memo, self._layer_memo = self._revision, {}, {}
         return self._stats_memo, self._layer_memo
 
+    @staticmethod
+    def _remembered(memo: dict, mask: np.ndarray, make):
+        entry = memo.get(id(mask))
+        if entry is None or entry[0] is not mask:
+            entry = memo[id(mask)] = (mask, make(mask))
+        return entry[1]
+
     def _mask_stats(self, mask: np.ndarray) -> tuple[int, int]:
         """``mask_stats``, computed once per mask and change (a 4096² mask takes ~40 ms)."""
-        memo = self._memos()[0]
-        if id(mask) not in memo:
-            memo[id(mask)] = mask_stats(mask)
-        return memo[id(mask)]
+        return self._remembered(self._memos()[0], mask, mask_stats)
 
     def mask_layer(self) -> MaskLayer | None:
         """The overlay code of what is on screen (the watershed view: its instances), prepared
@@ -275,10 +280,7 @@ class ReviewSession(QObject):
             return None
         if self.view == "watershed" and self.cleaned is not None:
             mask = self.cleaned.labels
-        memo = self._memos()[1]
-        if id(mask) not in memo:
-            memo[id(mask)] = MaskLayer(mask)
-        return memo[id(mask)]
+        return self._remembered(self._memos()[1], mask, MaskLayer)
 
     # -- decisions ---------------------------------------------------------------------------
     def decide(self, state: str, reason: str = "", comment: str | None = None) -> bool:
