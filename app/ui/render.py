@@ -66,22 +66,24 @@ def _small_labels(labels: np.ndarray) -> np.ndarray | None:
 def contour_of(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
     """Boolean H×W: pixels on the border of each labelled region of ``mask``."""
     labels = _as_labels(mask)
+    if not labels.size:
+        return np.zeros(labels.shape[:2], np.bool_)
     work = _small_labels(labels)
     if work is None:
         work = labels.astype(np.float32)
     kernel = np.ones((3, 3), np.uint8)
     eroded = cv2.erode(work, kernel, iterations=thickness, borderType=cv2.BORDER_REPLICATE)
     dilated = cv2.dilate(work, kernel, iterations=thickness, borderType=cv2.BORDER_REPLICATE)
-    edge = cv2.compare(eroded, dilated, cv2.CMP_NE)  # 255 where the neighbourhood is not uniform
-    inside = cv2.min(labels, 1) if labels.dtype == np.uint8 else (labels > 0).view(np.uint8)
-    return cv2.bitwise_and(edge, inside).view(np.bool_)
+    # NumPy, not cv2.compare / cv2.min: OpenCV takes an array of up to 4 values for a scalar
+    edge = np.not_equal(eroded, dilated)  # the neighbourhood is not uniform
+    return np.logical_and(edge, labels > 0, out=edge)
 
 
 def palette_index(mask: np.ndarray) -> np.ndarray:
     """Per pixel, the row of ``CLASS_COLOURS`` that :func:`mask_overlay` paints it with (uint8;
     0 for background)."""
     labels = _as_labels(mask)
-    if labels.dtype == np.uint8:
+    if labels.dtype == np.uint8 and labels.size:  # (OpenCV returns None for an empty array)
         return cv2.LUT(labels, _U8_PALETTE_INDEX)
     small = _small_labels(labels)
     if small is not None:  # instance maps: a look-up table is still fastest
@@ -116,8 +118,8 @@ def overlay_code(mask: np.ndarray, outline: bool = True) -> np.ndarray:
     (when ``outline``); :func:`overlay_table` turns it into RGBA."""
     labels = _as_labels(mask)
     code = palette_index(labels)
-    if outline:
-        code = cv2.add(code, contour_of(labels).view(np.uint8) * np.uint8(len(CLASS_COLOURS)))
+    if outline:  # (NumPy, not cv2.add: OpenCV takes a 1×1 array for a scalar)
+        np.add(code, contour_of(labels).view(np.uint8) * np.uint8(len(CLASS_COLOURS)), out=code)
     return code
 
 

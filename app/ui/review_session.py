@@ -122,6 +122,8 @@ class ReviewSession(QObject):
         self.display_image = None
         self._cache.clear()
         self._edits.clear()
+        self._revision += 1  # the memos let go of the closed review's masks
+        self._memos()
         self.history.clear()
 
     def shutdown(self) -> None:

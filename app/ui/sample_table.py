@@ -97,10 +97,10 @@ class SampleTableModel(QAbstractTableModel):
     def set_dataset(self, dataset) -> None:
         self.beginResetModel()
         self._loaded = list(dataset.samples) if dataset is not None else []
+        self._fractions = {}  # first: the new samples are not sorted by the old ones' values
+        self._thumbs = {}
         self._samples = self._sorted()
         self._rows = {s.name: i for i, s in enumerate(self._samples)}
-        self._fractions = {}
-        self._thumbs = {}
         self.endResetModel()
 
     def set_fractions(self, fractions: dict[str, float]) -> None:

@@ -125,8 +125,10 @@ def test_table_model_sorts_stably_and_selection_follows_its_samples(qtbot):
     proxy.set_split("train")
     assert names() == ["s1", "s3", "s5"]
     proxy.set_split("all")
+    model.set_dataset(SimpleNamespace(samples=list(reversed(samples))))  # reloaded: no fractions yet,
+    assert names() == ["s5", "s4", "s3", "s2", "s1", "s0"]  # so the dataset's order, not the old values'
     view.sortByColumn(M.SIZE, Qt.SortOrder.DescendingOrder)
-    model.set_dataset(SimpleNamespace(samples=list(reversed(samples))))  # a reload keeps the sort
+    model.set_dataset(SimpleNamespace(samples=samples))  # a reload keeps the sort
     assert names() == ["s5", "s4", "s3", "s2", "s1", "s0"]
     view.sortByColumn(M.NAME, Qt.SortOrder.AscendingOrder)
     samples[0].split = "train"

@@ -186,6 +186,10 @@ def test_mask_overlay_equals_its_definition(dtype):
             for opacity in (0.0, 0.07, 0.45, 1.0):
                 np.testing.assert_array_equal(render.mask_overlay(labels, opacity, mode, colour),
                                               _plain_overlay(labels.astype(np.int64), opacity, mode, colour))
+        for tiny in (labels[:1, :1], labels[2:3, 5:9], labels[:, 3:4]):  # 1×1, one row, one column
+            np.testing.assert_array_equal(render.mask_overlay(tiny, 0.5, mode),
+                                          _plain_overlay(tiny.astype(np.int64), 0.5, mode, None))
+        assert render.mask_overlay(labels[:0], 0.5, mode).shape == (0, labels.shape[1], 4)  # empty
 
 
 def test_error_overlay_colours_false_positives_and_negatives():

@@ -208,6 +208,27 @@ def test_brush_stroke_produces_the_expected_pixels_and_is_saved(qtbot, panel, re
                           mask_overlay(erased, 1.0, panel.display.mode, VIEW_COLOURS["correction"]))
 
 
+def test_a_stroke_leaves_the_outline_overlay_exactly_as_a_whole_redraw(qtbot, panel, review_dir):
+    """The stroke is drawn piece by piece and not redrawn at its end: the outline pixels just
+    beyond the painted box must be right too (a point at x 1.6 paints up to x 3)."""
+    open_and_wait(qtbot, panel, review_dir, "a")
+    activate(qtbot, panel)
+    panel.display.mode_combo.setCurrentIndex(panel.display.mode_combo.findData("contour"))
+    assert panel.display.mode == "contour"
+    panel.choose_tool("brush")
+    panel.tools.radius.setValue(1)
+    expected = (_mask(0) > 0).astype(np.uint8)
+    for start, end in (((1.6, 6.0), (1.6, 12.0)), ((20.4, 2.5), (27.6, 2.5)), ((30.5, 30.5), (30.5, 30.5))):
+        panel.editing._stroke_started(*start)
+        panel.editing._stroke_moved(*end)
+        panel.editing.end_stroke()
+        paint_stroke(expected, [start], 1, 1)
+        paint_stroke(expected, [start, end], 1, 1)
+        assert np.array_equal(panel.session.working, expected)
+        whole = mask_overlay(expected, 1.0, "contour", VIEW_COLOURS["correction"])
+        assert np.argwhere((panel.canvas.layer("mask") != whole).any(-1)).tolist() == []
+
+
 def test_undo_redo_and_revert(qtbot, panel, review_dir):
     open_and_wait(qtbot, panel, review_dir, "a")
     activate(qtbot, panel)

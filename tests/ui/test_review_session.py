@@ -157,5 +157,8 @@ def test_the_case_cache_keeps_within_its_memory_budget(qtbot, store, monkeypatch
         qtbot.waitUntil(lambda: session.data is not None and "c" in session._cache, timeout=WAIT)
         assert list(session._cache) == ["c"]  # a and b left to keep within the budget; the newest stays
         assert session.current == "b" and session.mask() is not None  # the case on screen is unaffected
+        session.mask_layer(), session.stats()
+        session.close()
+        assert session._memos() == ({}, {})  # a closed review's masks are let go
     finally:
         session.shutdown()
