@@ -133,6 +133,17 @@ def test_to_display_stretches_16_bit_and_keeps_8_bit():
     assert render.to_display(gray8)[0, 1].tolist() == [20, 20, 20]
 
 
+@pytest.mark.parametrize("shape", [(33, 17), (1, 1), (0, 5), (8, 12)])
+def test_gray_images_are_shown_as_three_equal_channels(shape):
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 256, shape).astype(np.uint8)
+    strided = gray[:, ::2]  # a view, not contiguous
+    for image in (gray, strided):
+        shown = render.to_display(image)
+        assert shown.dtype == np.uint8 and shown.flags.c_contiguous
+        np.testing.assert_array_equal(shown, np.repeat(image[:, :, None], 3, axis=2))
+
+
 def test_mask_overlay_fill_and_contour():
     mask = np.zeros((7, 7), np.uint8)
     mask[2:5, 2:5] = 1
