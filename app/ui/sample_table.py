@@ -78,7 +78,6 @@ class SampleTableModel(QAbstractTableModel):
 
     THUMB, NAME, SIZE, SPLIT, FOREGROUND = range(5)
     HEADERS = ("", "Name", "Size", "Split", "Foreground")
-    SORT_ROLE = Qt.ItemDataRole.UserRole
     NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
     splitEdited = Signal(str, str)  # sample name, new split
@@ -131,8 +130,8 @@ class SampleTableModel(QAbstractTableModel):
 
     def _reorder(self) -> None:
         ordered = self._sorted()
-        if ordered == self._samples:
-            return
+        if len(ordered) == len(self._samples) and all(a is b for a, b in zip(ordered, self._samples)):
+            return  # (by identity: comparing samples would compare their pixels)
         self.layoutAboutToBeChanged.emit()
         kept = self.persistentIndexList()  # selection and current row follow their samples
         names = [self._samples[index.row()].name for index in kept]
@@ -189,8 +188,6 @@ class SampleTableModel(QAbstractTableModel):
             return self._thumbnail(sample)
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             return self._display(sample, column)
-        if role == self.SORT_ROLE:
-            return self._sort_key(sample, column)
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{sample.name}\nimage: {sample.image_path}\nmask: {sample.mask_path}" + (
                 f"\npage: {sample.page}" if sample.page is not None else "")
