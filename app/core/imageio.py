@@ -169,7 +169,8 @@ def write_binary_png(path: str | os.PathLike, mask: np.ndarray) -> Path:
     (about 50 ms for 4096²), which matters for a correction saved after every brush stroke."""
     import cv2  # the engine's image library; imported here so reading images does not need it
 
-    array = np.ascontiguousarray(np.asarray(mask).view(np.uint8) if np.asarray(mask).dtype == np.bool_ else mask)
+    array = np.asarray(mask)
+    array = np.ascontiguousarray(array.view(np.uint8) if array.dtype == np.bool_ else array)
     if array.ndim != 2 or array.dtype != np.uint8:
         raise ValueError(f"a binary PNG needs a 2-D uint8 or boolean mask, got {array.dtype} {array.shape}")
     ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_BILEVEL, 1])

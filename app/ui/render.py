@@ -76,7 +76,7 @@ def contour_of(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
     kernel = np.ones((3, 3), np.uint8)
     eroded = cv2.erode(work, kernel, iterations=thickness, borderType=cv2.BORDER_REPLICATE)
     dilated = cv2.dilate(work, kernel, iterations=thickness, borderType=cv2.BORDER_REPLICATE)
-    # NumPy, not cv2.compare / cv2.min: OpenCV takes an array of up to 4 values for a scalar
+    # NumPy, not cv2.compare / cv2.min: OpenCV's bindings can read a 1×1 array as a scalar
     edge = np.not_equal(eroded, dilated)  # the neighbourhood is not uniform
     return np.logical_and(edge, labels > 0, out=edge)
 

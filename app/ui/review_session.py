@@ -122,8 +122,8 @@ class ReviewSession(QObject):
         self.display_image = None
         self._cache.clear()
         self._edits.clear()
-        self._revision += 1  # the memos let go of the closed review's masks
-        self._memos()
+        self._revision += 1
+        self._stats_memo, self._layer_memo = {}, {}  # let go of the closed review's masks
         self.history.clear()
 
     def shutdown(self) -> None:
