@@ -19,15 +19,39 @@ METRICS = ("best_dice", "best_iou", "highest_accuracy", "lowest_loss", "best_val
 LOWER_IS_BETTER = ("lowest_loss", "wall_seconds")
 
 
-def _rows(out_dir: Path) -> tuple[list[dict], dict]:
-    from .training.run_folder import RunFolder
+class SummaryCache:
+    """Runs' ``summary.json`` files, read again only when one changes (its time, size or file
+    identity: atomic writes replace the file), so refreshing a long sweep's table is cheap."""
 
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[int, int, int], dict]] = {}
+
+    def read(self, run_dir: Path) -> dict:
+        """The summary in ``run_dir`` ({} if there is none); bad JSON raises ``ValueError``."""
+        path = os.path.join(run_dir, "summary.json")
+        try:
+            info = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            self._entries.pop(path, None)
+            return {}
+        key = (info.st_mtime_ns, info.st_size, info.st_ino)
+        cached = self._entries.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with open(path, encoding="utf-8") as handle:
+            summary = json.load(handle)
+        self._entries[path] = (key, summary)
+        return summary
+
+
+def _rows(out_dir: Path, summaries: SummaryCache | None = None) -> tuple[list[dict], dict]:
     state = read_state(out_dir)
     grid = state.get("spec", {}).get("grid", {})
+    summaries = summaries or SummaryCache()
     rows = []
     for point in state.get("points", []):
-        usable = point.get("status") != "failed" and (out_dir / point["name"]).is_dir()  # else a stale summary
-        summary = RunFolder(out_dir / point["name"], writable=False).read_summary() if usable else {}
+        # a failed point's folder may hold a stale summary from an earlier attempt
+        summary = summaries.read(out_dir / point["name"]) if point.get("status") != "failed" else {}
         row = {"name": point["name"], "status": point.get("status")}
         row.update({key: point["values"].get(key) for key in grid})
         row.update({m: summary.get(m) for m in METRICS})
@@ -48,12 +72,14 @@ def _usable(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def results_table(out_dir: str | os.PathLike, rank_by: str = "best_dice") -> list[dict]:
+def results_table(out_dir: str | os.PathLike, rank_by: str = "best_dice",
+                  summaries: SummaryCache | None = None) -> list[dict]:
     """One row per point, best first by ``rank_by`` (lower first for losses and times): ``rank``
     (None without the metric), ``name``, ``status``, each grid field, the best metrics from the
-    run's summary.json (:data:`METRICS`, their epochs, ``reason``) and ``error``."""
+    run's summary.json (:data:`METRICS`, their epochs, ``reason``) and ``error``. Pass a
+    :class:`SummaryCache` kept between calls to skip re-reading unchanged summaries."""
     _check_metric(rank_by)
-    rows, _ = _rows(Path(out_dir))
+    rows, _ = _rows(Path(out_dir), summaries)
     sign = 1 if rank_by in LOWER_IS_BETTER else -1
     rows.sort(key=lambda r: (0, sign * r[rank_by]) if _usable(r[rank_by]) else (1, 0))
     for n, row in enumerate(rows, 1):

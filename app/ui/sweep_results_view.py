@@ -15,21 +15,19 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QSizePolicy, QSplitter, QTableView, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from app.core.sweep import NOT_APPLICABLE, SweepError
 from app.core.sweep_run import read_state
-from app.core.sweep_results import LOWER_IS_BETTER, METRICS, heatmap_of_rows, results_table, value_label
+from app.core.sweep_results import LOWER_IS_BETTER, METRICS, SummaryCache, heatmap_of_rows, results_table, value_label
+
+from .sweep_ranked_model import RankedRunsModel
 
 METRIC_LABELS = {"best_dice": "best Dice", "best_iou": "best IoU", "highest_accuracy": "best accuracy",
                  "lowest_loss": "lowest loss", "best_value": "best of best_metric",
                  "wall_seconds": "time (s)", "epochs": "epochs"}
-TABLE_METRICS = ("best_dice", "best_iou", "highest_accuracy", "lowest_loss", "wall_seconds", "epochs")
-HEADERS = {"best_dice": "Dice", "best_iou": "IoU", "highest_accuracy": "accuracy", "lowest_loss": "loss",
-           "wall_seconds": "time (s)"}  # short column titles; the tooltip names the summary field
 NO_AXIS = "(none)"
-STATUS_COLOURS = {"failed": "#d32f2f", "stopped": "#f5a623", "pending": "#888888", "running": "#4285f4"}
-RUN_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_WIDTH = 420  # the error column is cut here; its tooltip holds the whole message
 
 
@@ -96,6 +94,7 @@ class SweepResultsView(QWidget):
         self._keys: list[str] = []
         self._grid: dict = {}  # the sweep's grid, read with the rows
         self._lut_cache: np.ndarray | None = None
+        self._summaries = SummaryCache()  # a refresh re-reads only the summaries that changed
         self._build_ui()
 
     # -- construction ------------------------------------------------------------------------
@@ -151,7 +150,10 @@ class SweepResultsView(QWidget):
         heat_layout.addWidget(self.heat_table, 1)
         heat_layout.addLayout(scale)
 
-        self.ranked = QTableWidget()
+        self.ranked = QTableView()
+        self.ranked_model = RankedRunsModel(metric_text, self)
+        self.ranked_model.bold_font(self.ranked.font())
+        self.ranked.setModel(self.ranked_model)
         self.ranked.setObjectName("sweepRankedTable")
         self.ranked.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.ranked.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -184,7 +186,7 @@ class SweepResultsView(QWidget):
         for combo in (self.x_combo, self.y_combo, self.reduce_combo):
             combo.currentIndexChanged.connect(lambda _i: self._draw_heatmap())
         self.export_button.clicked.connect(self.exportRequested)
-        self.ranked.cellDoubleClicked.connect(self._on_double_click)
+        self.ranked.doubleClicked.connect(self._on_double_click)
 
     # -- public API --------------------------------------------------------------------------
     @property
@@ -209,7 +211,7 @@ class SweepResultsView(QWidget):
         if self.folder is not None and (self.folder / "sweep.json").is_file():
             try:
                 self._grid = dict(read_state(self.folder).get("spec", {}).get("grid", {}))
-                self.rows = results_table(self.folder, self.metric)
+                self.rows = results_table(self.folder, self.metric, self._summaries)
             except (SweepError, OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
                 # AttributeError, TypeError: a sweep.json or summary.json of another shape than expected
                 self.rows, self._grid = [], {}
@@ -229,10 +231,14 @@ class SweepResultsView(QWidget):
 
     def run_dir(self, row: int) -> Path | None:
         """The run folder of the ranked table's ``row``."""
-        item = self.ranked.item(row, 0)
-        if item is None or self.folder is None:
+        names = self.ranked_model.names
+        if not 0 <= row < len(names) or self.folder is None:
             return None
-        return self.folder / item.data(RUN_ROLE)
+        return self.folder / names[row]
+
+    def ranked_text(self, row: int, column: int) -> str:
+        """The text of a cell of the ranked table."""
+        return self.ranked_model.index(row, column).data(Qt.ItemDataRole.DisplayRole)
 
     # -- the heat map ------------------------------------------------------------------------
     def _set_keys(self, keys: list[str]) -> None:
@@ -344,50 +350,23 @@ class SweepResultsView(QWidget):
 
     # -- the ranked table --------------------------------------------------------------------
     def _fill_ranked(self) -> None:
-        table = self.ranked
-        columns = ["#", "run", *self._keys, "status", *TABLE_METRICS, "message"]
-        table.clear()
-        table.setColumnCount(len(columns))
-        table.setHorizontalHeaderLabels([HEADERS.get(c, c) for c in columns])
-        for c, column in enumerate(columns):
-            if column in TABLE_METRICS:
-                table.horizontalHeaderItem(c).setToolTip(f"{column} from the run's summary.json")
-        table.setRowCount(len(self.rows))
-        chosen = columns.index(self.metric) if self.metric in columns else -1
-        for r, row in enumerate(self.rows):
-            status = "running" if row["name"] == self.current_run and row["status"] != "completed" else row["status"]
-            cells = [("" if row["rank"] is None else str(row["rank"])), row["name"],
-                     *(value_label(row.get(k)) if k in row and row.get(k) is not None else NOT_APPLICABLE
-                       for k in self._keys),
-                     status, *(metric_text(m, row.get(m)) for m in TABLE_METRICS), row.get("error") or ""]
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c == 0:
-                    item.setData(RUN_ROLE, row["name"])
-                if c == 0 or columns[c] in TABLE_METRICS:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if c == chosen:
-                    bold = QFont(table.font())
-                    bold.setBold(True)
-                    item.setFont(bold)
-                if columns[c] == "status" and status in STATUS_COLOURS:
-                    item.setForeground(QBrush(QColor(STATUS_COLOURS[status])))
-                if row.get("error"):
-                    item.setToolTip(f"{row['name']} failed: {row['error']}")
-                table.setItem(r, c, item)
-        table.resizeColumnsToContents()
-        table.setColumnWidth(len(columns) - 1, min(max(table.columnWidth(len(columns) - 1), 120), MESSAGE_WIDTH))
-        if chosen >= 0:
-            header = table.horizontalHeaderItem(chosen)
-            bold = QFont(table.font())
-            bold.setBold(True)
-            header.setFont(bold)
+        """Show the rows; the selected run stays selected and the table keeps its scroll position."""
+        table, model = self.ranked, self.ranked_model
+        selected = [model.names[i.row()] for i in table.selectionModel().selectedRows()]
+        scroll = table.verticalScrollBar().value()
+        model.set_rows(self.rows, self._keys, self.metric, self.current_run)
+        for column, width in enumerate(model.column_widths(table.font(), table.horizontalHeader().font(), padding=16)):
+            last = column == model.columnCount() - 1  # the message: cut, its tooltip holds it all
+            table.setColumnWidth(column, min(max(width, 120), MESSAGE_WIDTH) if last else width)
+        if selected and selected[0] in model.names:
+            table.selectRow(model.names.index(selected[0]))
+        table.verticalScrollBar().setValue(scroll)
 
     def _on_metric(self, _index: int) -> None:
         self.refresh()
         self.metricChanged.emit(self.metric)
 
-    def _on_double_click(self, row: int, _column: int) -> None:
-        path = self.run_dir(row)
+    def _on_double_click(self, index) -> None:
+        path = self.run_dir(index.row())
         if path is not None and path.is_dir():
             self.openRun.emit(path)

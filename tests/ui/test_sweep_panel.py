@@ -9,6 +9,7 @@ import math
 import threading
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from app.core.sweep_run import read_state
@@ -248,23 +249,23 @@ def test_a_2x2_sweep_runs_stops_resumes_and_fills_the_results(qtbot, panel, stat
         pixel = strip.pixelColor(x, strip.height() // 2)
         assert abs(pixel.red() - int(colour[0])) + abs(pixel.green() - int(colour[1])) + \
             abs(pixel.blue() - int(colour[2])) < 30
-    table = view.ranked
-    header = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    model = view.ranked_model
+    header = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
     assert header == ["#", "run", "loss.name", "optimizer.lr", "status", "Dice", "IoU", "accuracy", "loss", "time (s)",
                       "epochs", "message"]
-    ranked = [table.item(r, 1).text() for r in range(table.rowCount())]
-    assert sorted(ranked) == sorted(NAMES_2X2) and [table.item(r, 0).text() for r in range(4)] == ["1", "2", "3", "4"]
+    ranked = [view.ranked_text(r, 1) for r in range(model.rowCount())]
+    assert sorted(ranked) == sorted(NAMES_2X2) and [view.ranked_text(r, 0) for r in range(4)] == ["1", "2", "3", "4"]
     dice = [summaries[n]["best_dice"] for n in ranked]
     assert dice == sorted(dice, reverse=True)
-    assert all(table.item(r, 4).text() == "completed" for r in range(4))
+    assert all(view.ranked_text(r, 4) == "completed" for r in range(4))
 
     view.set_metric("lowest_loss")  # ranked by another metric: lowest first
-    losses = [summaries[view.ranked.item(r, 1).text()]["lowest_loss"] for r in range(4)]
+    losses = [summaries[view.ranked_text(r, 1)]["lowest_loss"] for r in range(4)]
     assert losses == sorted(losses)
 
     with qtbot.waitSignal(panel.openRun) as opened:
-        view.ranked.cellDoubleClicked.emit(0, 2)
-    assert opened.args == [out / view.ranked.item(0, 1).text()]
+        view.ranked.doubleClicked.emit(model.index(0, 2))
+    assert opened.args == [out / view.ranked_text(0, 1)]
 
     target = tmp_path / "export" / "results.csv"
     target.parent.mkdir()
@@ -272,7 +273,7 @@ def test_a_2x2_sweep_runs_stops_resumes_and_fills_the_results(qtbot, panel, stat
     view.export_button.click()
     with target.open(newline="") as handle:
         exported = list(csv.DictReader(handle))
-    assert [r["name"] for r in exported] == [view.ranked.item(r, 1).text() for r in range(4)]
+    assert [r["name"] for r in exported] == [view.ranked_text(r, 1) for r in range(4)]
     assert [r["rank"] for r in exported] == ["1", "2", "3", "4"] and exported[0]["loss.name"] in ("dice", "focal")
     for row in exported:
         assert math.isclose(float(row["lowest_loss"]), summaries[row["name"]]["lowest_loss"])
@@ -313,13 +314,14 @@ def test_a_failed_run_is_marked_and_the_sweep_goes_on(qtbot, panel, tmp_path, mo
     run_until_idle(qtbot, panel)
     assert [p["status"] for p in read_state(tmp_path / "sweep")["points"]] == ["failed", "completed"]
     assert panel.banner_kind == "warning" and "1 of 2 runs completed, 1 failed" in panel.banner.text()
-    table = panel.results.ranked
-    rows = {table.item(r, 1).text(): r for r in range(table.rowCount())}
+    view, model = panel.results, panel.results.ranked_model
+    rows = {view.ranked_text(r, 1): r for r in range(model.rowCount())}
     failed = rows["focal"]
-    assert table.item(failed, 0).text() == "" and table.item(failed, 3).text() == "failed"
-    message = table.item(failed, table.columnCount() - 1).text()
-    assert "diverged" in message and message in table.item(failed, 1).toolTip()
-    assert table.item(rows["dice"], 0).text() == "1"
+    assert view.ranked_text(failed, 0) == "" and view.ranked_text(failed, 3) == "failed"
+    assert model.index(failed, 3).data(Qt.ItemDataRole.ForegroundRole).color() == QColor("#d32f2f")
+    message = view.ranked_text(failed, model.columnCount() - 1)
+    assert "diverged" in message and message in model.index(failed, 1).data(Qt.ItemDataRole.ToolTipRole)
+    assert view.ranked_text(rows["dice"], 0) == "1"
     assert "focal: failed: " in panel.log.toPlainText()
 
 
