@@ -72,19 +72,24 @@ def _usable(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def results_table(out_dir: str | os.PathLike, rank_by: str = "best_dice",
-                  summaries: SummaryCache | None = None) -> list[dict]:
+def results_table(out_dir: str | os.PathLike, rank_by: str = "best_dice") -> list[dict]:
     """One row per point, best first by ``rank_by`` (lower first for losses and times): ``rank``
     (None without the metric), ``name``, ``status``, each grid field, the best metrics from the
-    run's summary.json (:data:`METRICS`, their epochs, ``reason``) and ``error``. Pass a
+    run's summary.json (:data:`METRICS`, their epochs, ``reason``) and ``error``."""
+    return ranked_results(out_dir, rank_by)[0]
+
+
+def ranked_results(out_dir: str | os.PathLike, rank_by: str = "best_dice",
+                   summaries: SummaryCache | None = None) -> tuple[list[dict], dict]:
+    """:func:`results_table` and the sweep's grid, from one read of ``sweep.json``. Pass a
     :class:`SummaryCache` kept between calls to skip re-reading unchanged summaries."""
     _check_metric(rank_by)
-    rows, _ = _rows(Path(out_dir), summaries)
+    rows, grid = _rows(Path(out_dir), summaries)
     sign = 1 if rank_by in LOWER_IS_BETTER else -1
     rows.sort(key=lambda r: (0, sign * r[rank_by]) if _usable(r[rank_by]) else (1, 0))
     for n, row in enumerate(rows, 1):
         row["rank"] = n if _usable(row[rank_by]) else None
-    return [{"rank": r.pop("rank"), **r} for r in rows]
+    return [{"rank": r.pop("rank"), **r} for r in rows], grid
 
 
 def results_csv(out_dir: str | os.PathLike, path: str | os.PathLike | None = None,

@@ -31,9 +31,8 @@ class RankedRunsModel(QAbstractTableModel):
         self._metric_text = metric_text  # (metric, value) -> the cell's text
         self.columns: list[str] = ["#", "run", "status", *TABLE_METRICS, "message"]
         self.names: list[str] = []
-        self._texts: list[list[str]] = []
-        self._statuses: list[str] = []
-        self._errors: list[str] = []
+        self._texts: list[list[str]] = []  # per row, per column; the last column is the error message
+        self._status_column = self.columns.index("status")
         self._right = [False] * len(self.columns)
         self.chosen = -1
         self._bold: QFont | None = None
@@ -44,13 +43,12 @@ class RankedRunsModel(QAbstractTableModel):
         self.columns = ["#", "run", *keys, "status", *TABLE_METRICS, "message"]
         self.chosen = self.columns.index(metric) if metric in self.columns else -1
         self._right = [c == 0 or column in TABLE_METRICS for c, column in enumerate(self.columns)]
+        self._status_column = self.columns.index("status")
         text = self._metric_text
-        self.names, self._texts, self._statuses, self._errors = [], [], [], []
+        self.names, self._texts = [], []
         for row in rows:
             status = "running" if row["name"] == current_run and row["status"] != "completed" else row["status"]
             self.names.append(row["name"])
-            self._statuses.append(status)
-            self._errors.append(row.get("error") or "")
             self._texts.append(["" if row["rank"] is None else str(row["rank"]), row["name"],
                                 *(value_label(row.get(k)) if row.get(k) is not None else NOT_APPLICABLE
                                   for k in keys),
@@ -80,11 +78,11 @@ class RankedRunsModel(QAbstractTableModel):
             return _RIGHT if self._right[c] else _LEFT
         if role == Qt.ItemDataRole.FontRole and c == self.chosen:
             return self._bold
-        if role == Qt.ItemDataRole.ForegroundRole and self.columns[c] == "status":
-            colour = STATUS_COLOURS.get(self._statuses[r])
+        if role == Qt.ItemDataRole.ForegroundRole and c == self._status_column:
+            colour = STATUS_COLOURS.get(self._texts[r][c])
             return QBrush(QColor(colour)) if colour else None
-        if role == Qt.ItemDataRole.ToolTipRole and self._errors[r]:
-            return f"{self.names[r]} failed: {self._errors[r]}"
+        if role == Qt.ItemDataRole.ToolTipRole and self._texts[r][-1]:
+            return f"{self.names[r]} failed: {self._texts[r][-1]}"
         if role == RUN_ROLE:
             return self.names[r]
         return None

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QWidget)
 
 from app.core.sweep import NOT_APPLICABLE, SweepError
-from app.core.sweep_run import read_state
-from app.core.sweep_results import LOWER_IS_BETTER, METRICS, SummaryCache, heatmap_of_rows, results_table, value_label
+from app.core.sweep_results import (LOWER_IS_BETTER, METRICS, SummaryCache, heatmap_of_rows, ranked_results,
+                                    value_label)
 
 from .sweep_ranked_model import RankedRunsModel
 
@@ -210,8 +210,8 @@ class SweepResultsView(QWidget):
         self.rows, self._grid, message = [], {}, "No results yet: run the sweep, or open a sweep folder."
         if self.folder is not None and (self.folder / "sweep.json").is_file():
             try:
-                self._grid = dict(read_state(self.folder).get("spec", {}).get("grid", {}))
-                self.rows = results_table(self.folder, self.metric, self._summaries)
+                self.rows, grid = ranked_results(self.folder, self.metric, self._summaries)
+                self._grid = dict(grid)
             except (SweepError, OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
                 # AttributeError, TypeError: a sweep.json or summary.json of another shape than expected
                 self.rows, self._grid = [], {}

@@ -8,7 +8,7 @@ import pytest
 
 from app.core import sweep_results
 from app.core.atomic import atomic_write_json
-from app.core.sweep_results import SummaryCache, results_table
+from app.core.sweep_results import SummaryCache, ranked_results, results_table
 
 from .test_sweep import write_synthetic_sweep
 
@@ -33,14 +33,14 @@ def test_unchanged_summaries_are_not_read_again_and_changed_ones_are(tmp_path, c
     out = tmp_path / "s"
     write_synthetic_sweep(out, POINTS)
     cache = SummaryCache()
-    first = results_table(out, summaries=cache)
+    first = ranked_results(out, summaries=cache)[0]
     assert len(counted_reads) == 2  # the failed point's folder is not read
     assert first == results_table(out)  # the same rows as without a cache
     counted_reads.clear()
-    assert results_table(out, summaries=cache) == first and counted_reads == []
+    assert ranked_results(out, summaries=cache)[0] == first and counted_reads == []
 
     atomic_write_json(out / "bce__lr0.1" / "summary.json", {"best_dice": 0.9, "reason": "completed"})
-    rows = results_table(out, summaries=cache)
+    rows = ranked_results(out, summaries=cache)[0]
     assert counted_reads == [str(out / "bce__lr0.1" / "summary.json")]
     assert [(r["rank"], r["name"], r["best_dice"]) for r in rows[:2]] == [(1, "bce__lr0.1", 0.9),
                                                                          (2, "bce__lr0.01", 0.7)]
@@ -50,13 +50,13 @@ def test_a_summary_that_disappears_or_breaks_is_not_served_from_the_cache(tmp_pa
     out = tmp_path / "s"
     write_synthetic_sweep(out, POINTS)
     cache = SummaryCache()
-    results_table(out, summaries=cache)
+    ranked_results(out, summaries=cache)[0]
     (out / "bce__lr0.01" / "summary.json").unlink()
-    rows = {r["name"]: r for r in results_table(out, summaries=cache)}
+    rows = {r["name"]: r for r in ranked_results(out, summaries=cache)[0]}
     assert rows["bce__lr0.01"]["best_dice"] is None and rows["bce__lr0.01"]["rank"] is None
     (out / "bce__lr0.1" / "summary.json").write_text("{not json")
     with pytest.raises(ValueError):
-        results_table(out, summaries=cache)
+        ranked_results(out, summaries=cache)[0]
     assert cache.read(out / "no such run") == {}
     (out / "a file").write_text("x")
     assert cache.read(out / "a file") == {}  # a point whose name is a file, not a folder

@@ -44,10 +44,14 @@ def test_refresh_keeps_the_selected_run_and_the_scroll_position(qtbot, tmp_path,
     reads = []
     real = sweep_results.json.load
     monkeypatch.setattr(sweep_results.json, "load", lambda handle, *a, **k: reads.append(handle.name) or real(handle))
+    states = []
+    real_state = sweep_results.read_state
+    monkeypatch.setattr(sweep_results, "read_state", lambda folder: states.append(folder) or real_state(folder))
     view.current_run = "run119"
     atomic_write_json(out / "run000" / "summary.json", {"best_dice": 0.99, "lowest_loss": 0.0})  # now the best
     view.refresh()
     assert reads == [str(out / "run000" / "summary.json")]  # the other 118 came from the cache
+    assert states == [out]  # sweep.json read once per refresh
     assert view.ranked_text(0, 1) == "run000"
     selected = table.selectionModel().selectedRows()
     assert [view.ranked_text(i.row(), 1) for i in selected] == ["run078"]  # same run, one row lower now
