@@ -68,7 +68,8 @@ def _check_metric(metric: str) -> None:
         raise SweepError(f"metric {metric!r} is not known; valid: {', '.join(METRICS)}")
 
 
-def _usable(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """A real, finite number: not None, a bool, NaN or infinite (a metric missing from a summary)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -86,9 +87,9 @@ def ranked_results(out_dir: str | os.PathLike, rank_by: str = "best_dice",
     _check_metric(rank_by)
     rows, grid = _rows(Path(out_dir), summaries)
     sign = 1 if rank_by in LOWER_IS_BETTER else -1
-    rows.sort(key=lambda r: (0, sign * r[rank_by]) if _usable(r[rank_by]) else (1, 0))
+    rows.sort(key=lambda r: (0, sign * r[rank_by]) if finite_number(r[rank_by]) else (1, 0))
     for n, row in enumerate(rows, 1):
-        row["rank"] = n if _usable(row[rank_by]) else None
+        row["rank"] = n if finite_number(row[rank_by]) else None
     return [{"rank": r.pop("rank"), **r} for r in rows], grid
 
 
@@ -145,7 +146,7 @@ def heatmap_of_rows(rows: list[dict], grid: dict, metric: str, x_axis: str, y_ax
             labels[axis].append(NOT_APPLICABLE)
     cells: dict[tuple[int, int], list[float]] = {}
     for row in rows:
-        if _usable(row[metric]):
+        if finite_number(row[metric]):
             i, j = labels[x_axis].index(value_label(row[x_axis])), labels[y_axis].index(value_label(row[y_axis]))
             cells.setdefault((j, i), []).append(float(row[metric]))
     values = np.full((len(labels[y_axis]), len(labels[x_axis])), np.nan)

@@ -11,31 +11,42 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 
 from app.core.sweep import NOT_APPLICABLE
-from app.core.sweep_results import value_label
+from app.core.sweep_results import finite_number, value_label
 
 TABLE_METRICS = ("best_dice", "best_iou", "highest_accuracy", "lowest_loss", "wall_seconds", "epochs")
 HEADERS = {"best_dice": "Dice", "best_iou": "IoU", "highest_accuracy": "accuracy", "lowest_loss": "loss",
            "wall_seconds": "time (s)"}  # short column titles; the tooltip names the summary field
 STATUS_COLOURS = {"failed": "#d32f2f", "stopped": "#f5a623", "pending": "#888888", "running": "#4285f4"}
-RUN_ROLE = Qt.ItemDataRole.UserRole
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+
+
+def metric_text(metric: str, value) -> str:
+    """A metric as written in a cell: 4 decimals, seconds to one, epochs whole; "—" if missing."""
+    if not finite_number(value):
+        return "—"
+    if metric == "epochs":
+        return str(int(value))
+    if metric == "wall_seconds":
+        return f"{value:.1f}"
+    return f"{value:.4f}"
 
 
 class RankedRunsModel(QAbstractTableModel):
     """Rows from :func:`app.core.sweep_results.results_table`: rank, run, the grid fields, status,
     the metrics and the error message; the chosen metric's column is bold."""
 
-    def __init__(self, metric_text, parent=None) -> None:
+    def __init__(self, font: QFont, parent=None) -> None:
+        """``font``: the view's; the chosen metric's column is drawn in its bold version."""
         super().__init__(parent)
-        self._metric_text = metric_text  # (metric, value) -> the cell's text
         self.columns: list[str] = ["#", "run", "status", *TABLE_METRICS, "message"]
         self.names: list[str] = []
         self._texts: list[list[str]] = []  # per row, per column; the last column is the error message
         self._status_column = self.columns.index("status")
         self._right = [False] * len(self.columns)
         self.chosen = -1
-        self._bold: QFont | None = None
+        self._bold = QFont(font)
+        self._bold.setBold(True)
 
     def set_rows(self, rows: list[dict], keys: list[str], metric: str, current_run: str | None) -> None:
         """Show ``rows`` with a column per grid field in ``keys``; ``current_run`` reads "running"."""
@@ -44,7 +55,6 @@ class RankedRunsModel(QAbstractTableModel):
         self.chosen = self.columns.index(metric) if metric in self.columns else -1
         self._right = [c == 0 or column in TABLE_METRICS for c, column in enumerate(self.columns)]
         self._status_column = self.columns.index("status")
-        text = self._metric_text
         self.names, self._texts = [], []
         for row in rows:
             status = "running" if row["name"] == current_run and row["status"] != "completed" else row["status"]
@@ -52,14 +62,8 @@ class RankedRunsModel(QAbstractTableModel):
             self._texts.append(["" if row["rank"] is None else str(row["rank"]), row["name"],
                                 *(value_label(row.get(k)) if row.get(k) is not None else NOT_APPLICABLE
                                   for k in keys),
-                                str(status), *(text(m, row.get(m)) for m in TABLE_METRICS), row.get("error") or ""])
+                                str(status), *(metric_text(m, row.get(m)) for m in TABLE_METRICS), row.get("error") or ""])
         self.endResetModel()
-
-    def bold_font(self, font: QFont) -> QFont:
-        if self._bold is None:
-            self._bold = QFont(font)
-            self._bold.setBold(True)
-        return self._bold
 
     # -- QAbstractTableModel -------------------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt's name)
@@ -83,8 +87,6 @@ class RankedRunsModel(QAbstractTableModel):
             return QBrush(QColor(colour)) if colour else None
         if role == Qt.ItemDataRole.ToolTipRole and self._texts[r][-1]:
             return f"{self.names[r]} failed: {self._texts[r][-1]}"
-        if role == RUN_ROLE:
-            return self.names[r]
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 (Qt's name)
@@ -103,7 +105,7 @@ class RankedRunsModel(QAbstractTableModel):
     def column_widths(self, font: QFont, header_font: QFont, padding: int) -> list[int]:
         """Each column's width to show its widest cell in ``font`` and its title in ``header_font``
         (measured bold: styles may draw titles bold)."""
-        plain, bold = QFontMetrics(font), QFontMetrics(self.bold_font(font))
+        plain, bold = QFontMetrics(font), QFontMetrics(self._bold)
         title_font = QFont(header_font)
         title_font.setBold(True)
         title = QFontMetrics(title_font)

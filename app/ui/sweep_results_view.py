@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QWidget)
 
 from app.core.sweep import NOT_APPLICABLE, SweepError
-from app.core.sweep_results import (LOWER_IS_BETTER, METRICS, SummaryCache, heatmap_of_rows, ranked_results,
-                                    value_label)
+from app.core.sweep_results import (LOWER_IS_BETTER, METRICS, SummaryCache, finite_number, heatmap_of_rows,
+                                    ranked_results, value_label)
 
-from .sweep_ranked_model import RankedRunsModel
+from .sweep_ranked_model import RankedRunsModel, metric_text
 
 METRIC_LABELS = {"best_dice": "best Dice", "best_iou": "best IoU", "highest_accuracy": "best accuracy",
                  "lowest_loss": "lowest loss", "best_value": "best of best_metric",
@@ -50,21 +50,6 @@ class ColourStrip(QWidget):
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if not self.image.isNull():
             QPainter(self).drawImage(self.rect(), self.image)
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def metric_text(metric: str, value) -> str:
-    """A metric as written in a cell: 4 decimals, seconds to one, epochs whole; "—" if missing."""
-    if not _finite(value):
-        return "—"
-    if metric == "epochs":
-        return str(int(value))
-    if metric == "wall_seconds":
-        return f"{value:.1f}"
-    return f"{value:.4f}"
 
 
 def _lut() -> np.ndarray:
@@ -151,8 +136,7 @@ class SweepResultsView(QWidget):
         heat_layout.addLayout(scale)
 
         self.ranked = QTableView()
-        self.ranked_model = RankedRunsModel(metric_text, self)
-        self.ranked_model.bold_font(self.ranked.font())
+        self.ranked_model = RankedRunsModel(self.ranked.font(), self)
         self.ranked.setModel(self.ranked_model)
         self.ranked.setObjectName("sweepRankedTable")
         self.ranked.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -277,7 +261,7 @@ class SweepResultsView(QWidget):
         pick = {"max": max, "min": min, "mean": lambda v: sum(v) / len(v)}[self._reduce()]
         for i, label in enumerate(labels):
             found = [r[self.metric] for r in self.rows if value_label(r.get(x_axis)) == label
-                     and _finite(r.get(self.metric))]
+                     and finite_number(r.get(self.metric))]
             if found:
                 values[0, i] = pick(found)
         return labels, ["all runs"], values
