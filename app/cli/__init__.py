@@ -15,9 +15,10 @@ from pathlib import Path
 
 from app import __version__
 
-from . import data, desktop, landscape, predict, review, runs, sweep, train
+from . import data, desktop, landscape, loss_curves, predict, review, review_decide, run_manage, runs, sweep, train
 
-COMMAND_MODULES = (data, train, predict, review, runs, sweep, landscape, desktop)
+COMMAND_MODULES = (data, train, predict, review, review_decide, runs, run_manage, sweep, landscape, loss_curves,
+                   desktop)
 
 
 class CommandError(Exception):

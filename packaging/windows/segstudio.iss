@@ -55,4 +55,4 @@ Root: HKA; Subkey: "Software\Classes\.json\OpenWithList\{#AppExe}"; ValueType: n
 [Run]
 Filename: "{app}\{#AppExe}"; Description: "{cm:LaunchProgram,{#AppName}}"; Flags: nowait postinstall skipifsilent
 
-; The user's runs, reviews and settings live in %LOCALAPPDATA%\SegStudio and are kept on uninstall.
+; The user's runs, reviews and settings live in %LOCALAPPDATA%\SegStudio\SegStudio and are kept on uninstall.
