@@ -74,15 +74,19 @@ def test_unet_pp_deep_supervision():
 
 
 def test_padding_is_transparent_for_same_models():
-    """An input already of a valid size gives the same logits whether or not other sizes pad."""
+    """An input of another size is mirror-padded to a size the network takes and the logits are
+    cropped back: exactly what the network gives for the padded input, on the input's pixels."""
+    import torch.nn.functional as F
+
     torch.manual_seed(0)
     model = build_model("unet", 1, 2, **SMALL).eval()
-    x = torch.randn(1, 1, 16, 16)
+    x = torch.randn(1, 1, 15, 13)
     with torch.no_grad():
-        full = model(x)
-        cropped = model(x[..., :15, :15])
-    assert full.shape[-2:] == (16, 16) and cropped.shape[-2:] == (15, 15)
-    assert torch.isfinite(cropped).all()
+        padded = F.pad(x, (0, 3, 0, 1), mode="reflect")  # 16 × 16
+        full = model(padded)
+        cropped = model(x)
+    assert full.shape[-2:] == (16, 16) and cropped.shape[-2:] == (15, 13)
+    torch.testing.assert_close(cropped, full[..., :15, :13])
 
 
 def test_unet_options_change_the_network():

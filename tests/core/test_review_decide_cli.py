@@ -67,7 +67,7 @@ def test_a_review_open_elsewhere_is_refused_in_one_line(review, capsys):
     holder = ReviewStore.open(review)
     try:
         assert main(["review-decide", str(review), "a", "--state", "accepted", "--reviewer", "Ann"]) == 2
-        assert "Traceback" not in capsys.readouterr().err
+        assert "open" in error_line(capsys, "review-decide")
     finally:
         holder.close()
     assert ReviewStore.open(review, read_only=True).case("a").state == "unreviewed"

@@ -118,7 +118,7 @@ def test_change_from_elsewhere_rebuilds_rows(panel, state):
     assert panel.transform_rows[0].form.values()["max_angle"] == 40.0
     assert not panel.transform_rows[1].enabled_box.isChecked()
     assert panel.seed_spin.value() == 5
-    assert not panel.banner.isVisible() and panel.banner.text() == ""
+    assert panel.banner.isHidden() and panel.banner.text() == ""
 
 
 def test_own_edit_does_not_rebuild_rows(panel, state):

@@ -373,7 +373,8 @@ def test_comparison_refuses_runs_on_other_data_or_without_checkpoints(qtbot, pan
     with qtbot.waitSignal(view.failed, timeout=COMPARE_TIMEOUT) as failed:
         view.compare_button.click()
     assert "different datasets" in failed.args[0] and "different datasets" in view.banner.text()
-    assert view.result is None and not view.progress.isVisible()
+    assert view.result is None
+    qtbot.waitUntil(view.progress.isHidden, timeout=COMPARE_TIMEOUT)  # once the task has ended
 
 
 def test_a_comparison_can_be_cancelled(qtbot, panel, trained_runs):
