@@ -37,3 +37,26 @@ def make_folder(root: Path, names, *, image_ext=".png", mask_ext=".png", mask_su
         save(root / "images" / f"{name}{image_ext}", pattern(*size, seed=i))
         save(root / "masks" / f"{name}{mask_suffix}{mask_ext}", binary_mask(*size, seed=i))
     return root
+
+
+def one_line_error(capsys, command: str) -> str:
+    """The command's error output, checked to be one ``segstudio COMMAND: ...`` line with no traceback."""
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"segstudio {command}: "), err
+    return err
+
+
+def train_tiny_run(data: Path, out: Path, seed: int = 0) -> Path:
+    """A one-epoch run of a 2-level, width-4 U-Net on CPU through ``segstudio train``."""
+    import json
+
+    from app.cli import main
+
+    config = out.parent / f"{out.name}-experiment.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"model": {"name": "unet", "params": {"depth": 2, "base_width": 4}},
+                                  "training": {"device": "cpu"}}))
+    assert main(["train", "--config", str(config), "--data", str(data), "--epochs", "1", "--patch-size", "32",
+                 "--batch-size", "2", "--seed", str(seed), "--out", str(out), "--quiet"]) == 0
+    return out

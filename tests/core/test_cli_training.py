@@ -9,18 +9,14 @@ from app.cli import main
 from app.core.demo_data import write_demo_dataset
 from app.core.imageio import read_image
 
+from .helpers import train_tiny_run
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data = write_demo_dataset(root / "data", count=5, size=48, val_fraction=0.4)
-    config = root / "exp.json"
-    config.write_text(json.dumps({"model": {"name": "unet", "params": {"depth": 2, "base_width": 4}},
-                                  "training": {"device": "cpu"}}))
-    code = main(["train", "--config", str(config), "--data", str(data), "--epochs", "1", "--patch-size", "32",
-                 "--batch-size", "2", "--out", str(root / "run"), "--quiet"])
-    assert code == 0
-    return data, root / "run"
+    return data, train_tiny_run(data, root / "run")
 
 
 def test_train_writes_a_run_folder(trained, capsys):

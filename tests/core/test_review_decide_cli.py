@@ -11,7 +11,7 @@ from PIL import Image
 from app.cli import main
 from app.core.review import ReviewStore
 
-from .helpers import make_folder
+from .helpers import make_folder, one_line_error
 
 
 @pytest.fixture
@@ -21,13 +21,6 @@ def review(tmp_path, capsys):
     assert main(["review-new", str(folder), "--images", str(src / "images"), "--masks", str(src / "masks")]) == 0
     capsys.readouterr()
     return folder
-
-
-def error_line(capsys, command: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert err.startswith(f"segstudio {command}: "), err
-    return err
 
 
 def test_decide_records_the_decision_reviewer_and_mask_choice(review, capsys):
@@ -52,14 +45,14 @@ def test_reject_without_reason_takes_the_first_and_an_unknown_reason_is_refused(
     capsys.readouterr()
     assert main(["review-decide", str(review), "b", "--state", "rejected", "--reviewer", "Ann",
                  "--reason", "Bad vibes"]) == 2
-    line = error_line(capsys, "review-decide")
+    line = one_line_error(capsys, "review-decide")
     assert "'Bad vibes' is not one of this review's reasons: Poor boundary, Missed structure" in line
     assert ReviewStore.open(review, read_only=True).case("b").state == "unreviewed"
 
 
 def test_an_unknown_case_changes_nothing(review, capsys):
     assert main(["review-decide", str(review), "a", "zz", "--state", "accepted", "--reviewer", "Ann"]) == 2
-    assert "has no case 'zz' (cases: a, b, c)" in error_line(capsys, "review-decide")
+    assert "has no case 'zz' (cases: a, b, c)" in one_line_error(capsys, "review-decide")
     assert ReviewStore.open(review, read_only=True).case("a").state == "unreviewed"  # checked before any change
 
 
@@ -67,7 +60,7 @@ def test_a_review_open_elsewhere_is_refused_in_one_line(review, capsys):
     holder = ReviewStore.open(review)
     try:
         assert main(["review-decide", str(review), "a", "--state", "accepted", "--reviewer", "Ann"]) == 2
-        assert "open" in error_line(capsys, "review-decide")
+        assert "open" in one_line_error(capsys, "review-decide")
     finally:
         holder.close()
     assert ReviewStore.open(review, read_only=True).case("a").state == "unreviewed"
@@ -97,7 +90,7 @@ def test_correct_refuses_a_mask_of_the_wrong_size_naming_it(review, tmp_path, ca
     path = tmp_path / "small.png"
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(path)
     assert main(["review-correct", str(review), "a", "--mask", str(path), "--reviewer", "Ann"]) == 2
-    line = error_line(capsys, "review-correct")
+    line = one_line_error(capsys, "review-correct")
     assert "small.png" in line and "5×5" in line and "16×12" in line
     assert ReviewStore.open(review, read_only=True).case("a").state == "unreviewed"
 

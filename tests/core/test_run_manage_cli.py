@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 
 import pytest
@@ -11,21 +10,14 @@ import pytest
 from app.cli import main
 from app.core.demo_data import write_demo_dataset
 
+from .helpers import one_line_error, train_tiny_run
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     data = write_demo_dataset(root / "data", count=5, size=48, val_fraction=0.4)
-    config = root / "exp.json"
-    config.write_text(json.dumps({"model": {"name": "unet", "params": {"depth": 2, "base_width": 4}},
-                                  "training": {"device": "cpu"}}))
-    runs = []
-    for seed in (1, 2):
-        out = root / "runs" / f"seed{seed}"
-        assert main(["train", "--config", str(config), "--data", str(data), "--epochs", "1", "--patch-size", "32",
-                     "--batch-size", "2", "--seed", str(seed), "--out", str(out), "--quiet"]) == 0
-        runs.append(out)
-    return data, runs
+    return data, [train_tiny_run(data, root / "runs" / f"seed{seed}", seed) for seed in (1, 2)]
 
 
 @pytest.fixture
@@ -35,13 +27,6 @@ def run_copy(trained, tmp_path):
     return copy
 
 
-def error_line(capsys, command: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert err.startswith(f"segstudio {command}: "), err
-    return err
-
-
 def test_rename_moves_the_folder_and_refuses_a_taken_or_bad_name(run_copy, capsys):
     assert main(["run-rename", str(run_copy), "better"]) == 0
     target = run_copy.parent / "better"
@@ -49,15 +34,15 @@ def test_rename_moves_the_folder_and_refuses_a_taken_or_bad_name(run_copy, capsy
     assert capsys.readouterr().out.strip() == f"renamed {run_copy} to {target}"
     (run_copy.parent / "taken").mkdir()
     assert main(["run-rename", str(target), "taken"]) == 2
-    assert "already exists" in error_line(capsys, "run-rename")
+    assert "already exists" in one_line_error(capsys, "run-rename")
     assert main(["run-rename", str(target), "a/b"]) == 2
-    assert "cannot contain '/'" in error_line(capsys, "run-rename")
+    assert "cannot contain '/'" in one_line_error(capsys, "run-rename")
     assert target.is_dir()
 
 
 def test_delete_needs_yes_and_never_deletes_a_folder_with_user_files(run_copy, tmp_path, capsys):
     assert main(["run-delete", str(run_copy)]) == 2
-    assert "add --yes" in error_line(capsys, "run-delete")
+    assert "add --yes" in one_line_error(capsys, "run-delete")
     assert run_copy.is_dir()
 
     project = tmp_path / "project"
@@ -85,10 +70,10 @@ def test_compare_prints_per_image_dice_worst_first_and_writes_csv(trained, tmp_p
     assert [row["image"] for row in rows] == [row[0] for row in body]
     assert [round(float(row["seed1 dice"]), 4) for row in rows] == [float(row[2]) for row in body]
     assert main(["compare", *map(str, runs), "--device", "cpu", "--csv", str(table)]) == 2
-    assert "add --force" in error_line(capsys, "compare")
+    assert "add --force" in one_line_error(capsys, "compare")
 
 
 def test_compare_a_folder_without_checkpoint_is_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["compare", str(tmp_path / "empty")]) == 2
-    assert "has no checkpoint" in error_line(capsys, "compare")
+    assert "has no checkpoint" in one_line_error(capsys, "compare")
