@@ -110,9 +110,15 @@ def test_metrics_match_an_independent_computation(qtbot, panel, state, checkpoin
     prediction = Predictor.from_checkpoint(checkpoint, "cpu").predict(sample.image)
     assert np.array_equal(panel.current_prediction().labels, prediction.labels)  # argmax of float32
     assert np.allclose(panel.current_prediction().probabilities, prediction.probabilities, atol=1e-5)
-    expected = np.mean((prediction.labels > 0) == (sample.mask > 0))
-    assert metrics["before"]["pixel_accuracy"] == pytest.approx(expected)
-    assert metrics["after"]["objects"] == panel.current_result().object_count
+    predicted, truth = prediction.labels > 0, sample.mask > 0
+    assert metrics["before"]["pixel_accuracy"] == pytest.approx(np.mean(predicted == truth))
+    both, either = np.sum(predicted & truth), np.sum(predicted | truth)
+    assert metrics["before"]["iou"] == pytest.approx(both / either)
+    assert metrics["before"]["dice"] == pytest.approx(2 * both / (predicted.sum() + truth.sum()))
+    cleaned = panel.current_result()
+    after = cleaned.mask > 0
+    assert metrics["after"]["iou"] == pytest.approx(np.sum(after & truth) / np.sum(after | truth))
+    assert metrics["after"]["objects"] == cleaned.object_count == len(np.unique(cleaned.labels)) - 1
     assert panel.metrics_table.item(0, 0).text() == f"{metrics['before']['pixel_accuracy']:.3f}"
     assert panel.metrics_table.item(4, 1).text() == str(int(metrics["after"]["objects"]))
     assert not any(panel.metrics_table.isRowHidden(row) for row in range(5))
