@@ -89,4 +89,19 @@ class DistributedContext:
             return
         if clean:
             dist.barrier()
+            self._all_past_barrier()
         dist.destroy_process_group()
+
+    def _all_past_barrier(self, timeout: float = 30.0) -> None:
+        """Wait (at most ``timeout`` s) until every rank has returned from the last barrier.
+        A rank can return from a gloo barrier while a peer is still receiving its last
+        message; tearing down then aborted that peer (seen once in many runs). The rendezvous
+        store is not gloo, so counting arrivals there closes the gap."""
+        import time
+
+        store = dist.distributed_c10d._get_default_store()
+        deadline = time.monotonic() + timeout
+        arrived = store.add("segstudio/past_final_barrier", 1)
+        while arrived < self.world and time.monotonic() < deadline:
+            time.sleep(0.005)
+            arrived = store.add("segstudio/past_final_barrier", 0)
