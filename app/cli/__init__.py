@@ -35,6 +35,13 @@ def refuse_writing_inside(out: Path, source: str | Path, what: str) -> None:
         raise CommandError(f"{out} is inside the {what} folder {folder}; SegStudio never writes there")
 
 
+def aligned_table(rows: list[list[str]], right: set[int] | frozenset[int] = frozenset()) -> str:
+    """Rows of cells as text columns two spaces apart; the columns in ``right`` right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
+    return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows)
+
+
 def warn_about_problems(dataset, shown: int = 10) -> None:
     """Name on stderr the files a dataset load left out (and how its masks were read)."""
     for problem in dataset.problems[:shown]:

@@ -52,6 +52,7 @@ def _check_cases(store, names: list[str]) -> None:
 
 def cmd_review_status(args) -> int:
     from app.core.review import ReviewStore, state_label
+    from . import aligned_table
 
     store = ReviewStore.open(args.review_dir, read_only=True)
     cases = [case for case in store.cases if args.state is None or case.state == args.state]
@@ -66,9 +67,7 @@ def cmd_review_status(args) -> int:
         mask = "corrected" if case.corrected else case.variant
         note = " / ".join(part for part in (case.reason, case.comment) if part)
         rows.append((case.name, state_label(case.state), mask, case.reviewer or "-", case.decided_at or "-", note))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    print(aligned_table(rows))
     return 0
 
 

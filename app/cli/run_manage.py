@@ -65,6 +65,7 @@ def _progress(done: int, total: int) -> None:
 def cmd_compare(args) -> int:
     from app.core.atomic import atomic_write_text
     from app.core.runs.compare import compare_per_image
+    from . import aligned_table
 
     if args.csv is not None and args.csv.exists() and not args.force:
         raise FileExistsError(f"{args.csv} exists; add --force to replace it")
@@ -76,9 +77,7 @@ def cmd_compare(args) -> int:
             for i, image in enumerate(result.images)]
     means = result.dice.mean(axis=0)
     rows.append([f"mean of {len(result.images)}", f"{means.mean():.4f}"] + [f"{v:.4f}" for v in means])
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-    for row in [headers, *rows]:
-        print("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
+    print(aligned_table([headers, *rows], set(range(1, len(headers)))))
     if args.csv is not None:
         atomic_write_text(args.csv, result.to_csv())
         print(f"wrote {args.csv}")

@@ -23,16 +23,11 @@ def register(subparsers) -> None:
 def format_table(runs, columns) -> str:
     """Aligned text: numbers right-aligned, text left-aligned, '-' for values not recorded."""
     from app.core.runs import NUMERIC_KEYS, format_value
+    from . import aligned_table
 
     cells = [[header for _, header in columns]]
     cells += [[format_value(run, key, missing="-") for key, _ in columns] for run in runs]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = []
-    for row in cells:
-        parts = [cell.rjust(width) if key in NUMERIC_KEYS else cell.ljust(width)
-                 for cell, width, (key, _) in zip(row, widths, columns)]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines)
+    return aligned_table(cells, {i for i, (key, _) in enumerate(columns) if key in NUMERIC_KEYS})
 
 
 def cmd_runs(args) -> int:

@@ -9,6 +9,7 @@ to stop.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -97,8 +98,6 @@ class DistributedContext:
         A rank can return from a gloo barrier while a peer is still receiving its last
         message; tearing down then aborted that peer (seen once in many runs). The rendezvous
         store is not gloo, so counting arrivals there closes the gap."""
-        import time
-
         store = dist.distributed_c10d._get_default_store()
         deadline = time.monotonic() + timeout
         arrived = store.add("segstudio/past_final_barrier", 1)
