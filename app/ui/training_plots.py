@@ -75,9 +75,11 @@ def _epoch_series(history: list, attribute: str) -> tuple[np.ndarray, np.ndarray
 
 
 class TrainingPlots(pg.GraphicsLayoutWidget):
-    """Loss, accuracy and overlap per epoch and loss per step, in a 2×2 grid."""
+    """Loss, accuracy and overlap per epoch and loss per step, in a 2×2 grid; with
+    ``steps=False`` (a saved run, whose per-step losses are not kept) the three per-epoch plots
+    in one row."""
 
-    def __init__(self, palette: QPalette, parent=None):
+    def __init__(self, palette: QPalette, parent=None, steps: bool = True):
         super().__init__(parent)
         self.setObjectName("trainingPlots")
         self.setMinimumSize(240, 160)
@@ -85,12 +87,13 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.log_y = False  # the loss plots have a logarithmic y axis
         self._plot_texts: dict[pg.PlotItem, tuple[str, str, str]] = {}
         text_colour = palette.color(QPalette.ColorRole.Text)
-        self.plot_loss = self._add_plot(0, 0, "Loss per epoch", "epoch", "loss", text_colour)
-        self.plot_accuracy = self._add_plot(0, 1, "Pixel accuracy per epoch", "epoch", "accuracy", text_colour,
+        cells = ((0, 0), (0, 1), (1, 0), (1, 1)) if steps else ((0, 0), (0, 1), (0, 2), None)
+        self.plot_loss = self._add_plot(cells[0], "Loss per epoch", "epoch", "loss", text_colour)
+        self.plot_accuracy = self._add_plot(cells[1], "Pixel accuracy per epoch", "epoch", "accuracy", text_colour,
                                             legend_top=False)
-        self.plot_overlap = self._add_plot(1, 0, "Validation IoU and Dice", "epoch", "score", text_colour,
+        self.plot_overlap = self._add_plot(cells[2], "Validation IoU and Dice", "epoch", "score", text_colour,
                                            legend_top=False)
-        self.plot_steps = self._add_plot(1, 1, "Training loss per step", "step", "loss", text_colour, grid=False)
+        self.plot_steps = self._add_plot(cells[3], "Training loss per step", "step", "loss", text_colour, grid=False)
         epoch_style = {"symbol": "o", "symbolSize": 5}
         self.curves: dict[str, pg.PlotDataItem] = {
             "train_loss": self._curve(self.plot_loss, "train", COLOURS["train"], **epoch_style),
@@ -115,15 +118,17 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
                               (("min_val_loss", self.plot_loss), ("max_val_accuracy", self.plot_accuracy))}
 
     # -- construction ------------------------------------------------------------------------
-    def _add_plot(self, row: int, col: int, title: str, x_label: str, y_label: str, text_colour: QColor,
+    def _add_plot(self, cell: tuple[int, int] | None, title: str, x_label: str, y_label: str, text_colour: QColor,
                   legend_top: bool = True, grid: bool = True) -> pg.PlotItem:
-        """A plot in the grid; the legend sits top right for falling curves, bottom right for rising ones.
+        """A plot in the grid at ``cell`` (row, column; None: made but not laid out); the legend
+        sits top right for falling curves, bottom right for rising ones.
 
         Grid lines triple the cost of painting a plot (~25 → ~80 ms for the four at 1400 px), so
         the per-step plot, repainted every few hundred milliseconds, has none, and the
         per-epoch plots, repainted once an epoch, have horizontal ones only."""
-        plot = self.addPlot(row=row, col=col, title=title,
-                            axisItems={"bottom": WholeNumberAxis(orientation="bottom")})
+        axes = {"bottom": WholeNumberAxis(orientation="bottom")}
+        plot = pg.PlotItem(title=title, axisItems=axes) if cell is None else \
+            self.addPlot(row=cell[0], col=cell[1], title=title, axisItems=axes)
         self._plot_texts[plot] = (title, x_label, y_label)
         if grid:
             plot.showGrid(x=False, y=True, alpha=0.2)
