@@ -15,10 +15,11 @@ from pathlib import Path
 
 from app import __version__
 
-from . import data, desktop, landscape, loss_curves, predict, review, review_decide, run_manage, runs, sweep, train
+from . import (data, desktop, landscape, loss_curves, plots, predict, review, review_decide, review_settings,
+               run_manage, runs, sweep, train)
 
-COMMAND_MODULES = (data, train, predict, review, review_decide, runs, run_manage, sweep, landscape, loss_curves,
-                   desktop)
+COMMAND_MODULES = (data, train, predict, review, review_decide, review_settings, runs, run_manage, plots, sweep,
+                   landscape, loss_curves, desktop)
 
 
 class CommandError(Exception):

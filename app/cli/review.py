@@ -13,6 +13,9 @@ def register(subparsers) -> None:
     source.add_argument("--masks", type=Path, help="folder of predicted masks, paired with the images by file stem")
     source.add_argument("--checkpoint", type=Path, help="a run's checkpoint: predict the images now")
     n.add_argument("--device", default="auto", help="with --checkpoint: auto, cpu, cuda or cuda:N")
+    n.add_argument("--cleanup", action="append", default=[], metavar="KEY=VALUE",
+                   help="a watershed clean-up setting (repeatable), e.g. foreground_fraction=0.3; the others are "
+                        "the run's (with --checkpoint) or the defaults (see review-cleanup)")
     n.set_defaults(func=cmd_review_new)
 
     e = subparsers.add_parser("review-export", help="export a review's accepted and corrected masks and its report")
@@ -32,11 +35,15 @@ def _progress(done: int, total: int) -> None:
 def cmd_review_new(args) -> int:
     from app.core.review import ReviewStore
 
+    from .review_settings import cleanup_changes
+
+    cleanup = cleanup_changes(args.cleanup)
     if args.checkpoint is not None:
         store = ReviewStore.create_from_checkpoint(args.review_dir, args.checkpoint, args.images, device=args.device,
-                                                   progress=_progress)
+                                                   watershed=cleanup, progress=_progress)
     else:
-        store = ReviewStore.create_from_folders(args.review_dir, args.images, args.masks, progress=_progress)
+        store = ReviewStore.create_from_folders(args.review_dir, args.images, args.masks, watershed=cleanup,
+                                                progress=_progress)
     try:
         for problem in store.record.problems:
             print(f"skipped {problem['path']}: {problem['reason']}")

@@ -60,6 +60,11 @@ class DisplayBox(QGroupBox):
         hint = QLabel("Hold <b>Space</b> to see the raw image")
         hint.setObjectName("review_hint")
         grid.addWidget(hint, 3, 0, 1, 2)
+        self.cleanup_button = QPushButton("Clean-up settings…")
+        self.cleanup_button.setObjectName("review_cleanup")
+        self.cleanup_button.setToolTip("The watershed clean-up of this review: what \"After watershed\" shows and "
+                                       "what a case accepted on it exports")
+        grid.addWidget(self.cleanup_button, 4, 0, 1, 2)
 
     def show_view(self, view: str, correction_available: bool) -> None:
         self.view_buttons["correction"].setEnabled(correction_available)

@@ -1,5 +1,6 @@
 """Dialogs of the review workspace: a new review (from folders or from a run's checkpoint),
-the reviewer's name, and the export's folder and format."""
+the export's folder and format, the clean-up settings, and the panel's questions
+(:class:`ReviewDialogHooks`, which tests replace)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLineEdit, QMessageBox, QPushButton, QRadioButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from app.core.paths import user_data_dir
+from app.core.postprocess import POSTPROCESS_PARAMS, WatershedParams
+
+from .param_form import ParamForm
 
 
 class PathField(QWidget):
@@ -168,3 +172,85 @@ def ask_which_mask(parent) -> str | None:
     box.setDefaultButton(keep)
     box.exec()
     return "correction" if box.clickedButton() is keep else "discard" if box.clickedButton() is discard else None
+
+
+class CleanupDialog(QDialog):
+    """The review's watershed clean-up settings: what the "After watershed" view shows and what
+    a case accepted on it exports. Locked while accepted cases export the current clean-up."""
+
+    def __init__(self, params: WatershedParams, exports: list[str], parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Clean-up settings")
+        self.setMinimumWidth(420)
+        layout = QVBoxLayout(self)
+        self.form = ParamForm(POSTPROCESS_PARAMS, params.to_dict())
+        self.form.setObjectName("review_cleanup_form")
+        layout.addWidget(self.form)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        if exports:
+            names = ", ".join(exports[:5]) + (" …" if len(exports) > 5 else "")
+            self.note.setText(f"<b>Locked:</b> {len(exports)} accepted case(s) export the watershed mask made with "
+                              f"these settings ({names}). Accept them on the prediction or set them back to "
+                              "undecided to change the clean-up.")
+        else:
+            self.note.setText("Applies to every case of this review; the case on screen is cleaned up again from "
+                              "its stored prediction.")
+        layout.addWidget(self.note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.form.set_values(WatershedParams().to_dict()))
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        for button in (QDialogButtonBox.StandardButton.Ok, QDialogButtonBox.StandardButton.RestoreDefaults):
+            buttons.button(button).setEnabled(not exports)
+        self.form.setEnabled(not exports)
+        layout.addWidget(buttons)
+
+    def params(self) -> WatershedParams:
+        return WatershedParams.from_dict(self.form.values())
+
+
+class ReviewDialogHooks:
+    """The Review panel's questions to the user, each a modal dialog (tests replace them)."""
+
+    def ask_read_only(self, message: str) -> bool:
+        answer = QMessageBox.question(self, "Review in use", f"{message}\n\nOpen it read-only?",
+                                      QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Open
+
+    def ask_new_review(self) -> dict | None:
+        checkpoint = str(self.state.checkpoint) if self.state is not None and getattr(self.state, "checkpoint", None) else ""
+        dialog = NewReviewDialog(checkpoint, self)
+        return dialog.values() if dialog.exec() else None
+
+    def ask_accept_corrected(self) -> str | None:
+        """``"correction"``, ``"discard"`` or None (cancel): see :func:`ask_which_mask`."""
+        return ask_which_mask(self)
+
+    def ask_revert(self) -> bool:
+        answer = QMessageBox.question(self, "Revert to prediction",
+                                      "Drop this case's correction? Its edits cannot be brought back.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_review_folder(self) -> str | None:
+        return QFileDialog.getExistingDirectory(self, "Open review folder") or None
+
+    def ask_export(self) -> tuple[str, str] | None:
+        dialog = ExportDialog(str(self.settings.value("review/export_folder", "") or ""), self)
+        return dialog.values() if dialog.exec() else None
+
+    def ask_overwrite(self, count: int, folder: str) -> bool:
+        answer = QMessageBox.question(self, "Replace files?",
+                                      f"{count} file(s) of an earlier export in {folder} would be replaced. Replace them?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_cleanup(self, params: WatershedParams, exports: list[str]) -> WatershedParams | None:
+        """New clean-up settings, or None (cancelled or locked)."""
+        dialog = CleanupDialog(params, exports, self)
+        return dialog.params() if dialog.exec() and not exports else None

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QFileDialog, QInputDialog,
-                               QLineEdit, QMessageBox, QPlainTextEdit, QWidget)
+from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QInputDialog, QLineEdit,
+                               QPlainTextEdit, QWidget)
 
 from app.core.review import ReviewError, ReviewLockedError, ReviewStore, state_label
 
 from .review_actions import build_review_actions
-from .review_dialogs import ExportDialog, NewReviewDialog, ask_which_mask
+from .review_dialogs import ReviewDialogHooks
 from .review_editing import VIEW_COLOURS, CorrectionTools
 from .review_jobs import ReviewJobs
 from .review_layout import build_review_layout
@@ -32,7 +32,7 @@ COMMENT_SAVE_MS = 1000
 TEXT_INPUTS = (QPlainTextEdit, QLineEdit, QAbstractSpinBox, QComboBox)  # Space is typed there
 
 
-class ReviewPanel(QWidget):
+class ReviewPanel(ReviewDialogHooks, QWidget):
     """Review a set of predicted masks; ``reviewOpened(path)`` fires when one is on screen."""
 
     title = "Review"
@@ -64,6 +64,7 @@ class ReviewPanel(QWidget):
         self.queue.activated.connect(self.go_to)
         self.display.viewChosen.connect(self.choose_view)
         self.display.styleChanged.connect(self.schedule_render)
+        self.display.cleanup_button.clicked.connect(self.edit_cleanup)
         self.decision.decided.connect(self.decide)
         self.decision.reason_combo.lineEdit().editingFinished.connect(self._reasons_edited)
         self.canvas.hovered.connect(self._hovered)
@@ -91,41 +92,6 @@ class ReviewPanel(QWidget):
         self.session.reviewer = name
         self.settings.set_value(REVIEWER_KEY, name)
         self._refresh_reviewer()
-
-    def ask_read_only(self, message: str) -> bool:
-        answer = QMessageBox.question(self, "Review in use", f"{message}\n\nOpen it read-only?",
-                                      QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Open
-
-    def ask_new_review(self) -> dict | None:
-        checkpoint = str(self.state.checkpoint) if self.state is not None and getattr(self.state, "checkpoint", None) else ""
-        dialog = NewReviewDialog(checkpoint, self)
-        return dialog.values() if dialog.exec() else None
-
-    def ask_accept_corrected(self) -> str | None:
-        """``"correction"``, ``"discard"`` or None (cancel): see :func:`ask_which_mask`."""
-        return ask_which_mask(self)
-
-    def ask_revert(self) -> bool:
-        answer = QMessageBox.question(self, "Revert to prediction",
-                                      "Drop this case's correction? Its edits cannot be brought back.",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def ask_review_folder(self) -> str | None:
-        return QFileDialog.getExistingDirectory(self, "Open review folder") or None
-
-    def ask_export(self) -> tuple[str, str] | None:
-        dialog = ExportDialog(str(self.settings.value("review/export_folder", "") or ""), self)
-        return dialog.values() if dialog.exec() else None
-
-    def ask_overwrite(self, count: int, folder: str) -> bool:
-        answer = QMessageBox.question(self, "Replace files?",
-                                      f"{count} file(s) of an earlier export in {folder} would be replaced. Replace them?",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
 
     # -- opening and closing -----------------------------------------------------------------
     def new_review(self) -> None:
@@ -286,6 +252,17 @@ class ReviewPanel(QWidget):
         self._refresh_view_buttons()
         self._refresh_info()
 
+    def edit_cleanup(self) -> bool:
+        """Ask for new clean-up settings; the case on screen is cleaned up again and shown after watershed."""
+        s = self.session
+        if s.store is None or s.read_only:
+            return False
+        params = self.ask_cleanup(s.params, s.store.watershed_exports())
+        if params is None or params == s.params or not s.set_params(params):
+            return False
+        self.choose_view("watershed")
+        return True
+
     def toggle_watershed(self) -> None:
         self.choose_view("prediction" if self.session.view == "watershed" else "watershed")
 
@@ -390,6 +367,7 @@ class ReviewPanel(QWidget):
         has, writable = self.session.store is not None, not self.session.read_only
         self.export_action.setEnabled(has)
         self.close_action.setEnabled(has)
+        self.display.cleanup_button.setEnabled(writable)
         for button in self.decision.buttons.values():
             button.setEnabled(writable)
         self.decision.comment.setReadOnly(not writable)

@@ -73,6 +73,7 @@ class ReviewSession(QObject):
     maskChanged = Signal()  # the mask on screen changed: edit, undo, view
     failed = Signal(str)
     loadingChanged = Signal(bool)
+    cleanupChanged = Signal()  # the review's clean-up settings changed; the case on screen is being redone
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -134,6 +135,44 @@ class ReviewSession(QObject):
     @property
     def params(self) -> WatershedParams:
         return self.store.watershed_params if self.store else WatershedParams()
+
+    def set_params(self, params: WatershedParams) -> bool:
+        """Change the review's clean-up settings and redo the clean-up of the case on screen in
+        the loading worker (from the stored prediction: the network never runs again). False
+        (and ``failed``) when the review refuses the change or cannot save it."""
+        if self.store is None or self.read_only:
+            return False
+        try:
+            self.store.set_watershed(params)
+        except (OSError, ReviewError) as exc:
+            self.failed.emit(f"The clean-up settings were not changed: {exc}")
+            return False
+        self._generation += 1  # loads under way use the old settings: their results are dropped
+        self._prefetcher.cancel()
+        self._cache.clear()
+        self.cleanupChanged.emit()
+        name, data, generation = self.current, self.data, self._generation
+        if name is None:
+            return True
+        if data is None:  # still loading: load it again with the new settings
+            self._loader.start(self._load_job(name), on_done=self._on_loaded(name),
+                               on_failed=lambda message, n=name: self._load_failed(n, message))
+            return True
+
+        def job(ctx):
+            cleaned = data.watershed(params)
+            ctx.check()
+            return cleaned, MaskLayer(cleaned.labels)
+        self._loader.start(job, on_done=lambda result: self._recleaned(name, generation, *result),
+                           on_failed=lambda message: self._load_failed(name, message))
+        return True
+
+    def _recleaned(self, name: str, generation: int, cleaned: PostprocessResult, layer: MaskLayer) -> None:
+        if generation != self._generation or name != self.current or self.data is None:
+            return  # another review, case or setting since
+        self.cleaned = cleaned
+        self._memos()[1][id(cleaned.labels)] = (cleaned.labels, layer)  # the overlay made in the worker
+        self.maskChanged.emit()
 
     def names(self) -> list[str]:
         return [c.name for c in self.store.cases] if self.store else []

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from app.core import atomic
 from app.core.postprocess import WatershedParams
+from app.core.registry import RegistryError
 from app.core.review import ReviewError, ReviewLockedError, ReviewRecord, ReviewStore
 from app.core.review.lock import _user
 from app.core.review.record import DEFAULT_REASONS, Decision, now_iso
@@ -135,6 +136,39 @@ def test_outputs_of_segstudio_predict_are_not_problems(tmp_path):
     assert record.source == {"kind": "folders", "images": str((src / "images").resolve()),
                              "masks": str((src / "masks").resolve()),
                              "checkpoint": "/runs/liver/checkpoints/best.pt", "model": "unet"}
+
+
+def test_given_clean_up_settings_replace_only_their_entries_of_the_runs(tmp_path):
+    src = make_folder(tmp_path / "src", ["a"])
+    (src / "masks" / "predictions.json").write_text(json.dumps(
+        {"model": "unet", "postprocess": {"foreground_fraction": 0.4, "min_object_size": 9}}))
+    store = ReviewStore.create_from_folders(tmp_path / "review", src / "images", src / "masks",
+                                            watershed={"min_object_size": 2, "fill_holes": True})
+    store.close()
+    assert on_disk(tmp_path / "review").watershed == WatershedParams(
+        foreground_fraction=0.4, min_object_size=2, fill_holes=True).to_dict()
+    with pytest.raises(RegistryError, match="no parameter fraction"):
+        ReviewStore.create_from_folders(tmp_path / "other", src / "images", src / "masks", watershed={"fraction": 1})
+    assert not (tmp_path / "other").exists()
+
+
+def test_clean_up_settings_cannot_change_what_an_accepted_case_exports(store):
+    folder = store.folder
+    store.decide("a", "accepted", "Ann", variant="watershed")
+    store.decide("b", "accepted", "Ann", variant="prediction")
+    store.save_correction("c", np.ones((H, W), np.uint8), "Ann")
+    before = store.export_mask(store.case("a")).copy()
+    with pytest.raises(ReviewError, match=r"1 accepted case exports the watershed mask made with the current "
+                                          r"settings \(a\); accept it on the prediction or set it back"):
+        store.set_watershed(WatershedParams(foreground_fraction=0.2))
+    assert on_disk(folder).watershed == WatershedParams().to_dict()
+    assert np.array_equal(store.export_mask(store.case("a")), before)
+    assert store.watershed_exports() == ["a"]
+    store.set_watershed(WatershedParams())  # the same settings again: nothing changes, nothing refused
+    store.decide("a", "unreviewed", "Ann")
+    store.set_watershed(WatershedParams(foreground_fraction=0.2))  # b exports its prediction, c its correction
+    assert store.watershed_params == WatershedParams(foreground_fraction=0.2)
+    assert on_disk(folder).watershed == WatershedParams(foreground_fraction=0.2).to_dict()
 
 
 def test_other_stray_files_are_still_reported(tmp_path):
@@ -710,7 +744,8 @@ def test_create_from_checkpoint_with_explicit_watershed_and_refusals(trained, tm
     store = ReviewStore.create_from_checkpoint(tmp_path / "review", checkpoint, images, device="cpu",
                                                watershed={"threshold": 0.6})
     store.close()
-    assert on_disk(tmp_path / "review").watershed == WatershedParams(threshold=0.6).to_dict()
+    # the given threshold replaces the run's; the run's other settings stay
+    assert on_disk(tmp_path / "review").watershed == WatershedParams(threshold=0.6, min_object_size=7).to_dict()
     with pytest.raises(ReviewError, match="inside the source folder"):
         ReviewStore.create_from_checkpoint(images / "review", checkpoint, images, device="cpu")
     assert not (images / "review").exists()

@@ -84,7 +84,7 @@ class ReviewStore:
         try:
             problems: list[Problem] = []
             cases, source, run_watershed = build(review_dir, problems)
-            params = WatershedParams.from_dict(watershed if watershed is not None else run_watershed).to_dict()
+            params = WatershedParams.from_dict({**run_watershed, **(watershed or {})}).to_dict()
             record = ReviewRecord(cases, source=source, watershed=params, position=cases[0].name,
                                   problems=[{"path": str(p.path), "reason": p.reason} for p in problems])
             store = cls(review_dir, record, lock)
@@ -98,7 +98,9 @@ class ReviewStore:
     @classmethod
     def create_from_folders(cls, review_dir: str | Path, images_dir: str | Path, masks_dir: str | Path, *,
                             watershed: dict | None = None, progress=None, should_stop=None) -> "ReviewStore":
-        """A new review of existing predicted masks, paired with their images by file stem."""
+        """A new review of existing predicted masks, paired with their images by file stem; the
+        clean-up settings are those of the run that predicted them (its predictions.json), else
+        the defaults, with ``watershed``'s entries in place of theirs."""
         images_dir, masks_dir = Path(images_dir).resolve(), Path(masks_dir).resolve()
 
         def build(_folder: Path, problems: list[Problem]):
@@ -115,7 +117,7 @@ class ReviewStore:
                                device: str = "auto", watershed: dict | None = None, progress=None,
                                should_stop=None) -> "ReviewStore":
         """A new review of what ``checkpoint`` predicts for the images of ``images_dir``; the
-        clean-up settings default to the run's own."""
+        clean-up settings are the run's own, with ``watershed``'s entries in place of theirs."""
         images_dir = Path(images_dir).resolve()
 
         def build(folder: Path, problems: list[Problem]):
@@ -266,10 +268,30 @@ class ReviewStore:
             self.record.reasons = before  # memory keeps matching the file
             raise
 
+    def watershed_exports(self) -> list[str]:
+        """The cases whose export is their watershed clean-up: accepted on it, not corrected."""
+        return [c.name for c in self.record.cases if c.state == "accepted" and not c.corrected
+                and c.variant == "watershed"]
+
     def set_watershed(self, params: WatershedParams) -> None:
+        """Change the clean-up settings; refused while an accepted case exports the clean-up made
+        with the current ones (what a reviewer approved never changes behind their back)."""
         self._writable()
-        self.record.watershed = params.to_dict()
-        self.save()
+        if params.to_dict() == self.watershed_params.to_dict():
+            return
+        bound = self.watershed_exports()
+        if bound:
+            names = ", ".join(bound[:5]) + (" ..." if len(bound) > 5 else "")
+            raise ReviewError(f"{len(bound)} accepted case{'s export' if len(bound) > 1 else ' exports'} the "
+                              f"watershed mask made with the current settings ({names}); accept "
+                              f"{'them' if len(bound) > 1 else 'it'} on the prediction or set "
+                              f"{'them' if len(bound) > 1 else 'it'} back to undecided before changing the clean-up")
+        before, self.record.watershed = self.record.watershed, params.to_dict()
+        try:
+            self.save()
+        except BaseException:
+            self.record.watershed = before
+            raise
 
     def _stamp(self, case: ReviewCase, reviewer: str) -> None:
         case.reviewer, case.decided_at = reviewer, now_iso()
