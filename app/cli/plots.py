@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 
@@ -81,17 +80,15 @@ def _check_run(run_dir: Path) -> None:
 
 def run_history(run_dir: Path) -> list:
     """The run's history.csv as the epoch events the Training panel draws."""
-    from app.core.training.events import EpochFinished
-    from app.core.training.run_folder import RunFolder
+    from app.core.training.continuation import read_epoch_events
 
     from . import CommandError
 
     _check_run(run_dir)
-    rows = RunFolder(run_dir, writable=False).read_history()
-    if not rows:
+    history = read_epoch_events(run_dir)
+    if not history:
         raise CommandError(f"{run_dir} has no finished epoch yet (history.csv is missing or empty)")
-    names = [f.name for f in fields(EpochFinished)]
-    return [EpochFinished(**{name: row.get(name) for name in names}) for row in rows]
+    return history
 
 
 def cmd_plot(args) -> int:

@@ -234,6 +234,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
         train_menu = self.train_menu = self.menuBar().addMenu("&Train")
         train_menu.addActions([training.start_action, training.pause_action, training.stop_action])
+        train_menu.addSeparator()
+        train_menu.addAction(training.continue_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions(self.panel_actions)  # Ctrl+1…5: show and raise (a toggle would hide it again)
         view_menu.addSeparator()

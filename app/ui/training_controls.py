@@ -53,6 +53,17 @@ def control_actions(owner: QWidget) -> tuple[QAction, QAction, QAction]:
     return start, pause, stop
 
 
+def continue_action(owner: QWidget) -> QAction:
+    """Continue a stopped or finished run (added to ``owner``)."""
+    action = QAction(owner.style().standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward), "Continue run…", owner)
+    action.setObjectName("continueAction")
+    action.setToolTip("Continue a stopped or finished run from its last checkpoint, with its own settings: "
+                      "more epochs, or a larger time limit")
+    action.setStatusTip(action.toolTip())
+    owner.addAction(action)
+    return action
+
+
 def tool_button(action: QAction, name: str) -> QToolButton:
     button = QToolButton()
     button.setObjectName(name)

@@ -15,19 +15,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QPalette
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 from app.core.config import ConfigError
+from app.core.training.continuation import plan_continuation
 from app.core.training.run_folder import default_runs_dir, new_run_dir
 
 from . import training_progress
 from .state import ExperimentState
-from .training_controls import (BANNER_STYLES, banner_label, commit_pending_edit, control_actions, export_buttons,
-                                log_scale_check, run_folder_row, run_log, run_progress_bar, start_tooltip,
-                                tool_button)
-from .training_export import write_history_csv, write_png
+from .training_file_actions import TrainingDialogs
+from .training_controls import (BANNER_STYLES, banner_label, commit_pending_edit, continue_action, control_actions,
+                                export_buttons, log_scale_check, run_folder_row, run_log, run_progress_bar,
+                                start_tooltip, tool_button)
 from .training_plots import EPOCH_PLOTS, TrainingPlots, marker_texts
 from .training_progress import MAX_STEP_POINTS, RunProgress, epoch_text, format_duration, summary_text
 from .training_worker import StepBatch, TrainingSession
@@ -50,7 +50,7 @@ class StepSeries(training_progress.StepSeries):
         return MAX_STEP_POINTS
 
 
-class TrainingPanel(QWidget):
+class TrainingPanel(TrainingDialogs, QWidget):
     """Run control, progress, live loss/accuracy/IoU curves and export of one training run."""
 
     title = "Training"
@@ -86,6 +86,7 @@ class TrainingPanel(QWidget):
     # -- construction ------------------------------------------------------------------------
     def _build_actions(self) -> None:
         self.start_action, self.pause_action, self.stop_action = control_actions(self)
+        self.continue_action = continue_action(self)
 
     def _build_ui(self) -> None:
         layout = QVBoxLayout(self)
@@ -109,11 +110,12 @@ class TrainingPanel(QWidget):
 
     def _build_controls(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.start_button, self.pause_button, self.stop_button = (
+        self.start_button, self.pause_button, self.stop_button, self.continue_button = (
             tool_button(a, n) for a, n in ((self.start_action, "trainButton"),
                                            (self.pause_action, "pauseButton"),
-                                           (self.stop_action, "stopButton")))
-        for button in (self.start_button, self.pause_button, self.stop_button):
+                                           (self.stop_action, "stopButton"),
+                                           (self.continue_action, "continueButton")))
+        for button in (self.start_button, self.pause_button, self.stop_button, self.continue_button):
             row.addWidget(button)
         row.addSpacing(12)
         self.log_scale = log_scale_check()
@@ -137,6 +139,7 @@ class TrainingPanel(QWidget):
         self.start_action.triggered.connect(self.start)
         self.pause_action.toggled.connect(self._on_pause_toggled)
         self.stop_action.triggered.connect(self.stop)
+        self.continue_action.triggered.connect(self.continue_run_dialog)
         self.log_scale.toggled.connect(self._on_log_scale)
         self.export_csv_button.clicked.connect(self._export_csv_dialog)
         self.export_png_button.clicked.connect(self._export_png_dialog)
@@ -224,18 +227,49 @@ class TrainingPanel(QWidget):
         except OSError as exc:
             self.show_banner(f"Cannot create the run folder: {exc}", "error")
             return False
+        self._begin(config, run_dir, self.state.dataset, RunProgress(config.training.epochs, config.training.time_limit),
+                    f"run started: {config.name}, {config.training.epochs} epochs → {run_dir}")
+        return True
+
+    def continue_run(self, run_dir: str | Path, epochs: int | None = None, time_limit: float | None = None) -> bool:
+        """Continue the run in ``run_dir`` from its last.pt with its own settings (only the epochs
+        and the time limit can change), its curves so far on screen; its data are loaded in the
+        training thread. False (with a banner saying why) if it cannot."""
+        if self.session.running or self._closed:
+            return False
+        if self.state.training:
+            self.show_banner("A sweep is running; wait for it or stop it in the Sweeps panel.", "warning")
+            return False
+        try:
+            plan = plan_continuation(run_dir, epochs, time_limit)
+        except ValueError as exc:
+            self.show_banner(f"Cannot continue {Path(run_dir).name}: {exc}", "error")
+            return False
+        epochs = plan.config.training.epochs
+        self._begin(plan.config, plan.run_dir, None, RunProgress(epochs, plan.time_left),
+                    f"continuing {plan.run_dir.name} from epoch {plan.epochs_done + 1} to {epochs}",
+                    plan.history)
+        return True
+
+    def _begin(self, config, run_dir: Path, dataset, progress: RunProgress, message: str,
+               history: list | None = None) -> None:
+        """Start the session: a new run (``history`` None) or a continued one with its epochs so far."""
         self.clear()
+        if history:
+            self._history = list(history)
+            self._epochs_dirty = True
+            self.redraw()
+            self.historyChanged.emit()
         self._set_run_dir(run_dir)
-        self._progress = RunProgress(config.training.epochs, config.training.time_limit)
+        self._progress = progress
         self._stopping = False
         self.last_outcome = None
         self.hide_banner()
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting… (loading PyTorch and preparing the data)")
-        self._log(f"run started: {config.name}, {config.training.epochs} epochs → {run_dir}")
+        self._log(message)
         self.state.set_training(True)
-        self.session.start(config, self.state.dataset, run_dir=run_dir)
-        return True
+        self.session.start(config, dataset, run_dir=run_dir, resume=history is not None)
 
     def stop(self) -> None:
         """Ask the run to stop after the current step (it saves last.pt and ends)."""
@@ -291,18 +325,6 @@ class TrainingPanel(QWidget):
         self.plots.draw_epochs(self._history, self._pending_plots.pop(0))
         if self._pending_plots:
             QTimer.singleShot(STAGGER_MS, self._draw_next_epoch_plot)
-
-    def export_csv(self, path: str | Path) -> Path:
-        """Write the epoch history as CSV (atomically)."""
-        return write_history_csv(path, self._history)
-
-    def export_png(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
-        """Save an image of the plots as PNG (atomically), laid out at ``size`` (default: the
-        on-screen size, at least 1200×800 so a small window still gives a readable figure)."""
-        self.redraw()
-        width, height = size or (max(1200, self.plots.width()), max(800, self.plots.height()))
-        image = self.plots.render_image(int(width), int(height), self.palette().color(QPalette.ColorRole.Base))
-        return write_png(path, image)
 
     def show_banner(self, text: str, kind: str = "error") -> None:
         self.banner_kind = kind
@@ -414,6 +436,7 @@ class TrainingPanel(QWidget):
     def _update_actions(self) -> None:
         running = self.session.running
         self.start_action.setEnabled(not running and not self.state.training)
+        self.continue_action.setEnabled(not running and not self.state.training)
         self.pause_action.setEnabled(running and not self._stopping)
         self.stop_action.setEnabled(running and not self._stopping)
         if not running:
@@ -461,32 +484,3 @@ class TrainingPanel(QWidget):
 
     def _log(self, line: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")
-
-    # -- dialogs (user actions only) -----------------------------------------------------------
-    def _default_export_path(self, suffix: str) -> str:
-        folder = self.run_dir or Path.home()
-        return str(folder / f"training-curves{suffix}")
-
-    def _export_csv_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export training history", self._default_export_path(".csv"),
-                                              "CSV files (*.csv)")
-        if path:
-            self._export_with_banner(self.export_csv, path)
-
-    def _export_png_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export plots", self._default_export_path(".png"),
-                                              "PNG images (*.png)")
-        if path:
-            self._export_with_banner(self.export_png, path)
-
-    def _export_with_banner(self, export, path: str) -> None:
-        try:
-            written = export(path)
-        except OSError as exc:
-            self.show_banner(f"Could not export to {path}: {exc}", "error")
-            return
-        self._log(f"exported {written}")
-
-    def _open_run_folder(self) -> None:
-        if self.run_dir is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))

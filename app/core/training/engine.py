@@ -150,9 +150,8 @@ class Trainer:
                            if cfg.training.landscape_every and self.ctx.is_main else None)
         if self.resume_requested:
             self._restore()
-        else:
-            if self.ctx.is_main:
-                cfg.save(self.folder.config_path)
+        if self.ctx.is_main:  # resumed: the epochs and time limit it continues with
+            cfg.save(self.folder.config_path)
         self.folder.log(f"model {cfg.model.name} ({count_parameters(self.model):,} parameters), "
                      f"{len(train)} training / {len(self.val)} validation images, device {self.device}")
 

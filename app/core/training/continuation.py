@@ -1,0 +1,91 @@
+"""Continuing a stopped (or finished) run in its own folder: what it was, and what continuing it
+needs, read without torch so the window can ask before anything starts.
+
+A run continues with its own settings from ``checkpoints/last.pt``; only the number of epochs
+and the time limit can change (the time limit counts the run's whole training time, so a run
+that used its budget needs a larger one).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ..config import ConfigError, ExperimentConfig
+from .events import EpochFinished
+from .run_folder import RunFolder, is_training
+
+
+@dataclass
+class Continuation:
+    """A run ready to continue: its config (with the new epochs and time limit), the epochs it
+    has trained, their events (to draw its curves so far) and the training time they took."""
+
+    run_dir: Path
+    config: ExperimentConfig
+    history: list[EpochFinished]
+
+    @property
+    def epochs_done(self) -> int:
+        return self.history[-1].epoch if self.history else 0
+
+    @property
+    def seconds_done(self) -> float:
+        return sum(e.seconds for e in self.history if e.seconds is not None and math.isfinite(e.seconds))
+
+    @property
+    def time_left(self) -> float:
+        """Seconds of the time limit still to use (0: no limit)."""
+        limit = self.config.training.time_limit
+        return max(1.0, limit - self.seconds_done) if limit else 0.0
+
+
+def read_epoch_events(run_dir: str | Path) -> list[EpochFinished]:
+    """The run's history.csv as epoch events (as the Training panel received them); [] without
+    one; ValueError naming the file and line for a damaged one."""
+    names = [f.name for f in fields(EpochFinished)]
+    return [EpochFinished(**{name: row.get(name) for name in names})
+            for row in RunFolder(Path(run_dir), writable=False).read_history()]
+
+
+def load_run(run_dir: str | Path) -> Continuation:
+    """The run in ``run_dir`` as it is now; ValueError saying why it cannot continue."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise ValueError(f"{run_dir} is not a run folder (it has no config.json)")
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        raise ValueError(f"{run_dir} has no checkpoints/last.pt to continue from (it stopped before its first "
+                         "checkpoint)")
+    if is_training(run_dir):
+        raise ValueError(f"{run_dir} is training now")
+    try:
+        config = ExperimentConfig.load(config_path)
+    except (ValueError, OSError) as exc:  # ConfigError is a ValueError
+        raise ValueError(str(exc)) from None
+    return Continuation(run_dir, config, read_epoch_events(run_dir))
+
+
+def plan_continuation(run_dir: str | Path, epochs: int | None = None,
+                      time_limit: float | None = None) -> Continuation:
+    """The run in ``run_dir`` set to train until epoch ``epochs`` (default: its own plan) within
+    ``time_limit`` seconds of training in all (default: its own; 0: none). ValueError when that
+    leaves nothing to train."""
+    plan = load_run(run_dir)
+    training = plan.config.training
+    if epochs is not None:
+        training.epochs = int(epochs)
+    if time_limit is not None:
+        training.time_limit = float(time_limit)
+    try:
+        plan.config.validate()
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    if training.epochs <= plan.epochs_done:
+        raise ValueError(f"it has trained {plan.epochs_done} of {training.epochs} epochs; ask for more epochs to "
+                         "continue it")
+    if training.time_limit and plan.seconds_done >= training.time_limit:
+        raise ValueError(f"it has used its time limit ({plan.seconds_done:.0f} of {training.time_limit:.0f} s); "
+                         "give a larger one (or none) to continue it")
+    return plan

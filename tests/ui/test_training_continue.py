@@ -1,0 +1,92 @@
+"""Continuing a stopped or finished run from the Training panel: its curves so far, the dialog,
+training on from last.pt in the same folder, and refusals."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from app.core.training.continuation import load_run
+from app.ui.training_file_actions import ContinueDialog
+from app.ui.training_panel import TrainingPanel
+
+from .test_training_panel import RUN_TIMEOUT, run_to_end
+
+
+@pytest.fixture
+def panel(qtbot, state, tmp_path):
+    widget = TrainingPanel(state)
+    widget.runs_parent = tmp_path / "runs"
+    qtbot.addWidget(widget)
+    yield widget
+    widget.shutdown()
+
+
+def history_epochs(run_dir) -> list[int]:
+    with (run_dir / "history.csv").open() as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def test_a_finished_run_trains_on_in_its_folder_with_its_curves_so_far(qtbot, panel, state):
+    state.update("training", None, epochs=1)
+    run_to_end(qtbot, panel)
+    run = panel.run_dir
+    assert history_epochs(run) == [1]
+    first = panel.history[0]
+    panel.clear()
+    state.update("training", None, epochs=7, batch_size=4)  # the experiment on screen is not the run's
+
+    asked = []
+    panel.ask_run_to_continue = lambda: run
+    panel.ask_continue = lambda plan: asked.append((plan.epochs_done, plan.config.training.epochs)) or (3, 0.0)
+    with qtbot.waitSignal(panel.session.runningChanged, timeout=RUN_TIMEOUT,
+                          check_params_cb=lambda running: not running):
+        assert panel.continue_button.isEnabled()
+        assert panel.continue_run_dialog()
+        assert [e.epoch for e in panel.history] == [1]  # the curves so far are on screen at once
+        assert not panel.continue_action.isEnabled() and not panel.start_action.isEnabled()
+    assert asked == [(1, 1)]
+    assert panel.run_dir == run and panel.last_outcome.reason == "completed"
+    assert [e.epoch for e in panel.history] == [1, 2, 3]
+    assert panel.history[0].train_loss == pytest.approx(first.train_loss, rel=1e-5)  # history.csv: 6 digits
+    assert panel.history[0].val_dice == pytest.approx(first.val_dice, rel=1e-5)
+    assert history_epochs(run) == [1, 2, 3]  # the same folder, epochs appended
+    x, _ = panel.curves["train_loss"].getData()
+    assert list(x) == [1, 2, 3]
+    assert f"continuing {run.name} from epoch 2 to 3" in panel.log.toPlainText()
+    assert load_run(run).config.training.epochs == 3 and load_run(run).config.training.batch_size == 2
+    assert state.config.training.epochs == 7  # the experiment on screen is left alone
+    assert panel.continue_action.isEnabled()
+
+
+def test_runs_that_cannot_continue_are_refused_with_a_reason(qtbot, panel, state, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    panel.ask_run_to_continue = lambda: empty
+    panel.ask_continue = lambda plan: pytest.fail("no question for a folder that is no run")
+    assert not panel.continue_run_dialog()
+    assert panel.banner_kind == "error" and "is not a run folder" in panel.banner.text()
+    assert not panel.session.running
+
+    state.update("training", None, epochs=1)
+    run_to_end(qtbot, panel)
+    assert not panel.continue_run(panel.run_dir)  # its own plan is done
+    assert "it has trained 1 of 1 epochs; ask for more epochs" in panel.banner.text()
+    state.set_training(True)  # a sweep holds the experiment
+    assert not panel.continue_run(panel.run_dir, epochs=2)
+    assert "A sweep is running" in panel.banner.text()
+    state.set_training(False)
+
+
+def test_the_dialog_offers_the_runs_plan_or_more(qtbot, tmp_path):
+    from ..core.test_continuation import make_run
+
+    stopped = load_run(make_run(tmp_path / "stopped", 2, epochs=5, time_limit=100))
+    dialog = ContinueDialog(stopped)
+    qtbot.addWidget(dialog)
+    assert dialog.values() == (5, 100.0) and dialog.epochs.minimum() == 3
+    done = load_run(make_run(tmp_path / "done", 4, epochs=4, time_limit=40))
+    dialog = ContinueDialog(done)
+    qtbot.addWidget(dialog)
+    assert dialog.values() == (14, 0.0)  # ten more epochs; its time budget is used: no limit
