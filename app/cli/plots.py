@@ -121,10 +121,12 @@ def cmd_runs_plot(args) -> int:
     if not 200 <= args.width <= 10000:
         raise CommandError(f"--width {args.width}: give 200 to 10000 pixels")
     _check_out(args.out, args.force)
-    series = []
     for run_dir in args.run_dirs:
         _check_run(run_dir)
-        series.append((Path(run_dir).resolve().name, read_curves(run_dir)))
+    paths = [Path(run_dir).resolve() for run_dir in args.run_dirs]
+    names = [path.name for path in paths]
+    labels = [f"{path.parent.name}/{path.name}" if names.count(path.name) > 1 else path.name for path in paths]
+    series = [(label, read_curves(path)) for label, path in zip(labels, paths)]
     offscreen_application()
 
     from PySide6.QtCore import Qt
@@ -141,10 +143,12 @@ def cmd_runs_plot(args) -> int:
     plot.show()
     try:
         plot.set_runs(series)
-        if not plot.metrics():
-            raise CommandError("none of these runs has finished an epoch (no history.csv)")
+        if not any(plot.has_points(metric) for metric in plot.metrics()):
+            raise CommandError("none of these runs has finished an epoch (no values in their history.csv)")
         if args.metric:
             plot.set_metric(args.metric)
+            if not plot.has_points(args.metric):
+                raise CommandError(f"none of these runs recorded a value of {args.metric}")
         plot.log_check.setChecked(args.log)
         QApplication.processEvents()
         atomic_write_bytes(args.out, plot.png_bytes(args.width))

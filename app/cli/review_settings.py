@@ -53,6 +53,7 @@ def cmd_review_reasons(args) -> int:
     store = ReviewStore.open(args.review_dir, read_only=not changing)
     try:
         reasons = list(store.record.reasons)
+        args.remove = [reason.strip() for reason in args.remove]
         unknown = [reason for reason in args.remove if reason not in reasons]
         if unknown:
             raise CommandError(f"{', '.join(repr(r) for r in unknown)} is not among this review's reasons: "

@@ -45,9 +45,9 @@ class WatershedParams:
     min_object_size: int = 0
     fill_holes: bool = False
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # checked and converted: 5.0 for an integer setting is stored as 5
         for spec in POSTPROCESS_PARAMS:
-            spec.validate(getattr(self, spec.name), "post-processing")
+            object.__setattr__(self, spec.name, spec.validate(getattr(self, spec.name), "post-processing"))
 
     @classmethod
     def from_dict(cls, data: dict) -> "WatershedParams":

@@ -68,11 +68,12 @@ class Param:
             if not isinstance(value, bool):
                 raise RegistryError(f"{owner}: {self.name} must be true or false, got {value!r}")
             return value
-        if self.type == "choice":
-            if value not in self.choices:
+        if self.type == "choice":  # the matching choice itself: 3.0 is the choice 3; True is not 1
+            match = [c for c in self.choices if c == value and isinstance(c, bool) == isinstance(value, bool)]
+            if not match:
                 raise RegistryError(f"{owner}: {self.name} = {value!r} is not one of: "
                                     f"{', '.join(map(str, self.choices))}")
-            return value
+            return match[0]
         if self.type in ("float_range", "int_pair"):
             if not isinstance(value, (list, tuple)) or len(value) != 2:
                 raise RegistryError(f"{owner}: {self.name} must be a pair [a, b], got {value!r}")

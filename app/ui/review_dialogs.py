@@ -176,9 +176,10 @@ def ask_which_mask(parent) -> str | None:
 
 class CleanupDialog(QDialog):
     """The review's watershed clean-up settings: what the "After watershed" view shows and what
-    a case accepted on it exports. Locked while accepted cases export the current clean-up."""
+    a case accepted on it exports. Only shown, not changeable, while accepted cases export the
+    current clean-up (``exports``) or the review is open read-only."""
 
-    def __init__(self, params: WatershedParams, exports: list[str], parent=None):
+    def __init__(self, params: WatershedParams, exports: list[str], parent=None, read_only: bool = False):
         super().__init__(parent)
         self.setWindowTitle("Clean-up settings")
         self.setMinimumWidth(420)
@@ -188,7 +189,9 @@ class CleanupDialog(QDialog):
         layout.addWidget(self.form)
         self.note = QLabel()
         self.note.setWordWrap(True)
-        if exports:
+        if read_only:
+            self.note.setText("This review is open read-only here: its settings can be looked at, not changed.")
+        elif exports:
             names = ", ".join(exports[:5]) + (" …" if len(exports) > 5 else "")
             self.note.setText(f"<b>Locked:</b> {len(exports)} accepted case(s) export the watershed mask made with "
                               f"these settings ({names}). Accept them on the prediction or set them back to "
@@ -197,6 +200,7 @@ class CleanupDialog(QDialog):
             self.note.setText("Applies to every case of this review; the case on screen is cleaned up again from "
                               "its stored prediction.")
         layout.addWidget(self.note)
+        locked = read_only or bool(exports)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
@@ -204,8 +208,9 @@ class CleanupDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         for button in (QDialogButtonBox.StandardButton.Ok, QDialogButtonBox.StandardButton.RestoreDefaults):
-            buttons.button(button).setEnabled(not exports)
-        self.form.setEnabled(not exports)
+            buttons.button(button).setEnabled(not locked)
+        self.form.setEnabled(not locked)
+        self.locked = locked
         layout.addWidget(buttons)
 
     def params(self) -> WatershedParams:
@@ -250,7 +255,8 @@ class ReviewDialogHooks:
                                       QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def ask_cleanup(self, params: WatershedParams, exports: list[str]) -> WatershedParams | None:
-        """New clean-up settings, or None (cancelled or locked)."""
-        dialog = CleanupDialog(params, exports, self)
-        return dialog.params() if dialog.exec() and not exports else None
+    def ask_cleanup(self, params: WatershedParams, exports: list[str], read_only: bool = False
+                    ) -> WatershedParams | None:
+        """New clean-up settings, or None (cancelled, or only shown: locked or read-only)."""
+        dialog = CleanupDialog(params, exports, self, read_only)
+        return dialog.params() if dialog.exec() and not dialog.locked else None

@@ -253,11 +253,12 @@ class ReviewPanel(ReviewDialogHooks, QWidget):
         self._refresh_info()
 
     def edit_cleanup(self) -> bool:
-        """Ask for new clean-up settings; the case on screen is cleaned up again and shown after watershed."""
+        """Show the clean-up settings and take new ones; the case on screen is cleaned up again and
+        shown after watershed."""
         s = self.session
-        if s.store is None or s.read_only:
+        if s.store is None:
             return False
-        params = self.ask_cleanup(s.params, s.store.watershed_exports())
+        params = self.ask_cleanup(s.params, s.store.watershed_exports(), s.read_only)
         if params is None or params == s.params or not s.set_params(params):
             return False
         self.choose_view("watershed")
@@ -367,7 +368,7 @@ class ReviewPanel(ReviewDialogHooks, QWidget):
         has, writable = self.session.store is not None, not self.session.read_only
         self.export_action.setEnabled(has)
         self.close_action.setEnabled(has)
-        self.display.cleanup_button.setEnabled(writable)
+        self.display.cleanup_button.setEnabled(has)  # read-only: shown, not changeable
         for button in self.decision.buttons.values():
             button.setEnabled(writable)
         self.decision.comment.setReadOnly(not writable)

@@ -163,8 +163,10 @@ class ReviewSession(QObject):
             cleaned = data.watershed(params)
             ctx.check()
             return cleaned, MaskLayer(cleaned.labels)
+        self.cleaned = None  # until it is redone, no watershed mask is shown, decided on or edited
+        self.maskChanged.emit()
         self._loader.start(job, on_done=lambda result: self._recleaned(name, generation, *result),
-                           on_failed=lambda message: self._load_failed(name, message))
+                           on_failed=lambda message: self._reclean_failed(name, generation, message))
         return True
 
     def _recleaned(self, name: str, generation: int, cleaned: PostprocessResult, layer: MaskLayer) -> None:
@@ -173,6 +175,12 @@ class ReviewSession(QObject):
         self.cleaned = cleaned
         self._memos()[1][id(cleaned.labels)] = (cleaned.labels, layer)  # the overlay made in the worker
         self.maskChanged.emit()
+        self._prefetch_next()
+
+    def _reclean_failed(self, name: str, generation: int, message: str) -> None:
+        if generation == self._generation and name == self.current:
+            self.set_view("prediction")
+            self.failed.emit(f"Cannot redo the clean-up of {name}: {message}")
 
     def names(self) -> list[str]:
         return [c.name for c in self.store.cases] if self.store else []
@@ -277,13 +285,13 @@ class ReviewSession(QObject):
             self.maskChanged.emit()
 
     def mask(self) -> np.ndarray | None:
-        """The mask on screen (uint8 0/1), or None while loading."""
+        """The mask on screen (uint8 0/1), or None while loading (or redoing the clean-up shown)."""
         if self.data is None:
             return None
         if self.view == "correction" and self.working is not None:
             return self.working
-        if self.view == "watershed" and self.cleaned is not None:
-            return self.cleaned.mask
+        if self.view == "watershed":
+            return self.cleaned.mask if self.cleaned is not None else None
         return self.data.prediction
 
     def stats(self) -> tuple[int, int] | None:
@@ -328,6 +336,9 @@ class ReviewSession(QObject):
         """Record a decision on the case on screen; False (and ``failed``) when it was not saved."""
         if self.store is None or self.current is None:
             return False
+        if self.data is not None and self.mask() is None:
+            self.failed.emit("The clean-up is being redone with the new settings; decide once it is on screen.")
+            return False
         variant = self.view if self.view in ("prediction", "watershed") else self.store.case(self.current).variant
         try:
             self.store.decide(self.current, state, self.reviewer, reason=reason, comment=comment, variant=variant,
@@ -352,7 +363,7 @@ class ReviewSession(QObject):
     def begin_edit(self) -> bool:
         """Snapshot the mask before an edit (starting a correction from what is on screen); False
         when nothing can be edited."""
-        if self.read_only or self.data is None:
+        if self.read_only or self.mask() is None:
             return False
         if self.working is None:
             self.working = self.mask().copy()
@@ -385,7 +396,7 @@ class ReviewSession(QObject):
     def edit(self, operation, *args) -> bool:
         """One-click edit (fill a hole, remove an object): ``operation(mask, *args) -> changed``;
         an edit that changes nothing leaves the history (and redo) alone."""
-        if self.read_only or self.data is None:
+        if self.read_only or self.mask() is None:
             return False
         trial = (self.working if self.working is not None else self.mask()).copy()
         if not operation(trial, *args):
@@ -401,7 +412,7 @@ class ReviewSession(QObject):
             self._save_working()
 
     def redo(self) -> None:
-        if self.data is not None and self.history.can_redo and not self.read_only:
+        if self.mask() is not None and self.history.can_redo and not self.read_only:
             self.working = self.history.redo(self.working if self.working is not None else self.mask().copy())
             self.view = "correction"
             self._save_working()

@@ -116,8 +116,9 @@ class RunsCurvesPlot(QWidget):
         for metric in available:
             self.metric_combo.addItem(metric_title(metric), metric)
             self.metric_combo.setItemData(self.metric_combo.count() - 1, metric, Qt.ItemDataRole.ToolTipRole)
-        choice = current if current in available else next((m for m in PREFERRED_METRICS if m in available),
-                                                            available[0] if available else None)
+        drawn = [m for m in available if self.has_points(m)]  # a column with values, e.g. not val_* unvalidated
+        choice = current if current in available else next((m for m in PREFERRED_METRICS if m in drawn),
+                                                            (drawn or available or [None])[0])
         if choice is not None:
             self.metric_combo.setCurrentIndex(available.index(choice))
         self.metric_combo.blockSignals(False)
@@ -130,6 +131,10 @@ class RunsCurvesPlot(QWidget):
         for _, curves in self._series:
             seen += [name for name in curves if name not in NOT_METRICS and name not in seen]
         return seen
+
+    def has_points(self, metric: str) -> bool:
+        """Whether some run shown has a recorded (finite) value of ``metric``."""
+        return any(len(_points(curves, metric)[0]) for _, curves in self._series)
 
     def current_metric(self) -> str | None:  # not metric(): that name overrides QWidget.metric
         return self.metric_combo.currentData()

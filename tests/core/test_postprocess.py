@@ -102,3 +102,14 @@ def test_isbi_mask_gives_many_objects():
     mask = read_image(ISBI / "masks" / "00.png")
     result = watershed_postprocess(mask, WatershedParams(foreground_fraction=0.2))
     assert result.object_count > 20
+
+
+def test_settings_are_stored_as_their_declared_types():
+    params = WatershedParams.from_dict({"close_kernel": 5.0, "distance_mask": 3.0, "foreground_fraction": 1})
+    assert (params.close_kernel, params.distance_mask, params.foreground_fraction) == (5, 3, 1.0)
+    assert type(params.close_kernel) is int and type(params.distance_mask) is int
+    assert type(params.foreground_fraction) is float
+    for bad, message in (({"close_kernel": 5.5}, "whole number"), ({"distance_mask": False}, "is not one of"),
+                         ({"distance_mask": 4}, "is not one of")):
+        with pytest.raises(RegistryError, match=message):
+            WatershedParams.from_dict(bad)

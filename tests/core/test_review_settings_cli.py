@@ -27,7 +27,7 @@ def test_reasons_are_listed_added_and_removed(review, capsys):
     assert main(["review-decide", str(review), "a", "--state", "rejected", "--reviewer", "Ann"]) == 0
     capsys.readouterr()
     assert main(["review-reasons", str(review), "--add", "Out of focus", "--add", " Poor boundary ",
-                 *[f"--remove={r}" for r in DEFAULT_REASONS[1:]]]) == 0
+                 *[f"--remove= {r} " for r in DEFAULT_REASONS[1:]]]) == 0
     assert capsys.readouterr().out.splitlines() == ["1. Poor boundary  (1 case)", "2. Out of focus"]
     store = ReviewStore.open(review, read_only=True)
     assert store.record.reasons == ["Poor boundary", "Out of focus"]
@@ -58,6 +58,10 @@ def test_cleanup_is_shown_changed_and_reset(review, capsys):
     assert main(["review-cleanup", str(review), "--defaults", "--set", "threshold=0.6"]) == 0
     capsys.readouterr()
     assert ReviewStore.open(review, read_only=True).watershed_params == WatershedParams(threshold=0.6)
+    assert main(["review-cleanup", str(review), "--set", "close_kernel=5.0", "--set", "distance_mask=3.0"]) == 0
+    assert "close_kernel = 5\n" in capsys.readouterr().out  # stored as the whole number it is
+    assert main(["review-decide", str(review), "a", "--state", "accepted", "--reviewer", "Ann",
+                 "--mask", "watershed"]) == 0  # and the clean-up runs with it
 
 
 @pytest.mark.parametrize("change, message", [

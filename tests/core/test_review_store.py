@@ -147,9 +147,11 @@ def test_given_clean_up_settings_replace_only_their_entries_of_the_runs(tmp_path
     store.close()
     assert on_disk(tmp_path / "review").watershed == WatershedParams(
         foreground_fraction=0.4, min_object_size=2, fill_holes=True).to_dict()
+    built = []  # a bad setting is refused before any case is built (or, from a checkpoint, predicted)
     with pytest.raises(RegistryError, match="no parameter fraction"):
-        ReviewStore.create_from_folders(tmp_path / "other", src / "images", src / "masks", watershed={"fraction": 1})
-    assert not (tmp_path / "other").exists()
+        ReviewStore.create_from_folders(tmp_path / "other", src / "images", src / "masks", watershed={"fraction": 1},
+                                        progress=lambda done, total: built.append(done))
+    assert not (tmp_path / "other").exists() and built == []
 
 
 def test_clean_up_settings_cannot_change_what_an_accepted_case_exports(store):
@@ -165,6 +167,13 @@ def test_clean_up_settings_cannot_change_what_an_accepted_case_exports(store):
     assert np.array_equal(store.export_mask(store.case("a")), before)
     assert store.watershed_exports() == ["a"]
     store.set_watershed(WatershedParams())  # the same settings again: nothing changes, nothing refused
+    # a correction does not lift the lock: dropping it makes the case export its clean-up again
+    store.save_correction("a", np.ones((H, W), np.uint8), "Ann")
+    assert store.case("a").state == "corrected" and store.watershed_exports() == ["a"]
+    with pytest.raises(ReviewError, match=r"\(a\)"):
+        store.set_watershed(WatershedParams(foreground_fraction=0.2))
+    store.revert_correction("a", "Ann")
+    assert store.case("a").state == "accepted" and np.array_equal(store.export_mask(store.case("a")), before)
     store.decide("a", "unreviewed", "Ann")
     store.set_watershed(WatershedParams(foreground_fraction=0.2))  # b exports its prediction, c its correction
     assert store.watershed_params == WatershedParams(foreground_fraction=0.2)

@@ -118,3 +118,56 @@ def test_runs_plot_names_the_metrics_there_are(qtbot, tmp_path, capsys):
     assert main(["runs-plot", str(run), str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "missing is not a run folder" in one_line_error(capsys, "runs-plot")
     assert not out.exists()
+
+
+def test_plot_reads_a_spreadsheet_saved_history_and_refuses_a_broken_one(qtbot, tmp_path, capsys):
+    run = write_run(tmp_path / "run", 4)
+    (run / "history.csv").write_bytes("\ufeff".encode() + (run / "history.csv").read_bytes())  # Excel's BOM
+    assert main(["plot", str(run), "--out", str(tmp_path / "a.png")]) == 0
+    assert colour_pixels(tmp_path / "a.png", COLOURS["val"]) > 300
+    (run / "history.csv").write_text("loss\n1.0\n")
+    assert main(["plot", str(run), "--out", str(tmp_path / "b.png")]) == 2
+    assert "history.csv has no epoch or train_loss column" in one_line_error(capsys, "plot")
+    (run / "history.csv").write_text(",".join(HISTORY_COLUMNS) + "\n1,0.5,zero,,,,,,\n")
+    assert main(["plot", str(run), "--out", str(tmp_path / "b.png")]) == 2
+    assert "line 2 is damaged" in one_line_error(capsys, "plot")
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_the_training_plots_of_a_saved_run_leave_the_step_plot_out(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.training_plots import TrainingPlots
+
+    saved = TrainingPlots(QApplication.palette(), steps=False)
+    live = TrainingPlots(QApplication.palette())
+    qtbot.addWidget(saved)
+    qtbot.addWidget(live)
+    assert saved.plot_steps not in saved.ci.items and live.plot_steps in live.ci.items
+    assert [saved.ci.layout.itemAt(0, col) for col in range(3)] == [saved.plot_loss, saved.plot_accuracy,
+                                                                     saved.plot_overlap]
+
+
+def test_runs_plot_picks_a_metric_with_values_and_refuses_empty_ones(qtbot, tmp_path, capsys, monkeypatch):
+    bare = write_run(tmp_path / "a" / "run", 4, validated=False)
+    out = tmp_path / "runs.png"
+    assert main(["runs-plot", str(bare), "--out", str(out)]) == 0  # val_dice is there, but empty
+    assert capsys.readouterr().out.strip() == f"wrote {out} (train_loss of 1 run)"
+    assert main(["runs-plot", str(bare), "--metric", "val_loss", "--out", str(out), "--force"]) == 2
+    assert "none of these runs recorded a value of val_loss" in one_line_error(capsys, "runs-plot")
+    started = tmp_path / "started"
+    started.mkdir()
+    (started / "config.json").write_text("{}")
+    (started / "history.csv").write_text(",".join(HISTORY_COLUMNS) + "\n")
+    assert main(["runs-plot", str(started), "--out", str(tmp_path / "empty.png")]) == 2
+    assert "none of these runs has finished an epoch" in one_line_error(capsys, "runs-plot")
+    assert not (tmp_path / "empty.png").exists()
+
+    twin = write_run(tmp_path / "b" / "run", 4)  # two runs of one name are told apart by their folders
+    from app.ui.runs_curves import RunsCurvesPlot
+
+    captured, original = [], RunsCurvesPlot.set_runs
+    monkeypatch.setattr(RunsCurvesPlot, "set_runs",
+                        lambda self, series: captured.append([n for n, _ in series]) or original(self, series))
+    assert main(["runs-plot", str(bare), str(twin), "--out", str(out), "--force"]) == 0
+    assert captured == [["a/run", "b/run"]]

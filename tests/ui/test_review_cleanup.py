@@ -52,18 +52,25 @@ def test_new_settings_redo_the_clean_up_on_screen_and_of_later_cases(qtbot, pane
     open_and_wait(qtbot, panel, review_dir, "a")
     panel.choose_view("watershed")
     assert panel.session.stats()[1] == 1
+    panel.render_now()
+    drawn = panel.canvas.buffer("mask")  # one object: both discs in one colour
+    assert tuple(drawn[24, 22, :3]) == tuple(drawn[24, 42, :3]) and drawn[24, 22, 3] > 0
     qtbot.waitUntil(lambda: "b" in panel.session._cache, timeout=WAIT)  # b was prefetched with the old settings
     asked = []
-    panel.ask_cleanup = lambda params, exports: asked.append((params, exports)) or SPLIT
+    panel.ask_cleanup = lambda params, exports, read_only: asked.append((params, exports, read_only)) or SPLIT
     assert panel.edit_cleanup()
-    assert asked == [(WatershedParams(), [])]
+    assert asked == [(WatershedParams(), [], False)]
     qtbot.waitUntil(lambda: panel.session.cleaned is not None and panel.session.cleaned.object_count == 2,
                     timeout=WAIT)
     QApplication.processEvents()
     assert panel.session.view == "watershed" and panel.session.stats()[1] == 2
     labels = panel.session.cleaned.labels
-    assert panel.session.mask_layer().code.shape == labels.shape
     assert len(np.unique(labels[labels > 0])) == 2
+    assert panel.session.mask_layer() is panel.session._layer_memo[id(labels)][1]  # the new labels' overlay
+    panel.render_now()
+    drawn = panel.canvas.buffer("mask")  # one colour per object: the two discs' centres now differ
+    assert drawn[24, 22, 3] > 0 and drawn[24, 42, 3] > 0
+    assert tuple(drawn[24, 22, :3]) != tuple(drawn[24, 42, :3])
     assert ReviewStore.open(review_dir, read_only=True).watershed_params == SPLIT  # saved at once
     assert "2 objects" in panel.info.text()
 
@@ -95,9 +102,77 @@ def test_settings_are_locked_while_accepted_cases_export_the_clean_up(qtbot, pan
     assert "1 accepted case(s) export the watershed mask made with these settings (a)" in dialog.note.text()
 
     asked = []
-    panel.ask_cleanup = lambda params, exports: asked.append(exports) or None
+    panel.ask_cleanup = lambda params, exports, read_only: asked.append(exports) or None
     assert not panel.edit_cleanup() and asked == [["a"]]
     # the store refuses too, should a change reach it: what was accepted keeps its export
     assert not panel.session.set_params(SPLIT)
     assert "accepted case exports the watershed mask" in panel.banner.text()
     assert ReviewStore.open(review_dir, read_only=True).watershed_params == WatershedParams()
+
+
+def test_no_decision_or_edit_on_the_watershed_view_while_it_is_redone(qtbot, panel, review_dir):
+    open_and_wait(qtbot, panel, review_dir, "a")
+    panel.choose_view("watershed")
+    assert panel.session.set_params(SPLIT)  # no event is handled before the decision below
+    assert panel.session.mask() is None and panel.session.stats() is None
+    assert not panel.session.decide("accepted")
+    assert "being redone" in panel.banner.text()
+    assert not panel.session.begin_edit()
+    assert ReviewStore.open(review_dir, read_only=True).case("a").state == "unreviewed"
+    qtbot.waitUntil(lambda: panel.session.cleaned is not None, timeout=WAIT)
+    assert panel.session.decide("accepted")  # now on what is shown: its stats are those it exports
+    store = ReviewStore.open(review_dir, read_only=True)
+    case = store.case("a")
+    exported = store.export_mask(case)
+    assert (case.variant, case.area, case.objects) == ("watershed", int(exported.sum()), 2)
+
+
+def test_a_failed_redo_shows_the_prediction_and_says_why(qtbot, panel, review_dir, monkeypatch):
+    from app.core.review.case_data import CaseData
+
+    open_and_wait(qtbot, panel, review_dir, "a")
+    panel.choose_view("watershed")
+
+    def broken(self, params):
+        raise RuntimeError("clean-up exploded")
+    monkeypatch.setattr(CaseData, "watershed", broken)
+    assert panel.session.set_params(SPLIT)
+    qtbot.waitUntil(lambda: "Cannot redo the clean-up of a: " in panel.banner.text(), timeout=WAIT)
+    assert "clean-up exploded" in panel.banner.text()
+    assert panel.session.view == "prediction" and panel.session.mask() is panel.session.data.prediction
+
+
+def test_new_settings_while_the_case_still_loads_load_it_with_them(qtbot, panel, review_dir):
+    assert panel.open_review(review_dir)
+    assert panel.session.data is None  # still loading
+    assert panel.session.set_params(SPLIT)
+    wait_loaded(qtbot, panel, "a")
+    assert panel.session.cleaned.object_count == 2
+
+
+def test_a_read_only_review_shows_its_settings_without_changing_them(qtbot, review_dir):
+    holder = ReviewStore.open(review_dir)
+    viewer = make_panel(qtbot)
+    try:
+        viewer.ask_read_only = lambda message: True
+        open_and_wait(qtbot, viewer, review_dir, "a")
+        assert viewer.session.read_only and viewer.display.cleanup_button.isEnabled()
+        asked = []
+        viewer.ask_cleanup = lambda params, exports, read_only: asked.append(read_only) or SPLIT
+        assert not viewer.edit_cleanup()
+        assert asked == [True]
+        assert not viewer.session.set_params(SPLIT)
+        dialog = CleanupDialog(WatershedParams(), [], read_only=True)
+        qtbot.addWidget(dialog)
+        assert dialog.locked and not dialog.form.isEnabled() and "read-only" in dialog.note.text()
+    finally:
+        viewer.shutdown()
+        holder.close()
+    assert ReviewStore.open(review_dir, read_only=True).watershed_params == WatershedParams()
+
+
+def test_the_real_question_returns_nothing_while_locked(qtbot, panel, monkeypatch):
+    monkeypatch.setattr(CleanupDialog, "exec", lambda self: 1)  # the user presses OK
+    assert panel.ask_cleanup(SPLIT, []) == SPLIT
+    assert panel.ask_cleanup(SPLIT, ["a"]) is None
+    assert panel.ask_cleanup(SPLIT, [], read_only=True) is None

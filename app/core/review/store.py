@@ -75,6 +75,7 @@ class ReviewStore:
     def _create(cls, review_dir: Path, sources: list[Path], build: Callable[[Path, list[Problem]], tuple],
                 watershed: dict | None) -> "ReviewStore":
         review_dir = Path(review_dir)
+        WatershedParams.from_dict(watershed or {})  # a bad setting is refused before any case is built
         check_review_folder(review_dir, sources)
         existed = review_dir.exists()
         review_dir.mkdir(parents=True, exist_ok=True)
@@ -269,9 +270,11 @@ class ReviewStore:
             raise
 
     def watershed_exports(self) -> list[str]:
-        """The cases whose export is their watershed clean-up: accepted on it, not corrected."""
-        return [c.name for c in self.record.cases if c.state == "accepted" and not c.corrected
-                and c.variant == "watershed"]
+        """The cases whose export is (or, once their correction is dropped, is again) their
+        watershed clean-up: accepted on it, or accepted on it and corrected since."""
+        return [c.name for c in self.record.cases if c.variant == "watershed" and (
+            (c.state == "accepted" and not c.corrected)
+            or (c.state == "corrected" and c.state_before_correction == "accepted"))]
 
     def set_watershed(self, params: WatershedParams) -> None:
         """Change the clean-up settings; refused while an accepted case exports the clean-up made
@@ -282,10 +285,10 @@ class ReviewStore:
         bound = self.watershed_exports()
         if bound:
             names = ", ".join(bound[:5]) + (" ..." if len(bound) > 5 else "")
+            them = "them" if len(bound) > 1 else "it"
             raise ReviewError(f"{len(bound)} accepted case{'s export' if len(bound) > 1 else ' exports'} the "
-                              f"watershed mask made with the current settings ({names}); accept "
-                              f"{'them' if len(bound) > 1 else 'it'} on the prediction or set "
-                              f"{'them' if len(bound) > 1 else 'it'} back to undecided before changing the clean-up")
+                              f"watershed mask made with the current settings ({names}); accept {them} on the "
+                              f"prediction or set {them} back to undecided (unreviewed) before changing the clean-up")
         before, self.record.watershed = self.record.watershed, params.to_dict()
         try:
             self.save()

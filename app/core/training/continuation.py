@@ -45,8 +45,11 @@ def read_epoch_events(run_dir: str | Path) -> list[EpochFinished]:
     """The run's history.csv as epoch events (as the Training panel received them); [] without
     one; ValueError naming the file and line for a damaged one."""
     names = [f.name for f in fields(EpochFinished)]
-    return [EpochFinished(**{name: row.get(name) for name in names})
-            for row in RunFolder(Path(run_dir), writable=False).read_history()]
+    rows = RunFolder(Path(run_dir), writable=False).read_history()
+    missing = [name for name in ("epoch", "train_loss") if rows and name not in rows[0]]
+    if missing:
+        raise ValueError(f"{Path(run_dir) / 'history.csv'} has no {' or '.join(missing)} column")
+    return [EpochFinished(**{name: row.get(name) for name in names}) for row in rows]
 
 
 def load_run(run_dir: str | Path) -> Continuation:

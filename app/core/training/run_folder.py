@@ -103,7 +103,7 @@ class RunFolder:
         if not path.exists():
             return []
         rows = []
-        with path.open(newline="") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet may add a BOM
             for line, row in enumerate(csv.DictReader(handle), start=2):
                 try:
                     rows.append({k: (int(v) if k == "epoch" else (float(v) if v != "" else None))
