@@ -85,7 +85,6 @@ class ConsoleProgress:
 
 
 def cmd_train(args) -> int:
-    from app.core.config import ExperimentConfig
     from app.core.training.engine import Trainer, TrainingControl
 
     from . import CommandError
@@ -97,13 +96,13 @@ def cmd_train(args) -> int:
         if fixed:
             raise CommandError(f"--resume continues a run as it was; only --epochs and --time-limit can change "
                                f"(not {', '.join(fixed)})")
-        data = ExperimentConfig.load(args.resume / "config.json").to_dict()
-        if args.epochs is not None:
-            data["training"]["epochs"] = args.epochs
-        if args.time_limit is not None:
-            data["training"]["time_limit"] = args.time_limit
-        config = ExperimentConfig.from_dict(data)
-        trainer = Trainer(config, args.resume, listeners=[ConsoleProgress(args.quiet)], resume=True)
+        from app.core.training.continuation import plan_continuation
+
+        try:  # the same checks as the Training panel's Continue run
+            plan = plan_continuation(args.resume, args.epochs, args.time_limit)
+        except ValueError as exc:
+            raise CommandError(f"cannot resume {args.resume}: {exc}") from None
+        trainer = Trainer(plan.config, args.resume, listeners=[ConsoleProgress(args.quiet)], resume=True)
     else:
         from app.core.training.distributed import DistributedContext
 

@@ -103,3 +103,17 @@ def build_scheduler(name: str, optimizer: "torch.optim.Optimizer", total_steps: 
     import torch
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, ScheduleFactor(name, total_steps, warmup_steps, values))
+
+
+def load_scheduler_state(scheduler: "torch.optim.lr_scheduler.LambdaLR", state: dict) -> None:
+    """Load a saved schedule's position but keep the plan ``scheduler`` was built with: a run
+    continued to more epochs decays over its new total (the saved state would bring back the old
+    one, and with it a learning rate of 0 past the old end). Where the plan changed, the learning
+    rate is set for it; where it did not, the loaded rate stays (an exact resume)."""
+    planned = [dict(vars(factor)) for factor in scheduler.lr_lambdas]
+    scheduler.load_state_dict(state)
+    for group, base, factor, attributes in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
+                                               scheduler.lr_lambdas, planned):
+        if vars(factor) != attributes:
+            vars(factor).update(attributes)
+            group["lr"] = base * factor(scheduler.last_epoch)

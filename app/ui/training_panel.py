@@ -360,7 +360,8 @@ class TrainingPanel(TrainingDialogs, QWidget):
         self._schedule_redraw()
 
     def _on_epoch(self, event) -> None:
-        self._history.append(event)
+        # a continued run may redo an epoch its history.csv already had (killed before last.pt was saved)
+        self._history = [e for e in self._history if e.epoch < event.epoch] + [event]
         self._epochs_dirty = True
         self._schedule_redraw()
         self._log(epoch_text(event, self._progress.epochs if self._progress else "?"))

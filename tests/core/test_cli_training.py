@@ -9,7 +9,7 @@ from app.cli import main
 from app.core.demo_data import write_demo_dataset
 from app.core.imageio import read_image
 
-from .helpers import train_tiny_run
+from .helpers import one_line_error, train_tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +73,16 @@ def test_bad_checkpoint_is_one_line(trained, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_resume_continues_a_run_folder(trained, capsys):
-    _, run = trained
-    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+def test_resume_continues_a_run_folder_to_more_epochs(trained, tmp_path, capsys):
+    import shutil
+
+    run = shutil.copytree(trained[1], tmp_path / "run")
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2  # it has done what it planned
+    assert f"cannot resume {run}: it has trained 1 of 1 epochs; ask for more epochs" in one_line_error(capsys, "train")
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
     assert "finished (completed)" in capsys.readouterr().out
-    assert len((run / "history.csv").read_text().splitlines()) == 2
+    assert len((run / "history.csv").read_text().splitlines()) == 3
+    assert json.loads((run / "config.json").read_text())["training"]["epochs"] == 2
 
 
 def test_train_rejects_bad_options_in_one_line(capsys):

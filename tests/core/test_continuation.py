@@ -9,9 +9,11 @@ from app.core.training.continuation import load_run, plan_continuation, read_epo
 from app.core.training.run_folder import HISTORY_COLUMNS, training_lock
 
 
-def make_run(folder, epochs_done: int, epochs: int = 5, time_limit: float = 0.0, last: bool = True):
+def make_run(folder, epochs_done: int, epochs: int = 5, time_limit: float = 0.0, last: bool = True,
+             data: str | None = None):
     """A run folder as training leaves it: config.json, history.csv and (``last``) last.pt."""
     config = ExperimentConfig(name="cont")
+    config.data.path = data
     config.training.epochs, config.training.time_limit = epochs, time_limit
     folder.mkdir(parents=True)
     config.save(folder / "config.json")
@@ -64,3 +66,25 @@ def test_what_cannot_continue_says_why(tmp_path):
     (damaged / "config.json").write_text("{not json")
     with pytest.raises(ValueError):
         load_run(damaged)
+
+
+def test_a_run_whose_data_moved_is_refused_before_anything_is_written(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    run = make_run(tmp_path / "run", 2, data=str(data))
+    assert load_run(run).config.data.path == str(data)
+    data.rmdir()
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match=r"its data .*data is not there any more \(config.json, data.path\)"):
+        plan_continuation(run, epochs=8)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_time_used_counts_a_part_epoch_before_a_stop(tmp_path):
+    import json
+
+    run = make_run(tmp_path / "run", 2, epochs=5, time_limit=100)  # two epochs of 12.5 s
+    (run / "summary.json").write_text(json.dumps({"reason": "stopped", "wall_seconds": 31.0}))
+    assert load_run(run).seconds_done == 31.0 and load_run(run).time_left == 69.0
+    (run / "summary.json").write_text(json.dumps({"reason": "stopped", "wall_seconds": "n/a"}))
+    assert load_run(run).seconds_done == 25.0

@@ -179,6 +179,12 @@ def test_deleting_refuses_folders_segstudio_did_not_make_or_holding_user_files(t
     ({"reason": "stopped", "epochs": 1}, ["finished (stopped)", "resumed at epoch 2, step 0", "failed: boom"], 2,
      (FAILED, None)),
     ("{damaged", ["finished (completed)"], 2, (FINISHED, "completed")),  # summary lost: the log's last word
+    # an attempt to continue that failed before it resumed (its data had moved): the run is as it ended
+    ({"reason": "completed", "epochs": 2}, ["model unet", "finished (completed)", "failed: data folder gone"], 2,
+     (FINISHED, "completed")),
+    ({"reason": "stopped", "epochs": 2}, ["finished (stopped)", "failed: last.pt damaged"], 2, (STOPPED, "stopped")),
+    (None, ["model unet (1 parameters)", "epoch 1: train loss 0.5", "failed: boom"], 2, (FAILED, None)),
+    (None, ["failed: no images"], 0, (FAILED, None)),
 ])
 def test_status_is_derived_from_the_summary_and_the_log(tmp_path, summary, log, epochs, expected):
     rows = "".join(f"{e},0.9,0.6,0.8,0.7,0.5,0.6,0.01,1\n" for e in range(1, epochs + 1))

@@ -1,6 +1,7 @@
 """The training engine end to end on tiny data (CPU, deterministic)."""
 
 import io
+import math
 import os
 
 import numpy as np
@@ -190,8 +191,27 @@ def test_pause_and_resume_flags(tiny_data, tmp_path):
             paused_at.append(event.global_step)
             threading.Timer(0.3, trainer.control.resume).start()
     trainer.listeners.append(listener)
-    assert trainer.run()["reason"] == "completed"
+    summary = trainer.run()
+    assert summary["reason"] == "completed"
     assert paused_at == [1] and not trainer.control.paused
+    # the 0.3 s pause is in neither the training clock nor the epoch's seconds
+    seconds = float((tmp_path / "run" / "history.csv").read_text().splitlines()[1].split(",")[-1])
+    assert abs(seconds - summary["wall_seconds"]) < 0.15
+
+
+def test_a_run_continued_to_more_epochs_decays_over_the_new_total(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny_config(tiny_data, epochs=2), run).run()  # cosine to 0 over 2 epochs
+    before = weights(run / "checkpoints" / "last.pt")
+    config = ExperimentConfig.load(run / "config.json")
+    config.training.epochs = 4
+    Trainer(config, run, resume=True).run()
+    lrs = [float(line.split(",")[7]) for line in (run / "history.csv").read_text().splitlines()[1:]]
+    # epochs 1-2 ran (and were recorded) on the 2-epoch cosine; epoch 3 ends 3/4 of the way down the new one
+    assert lrs == pytest.approx([5e-4, 0.0, 1e-3 * 0.5 * (1 + math.cos(0.75 * math.pi)), 0.0], rel=1e-4, abs=1e-12)
+    after = weights(run / "checkpoints" / "last.pt")
+    assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+    assert ExperimentConfig.load(run / "config.json").training.epochs == 4  # config.json says what it ran to
 
 
 def test_unet_valid_trains_with_labels_cropped_to_its_output(tiny_data, tmp_path):

@@ -52,6 +52,7 @@ def test_a_finished_run_trains_on_in_its_folder_with_its_curves_so_far(qtbot, pa
     assert panel.history[0].train_loss == pytest.approx(first.train_loss, rel=1e-5)  # history.csv: 6 digits
     assert panel.history[0].val_dice == pytest.approx(first.val_dice, rel=1e-5)
     assert history_epochs(run) == [1, 2, 3]  # the same folder, epochs appended
+    assert panel.history[1].lr > 0  # the schedule decays over the 3 epochs now asked for, not the old 1
     x, _ = panel.curves["train_loss"].getData()
     assert list(x) == [1, 2, 3]
     assert f"continuing {run.name} from epoch 2 to 3" in panel.log.toPlainText()

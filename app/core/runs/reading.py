@@ -185,15 +185,21 @@ def _log_lines(path: Path, problems: list[str]) -> list[str]:
 
 
 def _last_outcome(lines: list[str]) -> tuple[str, str] | None:
-    """The log's last outcome line: ("failed", message), ("finished", reason) or ("resumed", "")."""
+    """The log's last outcome line: ("failed", message), ("finished", reason) or ("resumed", "").
+    A failure right after an end, with no ``resumed at`` between, is an attempt to continue the
+    run that never started (its data moved, say): the run is still as it ended."""
+    failure = None
     for line in reversed(lines):
         if line.startswith("failed: "):
-            return "failed", line[len("failed: "):].strip()
+            failure = failure or ("failed", line[len("failed: "):].strip())
+            continue
         if line.startswith("finished (") and line.endswith(")"):
             return "finished", line[len("finished ("):-1]
         if line.startswith("resumed at"):
-            return "resumed", ""
-    return None
+            return failure or ("resumed", "")
+        if failure is not None and line.startswith("model "):  # the run started, then failed
+            return failure
+    return failure
 
 
 def _status(summary: dict | None, outcome: tuple[str, str] | None, history_epochs: int | None

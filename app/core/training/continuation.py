@@ -25,6 +25,7 @@ class Continuation:
     run_dir: Path
     config: ExperimentConfig
     history: list[EpochFinished]
+    summary_seconds: float = 0.0  # the training time summary.json recorded when it last ended
 
     @property
     def epochs_done(self) -> int:
@@ -32,7 +33,10 @@ class Continuation:
 
     @property
     def seconds_done(self) -> float:
-        return sum(e.seconds for e in self.history if e.seconds is not None and math.isfinite(e.seconds))
+        """Training time used so far: the epochs' seconds, or the last summary's (which also
+        counts a part of an epoch before a stop), whichever is more."""
+        epochs = sum(e.seconds for e in self.history if e.seconds is not None and math.isfinite(e.seconds))
+        return max(epochs, self.summary_seconds)
 
     @property
     def time_left(self) -> float:
@@ -65,9 +69,20 @@ def load_run(run_dir: str | Path) -> Continuation:
         raise ValueError(f"{run_dir} is training now")
     try:
         config = ExperimentConfig.load(config_path)
+        summary = RunFolder(run_dir, writable=False).read_summary()
     except (ValueError, OSError) as exc:  # ConfigError is a ValueError
         raise ValueError(str(exc)) from None
-    return Continuation(run_dir, config, read_epoch_events(run_dir))
+    for key in ("path", "label_stack"):
+        data = getattr(config.data, key)
+        if data and not Path(data).exists():
+            raise ValueError(f"its data {data} is not there any more (config.json, data.{key})")
+    seconds = summary.get("wall_seconds") if isinstance(summary, dict) else None
+    seconds = float(seconds) if isinstance(seconds, (int, float)) and math.isfinite(seconds) else 0.0
+    try:
+        history = read_epoch_events(run_dir)
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
+    return Continuation(run_dir, config, history, seconds)
 
 
 def plan_continuation(run_dir: str | Path, epochs: int | None = None,

@@ -18,7 +18,7 @@ from ..experiment_data import load_experiment_data
 from ..losses import build_loss
 from ..metrics import ScoreAccumulator
 from ..models import build_model, count_parameters
-from ..optim import build_optimizer, build_scheduler
+from ..optim import build_optimizer, build_scheduler, load_scheduler_state
 from .control import TrainingControl
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset
@@ -211,7 +211,7 @@ class Trainer:
             load_model_state(self.ema.module, state, self.folder.last)
             self.ema.updates = int(state.get("ema_averaged", 0))
         self.optimizer.load_state_dict(state["optimizer_state"])
-        self.scheduler.load_state_dict(state["scheduler_state"])
+        load_scheduler_state(self.scheduler, state["scheduler_state"])
         self.scaler.load_state_dict(state["scaler_state"])
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step, self.elapsed = state["global_step"], state["elapsed"]
@@ -315,10 +315,11 @@ class Trainer:
                 self.emit(BatchFinished(epoch + 1, step, self.steps_per_epoch, self.global_step, loss,
                                         images.shape[0] / max(1e-9, time.perf_counter() - compute_start),
                                         self.optimizer.param_groups[0]["lr"]))
-                if self.control.paused:  # paused time does not count towards the time limit
+                if self.control.paused:  # paused time counts neither towards the limit nor the epoch's seconds
                     paused_at = time.perf_counter()
                     self.control.wait_while_paused()
                     self._started += time.perf_counter() - paused_at
+                    epoch_start += time.perf_counter() - paused_at
                 stop = self._sync_clock(self.control.stop_requested)
                 over = bool(cfg.time_limit and self.elapsed >= cfg.time_limit)
                 if stop and step < self.steps_per_epoch:
