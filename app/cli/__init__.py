@@ -36,6 +36,24 @@ def refuse_writing_inside(out: Path, source: str | Path, what: str) -> None:
         raise CommandError(f"{out} is inside the {what} folder {folder}; SegStudio never writes there")
 
 
+def check_table_target(path: Path, force: bool) -> None:
+    """CommandError unless ``path`` is a place for a CSV table: a ``.csv`` file name in an
+    existing folder, not a folder, not a file there already (without ``force``) and never a
+    run's own history.csv."""
+    from app.core.runs import is_run_folder
+
+    if path.is_dir():
+        raise CommandError(f"{path} is a folder; give a file name ending in .csv")
+    if path.suffix.lower() != ".csv":
+        raise CommandError(f"{path}: the table is written as CSV; give a file name ending in .csv")
+    if path.name.lower() == "history.csv" and is_run_folder(path.parent):
+        raise CommandError(f"{path} is a run's own history; SegStudio never writes a table over it")
+    if path.exists() and not force:
+        raise CommandError(f"{path} exists; add --force to replace it")
+    if not path.parent.is_dir():
+        raise CommandError(f"folder {path.parent} does not exist")
+
+
 def aligned_table(rows: list[list[str]], right: set[int] | frozenset[int] = frozenset()) -> str:
     """Rows of cells as text columns two spaces apart; the columns in ``right`` right-aligned."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
@@ -169,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # first: the clause below imports modules, maybe while torch half-loaded
         print(f"segstudio {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`segstudio runs | head`): stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError):
+            pass
+        return 141
     except _expected_errors() as exc:
         print(f"segstudio {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -86,7 +86,7 @@ def cmd_dataset_info(args) -> int:
                       problems=[{"path": str(p.path), "reason": p.reason} for p in dataset.problems])
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{dataset.root} ({dataset.layout}): {stats.count} samples "
+    print(f"{dataset.root} ({dataset.layout}): {stats.count} sample{'s' if stats.count != 1 else ''} "
           + ", ".join(f"{n} {k}" for k, n in stats.split_counts.items() if n))
     print(f"masks: {stats.label_mapping}")
     print("class fractions: " + ", ".join(f"class {i} {f:.1%}" for i, f in enumerate(stats.class_fractions)))

@@ -47,12 +47,12 @@ def cmd_loss_curves(args) -> int:
     from app.core.atomic import atomic_write_text
     from app.core.config import ExperimentConfig
     from app.core.landscape import build_losses, loss_vs_prediction
-    from . import CommandError
+    from . import CommandError, check_table_target
 
     if args.losses is None and args.config is None:
         raise CommandError("give --losses (e.g. dice,bce) or --config EXP.json")
-    if args.out is not None and args.out.exists() and not args.force:
-        raise FileExistsError(f"{args.out} exists; add --force to replace it")
+    if args.out is not None:
+        check_table_target(args.out, args.force)
     config = ExperimentConfig.load(args.config) if args.config is not None else None
     curves = loss_vs_prediction(build_losses(args.losses, config), args.points, context=args.region)
     text = curves_csv(curves)

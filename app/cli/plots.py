@@ -64,8 +64,9 @@ def _size(text: str) -> tuple[int, int]:
     from . import CommandError
 
     match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
-    if not match or not all(200 <= int(v) <= 10000 for v in match.groups()):
-        raise CommandError(f"--size {text!r}: give WIDTHxHEIGHT, each 200 to 10000 pixels, e.g. 1800x600")
+    if not match or not (900 <= int(match.group(1)) <= 10000 and 300 <= int(match.group(2)) <= 10000):
+        raise CommandError(f"--size {text!r}: give WIDTHxHEIGHT, 900 to 10000 pixels wide (three plots side by "
+                           "side) and 300 to 10000 high, e.g. 1800x600")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -126,7 +127,13 @@ def cmd_runs_plot(args) -> int:
     paths = [Path(run_dir).resolve() for run_dir in args.run_dirs]
     names = [path.name for path in paths]
     labels = [f"{path.parent.name}/{path.name}" if names.count(path.name) > 1 else path.name for path in paths]
-    series = [(label, read_curves(path)) for label, path in zip(labels, paths)]
+    series = []
+    for label, path in zip(labels, paths):
+        curves = read_curves(path)
+        if curves and "epoch" not in curves:  # damage is named, not only shown as a missing curve
+            print(f"warning: {path / 'history.csv'} is damaged (it has no epoch column); left out", file=sys.stderr)
+            curves = {}
+        series.append((label, curves))
     offscreen_application()
 
     from PySide6.QtCore import Qt

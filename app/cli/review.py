@@ -47,7 +47,8 @@ def cmd_review_new(args) -> int:
     try:
         for problem in store.record.problems:
             print(f"skipped {problem['path']}: {problem['reason']}")
-        print(f"review of {len(store.cases)} cases created in {store.folder}")
+        count = len(store.cases)
+        print(f"review of {count} case{'s' if count != 1 else ''} created in {store.folder}")
     finally:
         store.close()
     return 0
@@ -64,4 +65,4 @@ def cmd_review_export(args) -> int:
     counts = store.record.counts()
     print(f"exported {len(result.masks)} masks ({counts['accepted']} accepted, {counts['corrected']} corrected), "
           f"{result.report.name} and {result.summary.name} into {result.folder}")
-    return 0
+    return 1 if result.problems else 0  # some files could not be read: the export is incomplete

@@ -25,8 +25,9 @@ def register(subparsers) -> None:
     d.add_argument("--reason", default="", help="with --state rejected: one of the review's reasons "
                                                 "(default: its first)")
     d.add_argument("--comment", help="a comment stored with the case")
-    d.add_argument("--mask", choices=("prediction", "watershed"), default="prediction",
-                   help="which mask an accepted case exports: the prediction or its watershed clean-up")
+    d.add_argument("--mask", choices=("prediction", "watershed"),
+                   help="which mask an accepted case exports: the prediction (default) or its watershed clean-up; "
+                        "a corrected case exports its correction")
     d.set_defaults(func=cmd_review_decide)
 
     c = subparsers.add_parser("review-correct", help="store a corrected mask for a case (or drop its correction)")
@@ -84,12 +85,18 @@ def cmd_review_decide(args) -> int:
         if args.reason and args.reason not in store.record.reasons:
             raise CommandError(f"{args.reason!r} is not one of this review's reasons: "
                                f"{', '.join(store.record.reasons)}")
+        corrected = [name for name in args.cases if store.case(name).corrected]
+        if args.mask and corrected:
+            raise CommandError(f"{', '.join(corrected)} {'has a correction' if len(corrected) == 1 else 'have corrections'}"
+                               f", which is what an accepted corrected case exports; drop it first "
+                               f"(review-correct --revert) to export the {args.mask} instead")
+        variant = args.mask or "prediction"
         for name in args.cases:
             data = store.load_case(name)
             stats = mask_stats(data.corrected if data.corrected is not None
-                               else data.variant_mask(args.mask, store.watershed_params))
+                               else data.variant_mask(variant, store.watershed_params))
             case = store.decide(name, args.state, args.reviewer, reason=args.reason, comment=args.comment,
-                                variant=args.mask, stats=stats)
+                                variant=variant, stats=stats)
             reason = f" ({case.reason})" if case.reason else ""
             print(f"{name}: {args.state}{reason}")
     finally:
@@ -105,6 +112,9 @@ def cmd_review_correct(args) -> int:
     try:
         _check_cases(store, [args.case])
         if args.revert:
+            if not store.case(args.case).corrected:
+                print(f"{args.case}: has no correction; nothing changed")
+                return 0
             case = store.revert_correction(args.case, args.reviewer)
             print(f"{args.case}: correction dropped; the case is {case.state} again")
             return 0

@@ -33,6 +33,9 @@ def register(subparsers) -> None:
 def cmd_run_rename(args) -> int:
     from app.core.runs.manage import rename_run
 
+    if args.new_name == args.run_dir.resolve().name:
+        print(f"{args.run_dir} is already named {args.new_name}; nothing changed")
+        return 0
     target = rename_run(args.run_dir, args.new_name)
     print(f"renamed {args.run_dir} to {target}")
     return 0
@@ -65,10 +68,10 @@ def _progress(done: int, total: int) -> None:
 def cmd_compare(args) -> int:
     from app.core.atomic import atomic_write_text
     from app.core.runs.compare import compare_per_image
-    from . import aligned_table
+    from . import aligned_table, check_table_target
 
-    if args.csv is not None and args.csv.exists() and not args.force:
-        raise FileExistsError(f"{args.csv} exists; add --force to replace it")
+    if args.csv is not None:
+        check_table_target(args.csv, args.force)
     result = compare_per_image(args.run_dirs, args.data, args.split, args.device, progress=_progress)
     for problem in result.problems:
         print(f"warning: {problem}", file=sys.stderr)

@@ -34,8 +34,10 @@ def cmd_runs(args) -> int:
     from app.core.runs import COLUMNS, CSV_COLUMNS, scan_runs, sort_runs, write_runs_csv
     from app.core.training.run_folder import default_runs_dir
 
-    if args.csv is not None and args.csv.is_file() and not args.force:
-        raise FileExistsError(f"{args.csv} exists; add --force to replace it")
+    from . import check_table_target
+
+    if args.csv is not None:
+        check_table_target(args.csv, args.force)
     keys = [key for key, _ in CSV_COLUMNS]
     if args.sort not in keys:
         raise ValueError(f"--sort {args.sort!r} is not a column; valid: {', '.join(keys)}")

@@ -11,6 +11,8 @@ import pytest
 
 from app.cli import main
 
+from .helpers import one_line_error
+
 
 def read(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
@@ -57,3 +59,12 @@ def test_bad_requests_are_one_line(capsys):
     assert main(["loss-curves", "--losses", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("segstudio loss-curves: unknown loss 'nope'; valid: ce,") and "\n" not in err
+
+
+def test_sizes_beyond_any_use_are_refused_at_once(capsys, tmp_path):
+    assert main(["loss-curves", "--losses", "dice", "--points", "100001"]) == 2
+    assert "points must be 2 to 100,000, got 100001" in one_line_error(capsys, "loss-curves")
+    assert main(["loss-curves", "--losses", "dice", "--region", str(10 ** 12)]) == 2
+    assert "the region must be 2 to 16,777,216 pixels" in one_line_error(capsys, "loss-curves")
+    assert main(["loss-curves", "--losses", "dice", "--out", str(tmp_path / "curves.txt")]) == 2
+    assert "give a file name ending in .csv" in one_line_error(capsys, "loss-curves")

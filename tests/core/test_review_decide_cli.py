@@ -110,3 +110,19 @@ def test_status_lists_cases_and_filters_by_state(review, capsys):
     assert main(["review-status", str(review), "--state", "accepted", "--json"]) == 0
     cases = json.loads(capsys.readouterr().out)
     assert [(c["name"], c["state"], c["reviewer"]) for c in cases] == [("a", "accepted", "Ann")]
+
+
+def test_correct_and_revert_keep_the_rejection_reason_and_mask_choice_is_refused_on_a_correction(
+        review, tmp_path, capsys):
+    assert main(["review-decide", str(review), "a", "--state", "rejected", "--reviewer", "Ann",
+                 "--reason", "False positive"]) == 0
+    mask = tmp_path / "fix.png"
+    Image.fromarray(np.full((12, 16), 255, np.uint8)).save(mask)
+    assert main(["review-correct", str(review), "a", "--reviewer", "Ann", "--mask", str(mask)]) == 0
+    assert main(["review-decide", str(review), "a", "--state", "accepted", "--reviewer", "Ann",
+                 "--mask", "watershed"]) == 2
+    assert "a has a correction, which is what an accepted corrected case exports" in \
+        one_line_error(capsys, "review-decide")
+    assert main(["review-correct", str(review), "a", "--reviewer", "Ann", "--revert"]) == 0
+    case = ReviewStore.open(review, read_only=True).case("a")
+    assert (case.state, case.reason, case.corrected) == ("rejected", "False positive", "")

@@ -253,3 +253,30 @@ def test_summary_pictures_at_most_thirty_rejected_cases_and_says_how_many_more(t
     assert f"Rejected cases ({SUMMARY_THUMBS + 3})" in html and "… and 3 more rejected cases" in html
     assert len(list(csv.DictReader(result.report.open()))) == SUMMARY_THUMBS + 3
     store.close()
+
+
+def test_a_new_export_removes_the_masks_of_cases_no_longer_approved(review):
+    store, src, tmp_path = review
+    out = tmp_path / "out"
+    export_review(store, out, "png")
+    (out / "notes.txt").write_text("mine")
+    store.decide("a", "rejected", "Ann", reason="Poor boundary")  # a is no longer approved
+    assert conflicts(store, out, "png") == [out / "b.png", out / "c.png", out / "review_report.csv",
+                                            out / "review_summary.html", out / "a.png"]
+    with pytest.raises(ReviewError, match="would be replaced or removed .*--overwrite"):
+        export_review(store, out, "png")
+    assert (out / "a.png").exists()
+    export_review(store, out, "png", overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["b.png", "c.png", "notes.txt", "review_report.csv",
+                                                     "review_summary.html"]
+    export_review(store, out, "tiff", overwrite=True)  # the other format: the PNGs of the last export go
+    assert sorted(p.name for p in out.iterdir()) == ["b.tif", "c.tif", "notes.txt", "review_report.csv",
+                                                     "review_summary.html"]
+
+
+def test_a_source_mask_changed_after_the_review_was_made_is_not_exported(review):
+    store, src, tmp_path = review
+    Image.fromarray(np.full((SIZE, SIZE), 255, np.uint8)).save(src / "masks" / "a.png")  # another mask now
+    result = export_review(store, tmp_path / "out")
+    assert [p.name for p in result.masks] == ["b.png", "c.png"]
+    assert len(result.problems) == 1 and "a.png: has changed since the review was created" in result.problems[0]

@@ -98,3 +98,11 @@ def test_review_new_takes_cleanup_settings(tmp_path, capsys):
                  str(src / "masks"), "--cleanup", "dilate=2"]) == 2
     assert "no parameter dilate" in one_line_error(capsys, "review-new")
     assert not (tmp_path / "other").exists()
+
+
+def test_names_and_reasons_are_one_line_of_text(review, capsys):
+    assert main(["review-reasons", str(review), "--add", "Too\ndark"]) == 2
+    assert "must be one line of printable text" in one_line_error(capsys, "review-reasons")
+    assert main(["review-decide", str(review), "a", "--state", "accepted", "--reviewer", "Ann\nBob"]) == 2
+    assert "must be one line of printable text" in one_line_error(capsys, "review-decide")
+    assert ReviewStore.open(review, read_only=True).case("a").state == "unreviewed"

@@ -77,3 +77,9 @@ def test_compare_a_folder_without_checkpoint_is_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["compare", str(tmp_path / "empty")]) == 2
     assert "has no checkpoint" in one_line_error(capsys, "compare")
+
+
+def test_renaming_to_the_same_name_changes_nothing(run_copy, capsys):
+    assert main(["run-rename", str(run_copy), run_copy.name]) == 0
+    assert capsys.readouterr().out.strip() == f"{run_copy} is already named {run_copy.name}; nothing changed"
+    assert run_copy.is_dir()

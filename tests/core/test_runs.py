@@ -385,12 +385,19 @@ def test_runs_command_writes_csv_and_reports_errors(tmp_path, capsys):
     assert run_command([str(tmp_path / "runs"), "--csv", str(target)]) == 0
     assert capsys.readouterr().out == f"wrote 1 run to {target}\n"
     assert target.read_text() == runs_table_csv([read_run(path)])
-    mine = path / "config.json"  # an existing file is never replaced unless asked
-    before = mine.read_bytes()
-    with pytest.raises(FileExistsError, match="add --force"):
-        run_command([str(tmp_path / "runs"), "--csv", str(mine)])
-    assert mine.read_bytes() == before
+    from app.cli import CommandError
+
+    mine = path / "config.json"  # a run's own files are never replaced, --force or not
+    history = path / "history.csv"
+    before = mine.read_bytes(), history.read_bytes()
+    with pytest.raises(CommandError, match="give a file name ending in .csv"):
+        run_command([str(tmp_path / "runs"), "--csv", str(mine), "--force"])
+    with pytest.raises(CommandError, match="is a run's own history"):
+        run_command([str(tmp_path / "runs"), "--csv", str(history), "--force"])
+    assert (mine.read_bytes(), history.read_bytes()) == before
     target.write_text("old")
+    with pytest.raises(CommandError, match="exists; add --force"):
+        run_command([str(tmp_path / "runs"), "--csv", str(target)])
     assert run_command([str(tmp_path / "runs"), "--csv", str(target), "--force"]) == 0
     assert target.read_text() == runs_table_csv([read_run(path)])
     capsys.readouterr()

@@ -171,3 +171,12 @@ def test_runs_plot_picks_a_metric_with_values_and_refuses_empty_ones(qtbot, tmp_
                         lambda self, series: captured.append([n for n, _ in series]) or original(self, series))
     assert main(["runs-plot", str(bare), str(twin), "--out", str(out), "--force"]) == 0
     assert captured == [["a/run", "b/run"]]
+
+
+def test_a_garbled_history_is_named(qtbot, tmp_path, capsys):
+    good, bad = write_run(tmp_path / "good", 4), write_run(tmp_path / "bad", 4)
+    (bad / "history.csv").write_bytes(bytes(range(256)) * 3)
+    assert main(["plot", str(bad), "--out", str(tmp_path / "a.png")]) == 2
+    assert f"{bad / 'history.csv'}: is damaged, not a CSV text file" in one_line_error(capsys, "plot")
+    assert main(["runs-plot", str(good), str(bad), "--out", str(tmp_path / "b.png")]) == 0
+    assert f"warning: {bad / 'history.csv'} is damaged (it has no epoch column); left out" in capsys.readouterr().err

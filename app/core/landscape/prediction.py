@@ -85,10 +85,14 @@ def _value(loss: nn.Module, p: torch.Tensor, target: int, context: int) -> torch
     return call(loss, *_pixel_image(p, target))
 
 
+MAX_POINTS = 100_000  # a curve of more points shows nothing more, and each point is a forward and backward pass
+MAX_CONTEXT = 16_777_216  # pixels in the region: a 4096² image
+
+
 def probability_axis(points: int = 101, eps: float = 1e-3) -> np.ndarray:
     """``points`` probabilities from ``eps`` to 1 − ``eps`` (0.5 included for an odd count)."""
-    if points < 2:
-        raise ValueError(f"points must be at least 2, got {points}")
+    if not 2 <= points <= MAX_POINTS:
+        raise ValueError(f"points must be 2 to {MAX_POINTS:,}, got {points}")
     if not 0 < eps < 0.5:
         raise ValueError(f"eps must be in (0, 0.5), got {eps}")
     return np.linspace(eps, 1 - eps, points)
@@ -99,8 +103,8 @@ def loss_vs_prediction(losses: Mapping[str, nn.Module], points: int = 101, *, ep
     """Value and d/dp of every loss for a foreground and a background pixel (see the module doc).
 
     ``losses``: ``{label: loss module}`` (see :func:`~app.core.landscape.build_losses`)."""
-    if context < 2:
-        raise ValueError(f"context must be at least 2 pixels, got {context}")
+    if not 2 <= context <= MAX_CONTEXT:
+        raise ValueError(f"the region must be 2 to {MAX_CONTEXT:,} pixels, got {context}")
     grid = probability_axis(points, eps)
     value = np.zeros((len(losses), len(CASES), points))
     gradient = np.zeros_like(value)

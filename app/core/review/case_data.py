@@ -6,6 +6,8 @@ probability map (foreground above one half of its range).
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,11 +71,21 @@ def read_mask_checked(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return to_gray8(raw)
 
 
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def load_case(folder: Path, case: ReviewCase) -> CaseData:
-    """Read a case's files; raises :class:`ImageReadError` naming the file that failed."""
+    """Read a case's files; raises :class:`ImageReadError` naming the file that failed, or a
+    source mask that changed since the review was made (its decisions were about the old one)."""
     image = read_image(resolve(folder, case.image))
     shape = image.shape[:2]
-    gray = read_mask_checked(resolve(folder, case.mask), shape)
+    mask_path = resolve(folder, case.mask)
+    gray = read_mask_checked(mask_path, shape)
+    if case.mask_digest and file_digest(mask_path) != case.mask_digest:
+        raise ImageReadError(mask_path, "has changed since the review was created, so what was decided on it no "
+                                        "longer applies; put the original file back, or start a new review")
     prediction = (gray > 127).view(np.uint8)
     source = gray
     if case.probability:

@@ -44,8 +44,21 @@ def planned_files(store: ReviewStore, fmt: str) -> list[str]:
 
 
 def conflicts(store: ReviewStore, out_dir: Path, fmt: str) -> list[Path]:
-    """Files an export into ``out_dir`` would replace."""
-    return [Path(out_dir) / name for name in planned_files(store, fmt) if (Path(out_dir) / name).exists()]
+    """Files an export into ``out_dir`` would replace, or remove: masks an earlier export there
+    wrote (its report names them) for cases no longer exported, or in another format."""
+    planned = planned_files(store, fmt)
+    stale = [name for name in earlier_masks(Path(out_dir)) if name not in planned]
+    return [Path(out_dir) / name for name in planned + stale if (Path(out_dir) / name).exists()]
+
+
+def earlier_masks(out_dir: Path) -> list[str]:
+    """The mask files the export already in ``out_dir`` wrote, from its report (plain names only)."""
+    try:
+        with (out_dir / REPORT_NAME).open(newline="", encoding="utf-8") as handle:
+            names = [row.get("exported_mask") or "" for row in csv.DictReader(handle)]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    return [n for n in names if n and Path(n).name == n and Path(n).suffix.lower() in EXPORT_FORMATS.values()]
 
 
 def _suffix(fmt: str) -> str:
@@ -78,9 +91,10 @@ def export_review(store: ReviewStore, out_dir: str | Path, fmt: str = "png", *, 
     existing = conflicts(store, out, fmt)
     if existing and not overwrite:
         names = ", ".join(p.name for p in existing[:5]) + (" …" if len(existing) > 5 else "")
-        raise ReviewError(f"{len(existing)} file(s) in {out} would be replaced ({names}); choose an empty folder "
-                          "or allow replacing them")
+        raise ReviewError(f"{len(existing)} file(s) of an earlier export in {out} would be replaced or removed "
+                          f"({names}); choose an empty folder or allow replacing them (--overwrite)")
     out.mkdir(parents=True, exist_ok=True)
+    stale = [p for p in existing if p.name not in planned_files(store, fmt)]
     result = ExportResult(out)
     rows, rejected_thumbs = [], []
     source = store.record.source
@@ -110,6 +124,8 @@ def export_review(store: ReviewStore, out_dir: str | Path, fmt: str = "png", *, 
         rows.append(row)
         if progress:
             progress(i + 1, len(store.cases))
+    for path in stale:  # masks of cases no longer exported (or in the other format): not approved now
+        path.unlink(missing_ok=True)
     result.report = atomic_write_text(out / REPORT_NAME, _csv(rows))
     result.summary = atomic_write_text(out / SUMMARY_NAME, summary_html(store, rejected_thumbs))
     return result

@@ -54,6 +54,7 @@ class ReviewCase:
     image: str
     mask: str
     probability: str = ""  # optional foreground probability map (8-bit), used by the watershed
+    mask_digest: str = ""  # SHA-256 of a source mask file outside the review, checked on every read
     state: str = "unreviewed"
     reason: str = ""
     comment: str = ""

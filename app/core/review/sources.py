@@ -11,7 +11,7 @@ import numpy as np
 
 from ..imageio import ImageReadError, is_image_file, read_image, write_image
 from ..pairing import DatasetError, Problem, pair_folder
-from .case_data import mask_stats, read_mask_checked
+from .case_data import file_digest, mask_stats, read_mask_checked
 from .record import ReviewCase, ReviewError
 
 PREDICTIONS_DIR = "predictions"
@@ -82,7 +82,7 @@ def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem
         else:
             area, objects = mask_stats(gray > 127)
             cases.append(ReviewCase(pair.name, str(pair.image_path.resolve()), str(pair.mask_path.resolve()),
-                                    area=area, objects=objects))
+                                    area=area, objects=objects, mask_digest=file_digest(pair.mask_path)))
         if progress:
             progress(i + 1, len(pairs))
     if not cases:

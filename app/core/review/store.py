@@ -180,6 +180,8 @@ class ReviewStore:
             raise ReviewError(f"unknown mask {variant!r}; valid: {', '.join(MASK_VARIANTS)}")
         if not reviewer.strip():
             raise ReviewError("a decision needs the reviewer's name")
+        if not reviewer.isprintable():
+            raise ReviewError(f"the reviewer's name {reviewer!r} must be one line of printable text")
         case = self.case(name)
         if state == "rejected" and not reason:
             reason = self.record.reasons[0] if self.record.reasons else "Rejected"
@@ -239,7 +241,7 @@ class ReviewStore:
             path.unlink(missing_ok=True)  # first: a crash now is finished on open
         self._forget_correction(case)
         try:
-            case.area, case.objects = mask_stats(load_case(self.folder, case).prediction)
+            case.area, case.objects = mask_stats(self.export_mask(case))  # what it exports (again)
         except ImageReadError:
             pass
         self._stamp(case, reviewer)
@@ -251,6 +253,8 @@ class ReviewStore:
         case.corrected = ""
         if case.state == "corrected":
             case.state = case.state_before_correction
+            if case.state == "rejected":  # and the reason it was rejected for
+                case.reason = next((d.reason for d in reversed(case.history) if d.state == "rejected"), "")
 
     def set_position(self, name: str) -> None:
         if not self.read_only and name != self.record.position:
@@ -262,6 +266,9 @@ class ReviewStore:
         cleaned = list(dict.fromkeys(r.strip() for r in reasons if r.strip()))
         if not cleaned:
             raise ReviewError("keep at least one rejection reason")
+        bad = [r for r in cleaned if not r.isprintable()]
+        if bad:
+            raise ReviewError(f"a rejection reason must be one line of printable text, not {bad[0]!r}")
         before, self.record.reasons = self.record.reasons, cleaned
         try:
             self.save()

@@ -103,14 +103,17 @@ class RunFolder:
         if not path.exists():
             return []
         rows = []
-        with path.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet may add a BOM
-            for line, row in enumerate(csv.DictReader(handle), start=2):
-                try:
-                    rows.append({k: (int(v) if k == "epoch" else (float(v) if v != "" else None))
-                                 for k, v in row.items()})
-                except (TypeError, ValueError):  # a cell missing (None) or not a number
-                    raise ValueError(f"{path}: line {line} is damaged (every value must be a number): "
-                                     f"{','.join(str(v) for v in row.values())[:120]}") from None
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet may add a BOM
+                for line, row in enumerate(csv.DictReader(handle), start=2):
+                    try:
+                        rows.append({k: (int(v) if k == "epoch" else (float(v) if v != "" else None))
+                                     for k, v in row.items()})
+                    except (TypeError, ValueError):  # a cell missing (None) or not a number
+                        raise ValueError(f"{path}: line {line} is damaged (every value must be a number): "
+                                         f"{','.join(str(v) for v in row.values())[:120]}") from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ValueError(f"{path}: is damaged, not a CSV text file ({exc})") from None
         return rows
 
     def write_summary(self, summary: dict) -> None:
