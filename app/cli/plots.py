@@ -125,6 +125,9 @@ def cmd_runs_plot(args) -> int:
     for run_dir in args.run_dirs:
         _check_run(run_dir)
     paths = [Path(run_dir).resolve() for run_dir in args.run_dirs]
+    twice = sorted({str(path) for path in paths if paths.count(path) > 1})
+    if twice:
+        raise CommandError(f"{', '.join(twice)} is given twice")
     names = [path.name for path in paths]
     labels = [f"{path.parent.name}/{path.name}" if names.count(path.name) > 1 else path.name for path in paths]
     series = []

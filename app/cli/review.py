@@ -11,7 +11,8 @@ def register(subparsers) -> None:
     n.add_argument("--images", type=Path, required=True, help="folder of the images to review")
     source = n.add_mutually_exclusive_group(required=True)
     source.add_argument("--masks", type=Path, help="folder of predicted masks, paired with the images by file stem")
-    source.add_argument("--checkpoint", type=Path, help="a run's checkpoint: predict the images now")
+    source.add_argument("--checkpoint", type=Path, help="a run's checkpoint (or its run folder: its best.pt): "
+                                                        "predict the images now")
     n.add_argument("--device", default="auto", help="with --checkpoint: auto, cpu, cuda or cuda:N")
     n.add_argument("--cleanup", action="append", default=[], metavar="KEY=VALUE",
                    help="a watershed clean-up setting (repeatable), e.g. foreground_fraction=0.3; the others are "
@@ -38,6 +39,8 @@ def cmd_review_new(args) -> int:
     from .review_settings import cleanup_changes
 
     cleanup = cleanup_changes(args.cleanup)
+    if args.checkpoint is not None and args.checkpoint.is_dir():  # a run folder: its best checkpoint
+        args.checkpoint = args.checkpoint / "checkpoints" / "best.pt"
     if args.checkpoint is not None:
         store = ReviewStore.create_from_checkpoint(args.review_dir, args.checkpoint, args.images, device=args.device,
                                                    watershed=cleanup, progress=_progress)

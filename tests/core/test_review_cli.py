@@ -137,3 +137,18 @@ def test_review_export_of_a_folder_that_is_not_a_review(tmp_path, capsys):
     assert main(["review-export", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "not a review folder" in one_line_error(capsys.readouterr().err, "review-export")
     assert not (tmp_path / "out").exists()
+
+
+def test_review_new_takes_a_run_folder_for_its_best_checkpoint(src, tmp_path, capsys):
+    from app.core.demo_data import write_demo_dataset
+
+    from .helpers import train_tiny_run
+
+    run = train_tiny_run(write_demo_dataset(tmp_path / "data", count=4, size=48, val_fraction=0.5), tmp_path / "run")
+    capsys.readouterr()
+    images = write_demo_dataset(tmp_path / "new", count=2, size=48, val_fraction=0.5) / "val" / "images"
+    assert main(["review-new", str(tmp_path / "review"), "--images", str(images), "--checkpoint", str(run),
+                 "--device", "cpu"]) == 0
+    store = ReviewStore.open(tmp_path / "review", read_only=True)
+    assert store.record.source["checkpoint"] == str((run / "checkpoints" / "best.pt").resolve())
+    assert len(store.cases) == len(list(images.iterdir()))

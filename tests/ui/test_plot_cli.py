@@ -180,3 +180,9 @@ def test_a_garbled_history_is_named(qtbot, tmp_path, capsys):
     assert f"{bad / 'history.csv'}: is damaged, not a CSV text file" in one_line_error(capsys, "plot")
     assert main(["runs-plot", str(good), str(bad), "--out", str(tmp_path / "b.png")]) == 0
     assert f"warning: {bad / 'history.csv'} is damaged (it has no epoch column); left out" in capsys.readouterr().err
+
+
+def test_runs_plot_refuses_a_run_given_twice(qtbot, tmp_path, capsys):
+    run = write_run(tmp_path / "run", 3)
+    assert main(["runs-plot", str(run), str(tmp_path / "run" / ".." / "run"), "--out", str(tmp_path / "a.png")]) == 2
+    assert f"{run} is given twice" in one_line_error(capsys, "runs-plot")
