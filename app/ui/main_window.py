@@ -157,6 +157,8 @@ class MainWindow(QMainWindow):
         self.docks[title].setWidget(panel)
         if hasattr(panel, "openRun"):
             panel.openRun.connect(self.open_run)
+        if hasattr(panel, "continueRun"):
+            panel.continueRun.connect(self.continue_run)
 
     def _default_layout(self) -> None:
         """Every panel as a tab in one area, the dataset first."""
@@ -179,6 +181,11 @@ class MainWindow(QMainWindow):
         """Show a run's predictions (from the Runs or Sweeps panel)."""
         self.state.set_run(Path(run_dir))
         self.show_panel("Predictions")
+
+    def continue_run(self, run_dir) -> None:
+        """Train a run on (from the Runs panel); the Training panel asks how far."""
+        self.show_panel("Training")
+        self.panel("Training").continue_run_dialog(Path(run_dir))
 
     def show_panel(self, name: str) -> None:
         dock = self.docks[name]

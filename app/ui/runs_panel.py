@@ -14,16 +14,17 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMessageBox, QProgressBar,
-                               QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSplitter, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from app.core.runs import INCOMPLETE, RunInfo, check_run_name, delete_run, read_run, rename_run, write_runs_csv
 from app.core.training.run_folder import default_runs_dir
 
 from .runs_compare import ComparedRun, RunsCompareView
 from .runs_curves import MAX_CURVES, RunsCurvesPlot, read_selected_curves
+from .runs_dialogs import RunsDialogHooks
 from .runs_table import COLUMN_KEYS, RunsFilterProxy, RunsTableModel, RunsTableView, ScanResult, scan_folder
 from .state import ExperimentState
 from .styles import banner_style
@@ -56,13 +57,14 @@ def _same(a: Path | None, b: Path | None) -> bool:
         return False
 
 
-class RunsPanel(QWidget):
+class RunsPanel(RunsDialogHooks, QWidget):
     """Browse, manage and compare the runs of a runs folder. ``openRun(path)`` asks the window
     to show a run's results."""
 
     title = "Runs"
 
     openRun = Signal(object)  # the run folder (Path)
+    continueRun = Signal(object)  # the run folder (Path) to train on (the Training panel asks how far)
     scanned = Signal()  # a scan's runs are in the table
     curvesShown = Signal()  # the selected runs' curves are drawn
     runRenamed = Signal(object, object)  # old path, new path
@@ -118,6 +120,7 @@ class RunsPanel(QWidget):
         self.rename_button = QPushButton("Rename…")
         self.delete_button = QPushButton("Delete…")
         self.reveal_button = QPushButton("Show folder")
+        self.continue_button = QPushButton("Continue…")
         self.export_csv_button = QPushButton("Export CSV…")
         self.open_button.setToolTip("Show the run's predictions (Enter)")
         self.reveal_button.setToolTip("Open the run folder in the file manager")
@@ -146,7 +149,8 @@ class RunsPanel(QWidget):
         top.addWidget(self.filter_edit, 2)
         top.addWidget(self.count_label)
         actions = QHBoxLayout()
-        for button in (self.open_button, self.rename_button, self.delete_button, self.reveal_button):
+        for button in (self.open_button, self.continue_button, self.rename_button, self.delete_button,
+                       self.reveal_button):
             actions.addWidget(button)
         actions.addStretch(1)
         actions.addWidget(self.export_csv_button)
@@ -177,6 +181,7 @@ class RunsPanel(QWidget):
         self.table.renameRequested.connect(self.rename_selected)
         self.table.deleteRequested.connect(self.delete_selected)
         self.open_button.clicked.connect(self.open_selected)
+        self.continue_button.clicked.connect(self.continue_selected)
         self.rename_button.clicked.connect(self.rename_selected)
         self.delete_button.clicked.connect(self.delete_selected)
         self.reveal_button.clicked.connect(self.reveal_selected)
@@ -184,32 +189,6 @@ class RunsPanel(QWidget):
         self.export_png_button.clicked.connect(self._export_png_dialog)
         self.state.trainingChanged.connect(self._on_training_changed)
         self.state.configChanged.connect(lambda *_: setattr(self.compare, "device", self.state.config.training.device))
-
-    # -- hooks (dialogs; tests replace them) -------------------------------------------------
-    def ask_folder(self, caption: str, start: str) -> str | None:
-        return QFileDialog.getExistingDirectory(self, caption, start) or None
-
-    def ask_new_name(self, current: str) -> str | None:
-        name, ok = QInputDialog.getText(self, "Rename run", "New name of the run folder:", QLineEdit.EchoMode.Normal,
-                                        current)
-        return name if ok else None
-
-    def ask_confirm_delete(self, names: list[str]) -> bool:
-        listed = "\n".join(f"• {name}" for name in names[:15]) + (f"\n… and {len(names) - 15} more"
-                                                                  if len(names) > 15 else "")
-        answer = QMessageBox.question(
-            self, "Delete runs", f"Delete {len(names)} run folder{'s' if len(names) > 1 else ''} and everything in "
-            f"them (checkpoints, history, log)? This cannot be undone.\n\n{listed}",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def ask_save_path(self, caption: str, default: str, filter: str) -> str | None:  # noqa: A002 - Qt's word
-        path, _ = QFileDialog.getSaveFileName(self, caption, default, filter)
-        return path or None
-
-    def reveal_path(self, path: Path) -> None:
-        """Open ``path`` in the system's file manager."""
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     # -- messages --------------------------------------------------------------------------------
     def show_message(self, text: str, kind: str = "error", tooltip: str = "") -> None:
@@ -387,6 +366,10 @@ class RunsPanel(QWidget):
         self.rename_button.setEnabled(len(runs) == 1 and not training and not busy)
         self.delete_button.setEnabled(bool(runs) and not training and not busy)
         why = f"Training now: {', '.join(training)}; a run cannot be changed while it trains" if training else ""
+        last = len(runs) == 1 and (runs[0].path / "checkpoints" / "last.pt").is_file()
+        self.continue_button.setEnabled(last and not training and not busy)
+        self.continue_button.setToolTip(why or ("Train this run on from its last checkpoint (in the Training panel)"
+                                                if last else "Select one run that has a last checkpoint"))
         self.rename_button.setToolTip(why or ("Rename the run folder (F2)" if len(runs) <= 1
                                               else "Select one run to rename it"))
         self.delete_button.setToolTip(why or "Delete the selected run folders (Delete)")
@@ -396,6 +379,11 @@ class RunsPanel(QWidget):
         run = self.current_run()
         if run is not None:
             self.openRun.emit(run.path)
+
+    def continue_selected(self) -> None:
+        run = self.current_run()
+        if run is not None and not self.training_reason(run):
+            self.continueRun.emit(run.path)
 
     def reveal_selected(self) -> None:
         run = self.current_run()

@@ -81,9 +81,9 @@ class TrainingDialogs:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
 
 
-    def continue_run_dialog(self) -> bool:
-        """Ask which run to continue and how far, then continue it."""
-        folder = self.ask_run_to_continue()
+    def continue_run_dialog(self, folder: Path | None = None) -> bool:
+        """Ask which run to continue (unless ``folder`` is given) and how far, then continue it."""
+        folder = folder or self.ask_run_to_continue()
         if folder is None:
             return False
         try:

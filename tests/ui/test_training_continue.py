@@ -91,3 +91,34 @@ def test_the_dialog_offers_the_runs_plan_or_more(qtbot, tmp_path):
     dialog = ContinueDialog(done)
     qtbot.addWidget(dialog)
     assert dialog.values() == (14, 0.0)  # ten more epochs; its time budget is used: no limit
+
+
+def test_the_runs_panel_hands_a_selected_run_to_the_training_panel(qtbot, window, demo_folder, tmp_path):
+    from app.core.training.engine import Trainer
+
+    from .conftest import tiny_config
+    from .test_runs_panel import scan, select
+
+    config = tiny_config(demo_folder)
+    config.training.steps_per_epoch = 2
+    run = tmp_path / "runs" / "mine"
+    Trainer(config, run).run()
+    (tmp_path / "runs" / "early").mkdir()  # a run folder without last.pt cannot continue
+    (tmp_path / "runs" / "early" / "config.json").write_text("{}")
+    window.show_panel("Runs")
+    runs = window.panel("Runs")
+    scan(qtbot, runs, tmp_path / "runs")
+    select(qtbot, runs, tmp_path / "runs" / "early")
+    assert not runs.continue_button.isEnabled()
+    select(qtbot, runs, run)
+    assert runs.continue_button.isEnabled()
+
+    training = window.panel("Training")
+    asked = []
+    training.ask_continue = lambda plan: asked.append(plan.run_dir) or (2, 0.0)
+    with qtbot.waitSignal(training.session.runningChanged, timeout=RUN_TIMEOUT,
+                          check_params_cb=lambda running: not running):
+        runs.continue_button.click()
+        assert window.docks["Training"].isVisible()
+    assert asked == [run] and history_epochs(run) == [1, 2]
+    assert training.run_dir == run and training.last_outcome.reason == "completed"
