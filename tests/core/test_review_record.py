@@ -124,6 +124,13 @@ def test_state_labels():
     (json.dumps({"format": FORMAT, "version": 1, "cases": [{"name": "a", "image": "i", "mask": "m",
                                                             "history": [{"state": "accepted"}]}]}), "is damaged"),
     (json.dumps({"format": FORMAT, "version": 1, "cases": [{"image": "i", "mask": "m"}]}), "is damaged"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [], "reasons": "abc"}),
+     r"is damaged \('reasons' must be a list of texts\)"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [], "reasons": ["Blurry", 3]}), "'reasons' must be a list"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": {"a": {}}}), "'cases' must be a list of objects"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [], "problems": ["x"]}), "'problems' must be a list"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [], "watershed": "ab"}), "'watershed' must be an object"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [], "source": [["a", "b"]]}), "'source' must be an object"),
 ])
 def test_bad_records_raise_review_error_naming_the_file(text, message):
     where = "/reviews/ward 3/review.json"

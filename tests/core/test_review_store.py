@@ -120,6 +120,31 @@ def test_unreadable_and_wrong_size_masks_are_problems_and_left_out(tmp_path):
     assert "without a matching image" in problems["masks/e.png"]
 
 
+def test_colour_coded_masks_read_their_coloured_pixels_as_foreground(tmp_path):
+    """Red, green or blue on black, and a palette PNG, all give the drawn shape (by luminance,
+    red would be 76 of 255 and the whole mask would read as background)."""
+    src = make_folder(tmp_path / "src", ["red", "blue", "palette", "gray"])
+    shape = binary_mask(H, W) > 0
+    for name, channel in (("red", 0), ("blue", 2)):
+        rgb = np.zeros((H, W, 3), np.uint8)
+        rgb[shape, channel] = 255
+        save(src / "masks" / f"{name}.png", rgb)
+    save(src / "masks" / "gray.png", shape.astype(np.uint8) * np.uint8(255))
+    indexed = Image.fromarray(shape.astype(np.uint8), mode="P")
+    indexed.putpalette([0, 0, 0, 200, 0, 0] + [0] * 762)
+    (src / "masks" / "palette.png").unlink()
+    indexed.save(src / "masks" / "palette.png")
+    store = ReviewStore.create_from_folders(tmp_path / "review", src / "images", src / "masks")
+    try:
+        assert [c.name for c in store.record.cases] == ["blue", "gray", "palette", "red"]
+        for case in store.record.cases:
+            assert (case.area, case.objects) == expected_stats(shape), case.name
+            data = store.load_case(case.name)
+            assert np.array_equal(data.prediction, shape.view(np.uint8)), case.name
+    finally:
+        store.close()
+
+
 def test_outputs_of_segstudio_predict_are_not_problems(tmp_path):
     src = make_folder(tmp_path / "src", ["a", "b"])
     for name in ("a", "b"):

@@ -1,7 +1,8 @@
 """A case's pixels: the image, the predicted mask, its watershed clean-up and any correction.
 
-Masks are binary here (foreground = 1): a predicted mask file may be 0/1, 0/255 or an 8/16-bit
-probability map (foreground above one half of its range).
+Masks are binary here (foreground = 1): a predicted mask file may be 0/1, 0/255, colour-coded
+(any bright channel is foreground) or an 8/16-bit probability map (foreground above one half of
+its range).
 """
 
 from __future__ import annotations
@@ -64,10 +65,18 @@ def resolve(folder: Path, path: str) -> Path:
 
 
 def read_mask_checked(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """Read a mask file as uint8 0..255 gray and check it matches the image's size."""
+    """Read a mask file as uint8 0..255 gray and check it matches the image's size.
+
+    A colour-coded mask (channels that differ, e.g. red on black from an annotation tool, or a
+    palette PNG) takes its brightest channel per pixel: by luminance pure red would be 76 of 255
+    and read as background."""
     raw = read_image(path)
     if raw.shape[:2] != tuple(shape):
         raise ImageReadError(path, f"mask is {raw.shape[1]}×{raw.shape[0]} but its image is {shape[1]}×{shape[0]}")
+    if raw.ndim == 3 and raw.shape[2] > 1:
+        colour = raw[:, :, :3]
+        if not all(np.array_equal(colour[:, :, 0], colour[:, :, c]) for c in range(1, colour.shape[2])):
+            raw = colour.max(axis=2)
     return to_gray8(raw)
 
 

@@ -159,12 +159,29 @@ class ReviewRecord:
         if version > VERSION:
             raise ReviewError(f"{path} was written by a newer SegStudio (review format {data['version']})")
         try:
-            cases = [ReviewCase.from_dict(entry) for entry in data.get("cases", [])]
-            return cls(cases=cases, source=dict(data.get("source", {})), watershed=dict(data.get("watershed", {})),
-                       reasons=[str(r) for r in data.get("reasons", DEFAULT_REASONS)],
-                       position=str(data.get("position", "")), problems=list(data.get("problems", [])),
+            cases = [ReviewCase.from_dict(entry) for entry in _list_field(data, "cases", dict, [])]
+            return cls(cases=cases, source=_dict_field(data, "source"), watershed=_dict_field(data, "watershed"),
+                       reasons=_list_field(data, "reasons", str, list(DEFAULT_REASONS)),
+                       position=str(data.get("position", "")), problems=_list_field(data, "problems", dict, []),
                        created=str(data.get("created", "")))
         except ReviewError as exc:
             raise ReviewError(f"{path}: {exc}") from None
         except (TypeError, AttributeError, KeyError) as exc:
             raise ReviewError(f"{path} is damaged ({exc})") from None
+
+
+def _list_field(data: dict, key: str, kind: type, default: list) -> list:
+    """``data[key]`` checked to be a list of ``kind`` (a hand-edited ``"reasons": "abc"`` would
+    otherwise become the reasons a, b and c)."""
+    value = data.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+        raise TypeError(f"{key!r} must be a list of {'texts' if kind is str else 'objects'}")
+    return list(value)
+
+
+def _dict_field(data: dict, key: str) -> dict:
+    """``data[key]`` checked to be a JSON object (empty when absent)."""
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise TypeError(f"{key!r} must be an object")
+    return dict(value)
