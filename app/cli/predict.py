@@ -75,7 +75,7 @@ def cmd_predict(args) -> int:
             continue
         write_image(out / f"{name}.png", _mask_png(prediction.labels, predictor.num_classes))
         if args.watershed:
-            cleaned = predictor.postprocess(prediction)
+            cleaned = predictor.postprocess(prediction, keep_steps=False)
             write_image(out / f"{name}_watershed.png", cleaned.mask * np.uint8(255))
         if args.overlay:
             write_image(out / f"{name}_overlay.png", _overlay(image, prediction.labels))
@@ -85,7 +85,7 @@ def cmd_predict(args) -> int:
     atomic_write_json(out / "predictions.json", {"checkpoint": str(Path(args.checkpoint).resolve()),
                                                  "model": predictor.config.model.name,
                                                  "experiment": predictor.config.name, "images": str(folder),
-                                                 "postprocess": dict(predictor.config.postprocess),
+                                                 "postprocess": predictor.watershed_params.to_dict(),
                                                  "skipped": failed})
     print(f"predicted {len(images) - len(failed)} of {len(images)} images into {out}"
           + (f"; {len(failed)} skipped (listed above and in predictions.json)" if failed else ""))
@@ -135,7 +135,7 @@ def cmd_evaluate(args) -> int:
             prediction = predictor.predict(sample.image)
         except (ValueError, RuntimeError) as exc:
             raise CommandError(f"{sample.name}: {exc}") from None
-        post = predictor.postprocess(prediction)
+        post = predictor.postprocess(prediction, keep_steps=False)
         truth = instance_labels(sample.mask)
         r_raw = adapted_rand_error(instance_labels(prediction.labels), truth)
         r_clean = adapted_rand_error(post.labels, truth)

@@ -87,8 +87,14 @@ class Predictor:
         labels = probs.argmax(0).astype(np.uint8 if probs.shape[0] <= 256 else np.uint16)
         return Prediction(probs, labels)
 
-    def postprocess(self, prediction: Prediction, params: WatershedParams | None = None) -> PostprocessResult:
+    @property
+    def watershed_params(self) -> WatershedParams:
+        """The clean-up settings the run was set up with (defaults filled in)."""
+        return WatershedParams.from_dict(self.config.postprocess)
+
+    def postprocess(self, prediction: Prediction, params: WatershedParams | None = None, *,
+                    keep_steps: bool = True) -> PostprocessResult:
         """Watershed clean-up of the foreground probability (binary models) or mask."""
-        params = params or WatershedParams.from_dict(self.config.postprocess)
+        params = params or self.watershed_params
         source = prediction.probabilities[1] if prediction.probabilities.shape[0] == 2 else (prediction.labels > 0)
-        return watershed_postprocess(source, params)
+        return watershed_postprocess(source, params, keep_steps=keep_steps)

@@ -8,6 +8,7 @@ import pytest
 from app.cli import main
 from app.core.demo_data import write_demo_dataset
 from app.core.imageio import read_image
+from app.core.postprocess import WatershedParams
 
 from .helpers import one_line_error, train_tiny_run
 
@@ -41,6 +42,7 @@ def test_predict_writes_binary_masks_and_never_into_the_input(trained, tmp_path,
                            + [f"{s}_overlay.png" for s in stems] + ["predictions.json"])
     manifest = json.loads((out / "predictions.json").read_text())  # read by a review of these masks
     assert manifest["model"] == "unet" and manifest["checkpoint"] == str((run / "checkpoints/best.pt").resolve())
+    assert manifest["postprocess"] == WatershedParams().to_dict()  # every setting, not only the changed ones
     mask = read_image(out / f"{stems[0]}.png")
     assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255} and mask.shape == (48, 48)
     assert read_image(out / f"{stems[0]}_overlay.png").shape == (48, 48, 3)

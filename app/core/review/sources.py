@@ -132,5 +132,5 @@ def cases_from_checkpoint(checkpoint: Path, images_dir: Path, review_dir: Path, 
     if not cases:
         raise ReviewError(f"none of the images in {images_dir} could be predicted")
     info = {"checkpoint": str(Path(checkpoint).resolve()), "model": predictor.config.model.name,
-            "experiment": predictor.config.name, "postprocess": dict(predictor.config.postprocess)}
+            "experiment": predictor.config.name, "postprocess": predictor.watershed_params.to_dict()}
     return cases, info
