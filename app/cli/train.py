@@ -25,7 +25,7 @@ def register(subparsers) -> None:
                    help="store a loss-surface slice every N epochs (for the Loss landscape panel; 0 = off)")
     p.add_argument("--landscape-losses", metavar="LOSSES",
                    help="losses of those slices, e.g. dice,bce,tversky:alpha=0.7 (default: the training loss)")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run where it stopped")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run where it stopped (only --epochs, --time-limit and --lr can change)")
     p.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default: a new one in the user data folder)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -90,18 +90,21 @@ def cmd_train(args) -> int:
     from . import CommandError
 
     if args.resume:
-        fixed = [f"--{k.replace('_', '-')}" for k in ("config", "data", "model", "loss", "optimizer", "lr",
+        fixed = [f"--{k.replace('_', '-')}" for k in ("config", "data", "model", "loss", "optimizer",
                                                       "batch_size", "patch_size", "device", "seed", "out")
                  if getattr(args, k) is not None]
         if fixed:
-            raise CommandError(f"--resume continues a run as it was; only --epochs and --time-limit can change "
-                               f"(not {', '.join(fixed)})")
+            raise CommandError(f"--resume continues a run as it was; only --epochs, --time-limit and --lr can "
+                               f"change (not {', '.join(fixed)})")
         from app.core.training.continuation import plan_continuation
 
         try:  # the same checks as the Training panel's Continue run
-            plan = plan_continuation(args.resume, args.epochs, args.time_limit)
+            plan = plan_continuation(args.resume, args.epochs, args.time_limit, args.lr)
         except ValueError as exc:
             raise CommandError(f"cannot resume {args.resume}: {exc}") from None
+        if plan.diverged and args.lr is None:
+            print(f"warning: this run ended with: {plan.failure}\nit continues at the same learning rate "
+                  f"({plan.config.optimizer.lr:g}); give --lr to lower it", file=sys.stderr)
         trainer = Trainer(plan.config, args.resume, listeners=[ConsoleProgress(args.quiet)], resume=True)
     else:
         from app.core.training.distributed import DistributedContext

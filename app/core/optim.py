@@ -109,11 +109,17 @@ def load_scheduler_state(scheduler: "torch.optim.lr_scheduler.LambdaLR", state: 
     """Load a saved schedule's position but keep the plan ``scheduler`` was built with: a run
     continued to more epochs decays over its new total (the saved state would bring back the old
     one, and with it a learning rate of 0 past the old end). Where the plan changed, the learning
-    rate is set for it; where it did not, the loaded rate stays (an exact resume)."""
+    rate is set for it; where it did not, the loaded rate stays (an exact resume). The plan
+    includes the base rate, so a run continued with a lower learning rate (after a NaN loss, say)
+    goes on at the new rate, decayed to where the schedule stands."""
     planned = [dict(vars(factor)) for factor in scheduler.lr_lambdas]
+    planned_base = list(scheduler.base_lrs)
     scheduler.load_state_dict(state)
-    for group, base, factor, attributes in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
+    changed_base = scheduler.base_lrs != planned_base
+    scheduler.base_lrs = planned_base
+    for group, base, factor, attributes in zip(scheduler.optimizer.param_groups, planned_base,
                                                scheduler.lr_lambdas, planned):
-        if vars(factor) != attributes:
+        if vars(factor) != attributes or changed_base:
             vars(factor).update(attributes)
+            group["initial_lr"] = base
             group["lr"] = base * factor(scheduler.last_epoch)

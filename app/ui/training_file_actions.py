@@ -1,7 +1,7 @@
 """The Training panel's file actions (:class:`TrainingDialogs`): exporting the curves, opening
 the run folder, and continuing a stopped or finished run: pick its folder, then say how far to
 train it (:class:`ContinueDialog`). A continued run keeps its own settings; only the number of
-epochs and the time limit can change."""
+epochs, the time limit and the learning rate can change."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QFormLayou
 from app.core.training.continuation import Continuation, load_run
 from app.core.training.run_folder import default_runs_dir
 
+from .model_widgets import LearningRateSpinBox
 from .training_export import write_history_csv, write_png
 from .training_progress import format_duration
 
@@ -50,14 +51,29 @@ class ContinueDialog(QDialog):
         self.time_limit.setValue(limit if not limit or limit > used else 0)
         self.time_limit.setToolTip(f"The run's whole training time, {used} s of which are used (0: no limit)")
         form.addRow("Time limit (whole run)", self.time_limit)
+        rate = plan.config.optimizer.lr
+        self.lr = LearningRateSpinBox()
+        self.lr.setObjectName("continue_lr")
+        self.lr.setValue(rate / 10 if plan.diverged else rate)
+        self.lr.setToolTip(f"Base learning rate from here on (the run's: {rate:g}); the schedule goes on from "
+                           "where it stands")
+        form.addRow("Learning rate", self.lr)
+        if plan.failure:
+            advice = (f" Continuing at its rate of {rate:g} would likely diverge again, so a tenth of it is "
+                      "proposed." if plan.diverged else "")
+            self.warning = QLabel(f"It ended with a failure: {plan.failure}{advice}")
+            self.warning.setObjectName("continue_warning")
+            self.warning.setWordWrap(True)
+            self.warning.setStyleSheet("color: #b3261e;")
+            form.addRow(self.warning)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Continue")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
 
-    def values(self) -> tuple[int, float]:
-        return self.epochs.value(), float(self.time_limit.value())
+    def values(self) -> tuple[int, float, float]:
+        return self.epochs.value(), float(self.time_limit.value()), self.lr.value()
 
 
 class TrainingDialogs:
@@ -99,7 +115,7 @@ class TrainingDialogs:
         folder = QFileDialog.getExistingDirectory(self, "Continue which run? (its folder)", start)
         return Path(folder) if folder else None
 
-    def ask_continue(self, plan: Continuation) -> tuple[int, float] | None:
+    def ask_continue(self, plan: Continuation) -> tuple[int, float, float] | None:
         dialog = ContinueDialog(plan, self)
         return dialog.values() if dialog.exec() else None
 

@@ -231,17 +231,18 @@ class TrainingPanel(TrainingDialogs, QWidget):
                     f"run started: {config.name}, {config.training.epochs} epochs → {run_dir}")
         return True
 
-    def continue_run(self, run_dir: str | Path, epochs: int | None = None, time_limit: float | None = None) -> bool:
-        """Continue the run in ``run_dir`` from its last.pt with its own settings (only the epochs
-        and the time limit can change), its curves so far on screen; its data are loaded in the
-        training thread. False (with a banner saying why) if it cannot."""
+    def continue_run(self, run_dir: str | Path, epochs: int | None = None, time_limit: float | None = None,
+                     lr: float | None = None) -> bool:
+        """Continue the run in ``run_dir`` from its last.pt with its own settings (only the epochs,
+        the time limit and the learning rate can change), its curves so far on screen; its data
+        are loaded in the training thread. False (with a banner saying why) if it cannot."""
         if self.session.running or self._closed:
             return False
         if self.state.training:
             self.show_banner("A sweep is running; wait for it or stop it in the Sweeps panel.", "warning")
             return False
         try:
-            plan = plan_continuation(run_dir, epochs, time_limit)
+            plan = plan_continuation(run_dir, epochs, time_limit, lr)
         except ValueError as exc:
             self.show_banner(f"Cannot continue {Path(run_dir).name}: {exc}", "error")
             return False

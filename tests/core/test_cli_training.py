@@ -85,6 +85,15 @@ def test_resume_continues_a_run_folder_to_more_epochs(trained, tmp_path, capsys)
     assert "finished (completed)" in capsys.readouterr().out
     assert len((run / "history.csv").read_text().splitlines()) == 3
     assert json.loads((run / "config.json").read_text())["training"]["epochs"] == 2
+    with (run / "train.log").open("a") as log:  # as if epoch 3 had diverged
+        log.write("2026-11-24 10:00:00 resumed at epoch 3, step 0\n"
+                  "2026-11-24 10:00:01 failed: the loss became nan at epoch 3, step 1: training diverged. "
+                  "Try a lower learning rate\n")
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert "give --lr to lower it" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--lr", "1e-4", "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["optimizer"]["lr"] == 1e-4
+    assert "learning rate 0.001 -> 0.0001 from here on" in (run / "train.log").read_text()
 
 
 def test_train_rejects_bad_options_in_one_line(capsys):
@@ -119,10 +128,10 @@ def test_predict_keeps_both_outputs_of_inputs_sharing_a_stem(trained, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png.png", "a.tif.png", "predictions.json"]
 
 
-def test_resume_accepts_only_epochs_and_time_limit(trained, tmp_path, capsys):
+def test_resume_accepts_only_epochs_time_limit_and_lr(trained, tmp_path, capsys):
     _, run = trained
-    assert main(["train", "--resume", str(run), "--lr", "0.1"]) == 2
-    assert "only --epochs and --time-limit" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--lr", "0.1", "--batch-size", "3"]) == 2
+    assert "only --epochs, --time-limit and --lr can change (not --batch-size)" in capsys.readouterr().err
     afile = tmp_path / "afile"
     afile.write_text("x")
     assert main(["train", "--out", str(afile), "--epochs", "1"]) == 2

@@ -100,6 +100,10 @@ def test_nan_loss_stops_with_advice_and_keeps_last_good_checkpoint(tiny_data, tm
     assert info.value.kind == "nan" and "lower learning rate" in str(info.value)
     assert isinstance(events[-1], Failed) and events[-1].kind == "nan"
     assert load_checkpoint(tmp_path / "run/checkpoints/last.pt")["epoch"] == 1  # the good epoch is kept
+    from app.core.training.continuation import load_run
+
+    plan = load_run(tmp_path / "run")  # continuing it: the window proposes a lower rate
+    assert plan.diverged and "training diverged" in plan.failure
 
 
 def test_no_validation_samples_warns(tmp_path):
@@ -212,6 +216,22 @@ def test_a_run_continued_to_more_epochs_decays_over_the_new_total(tiny_data, tmp
     after = weights(run / "checkpoints" / "last.pt")
     assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
     assert ExperimentConfig.load(run / "config.json").training.epochs == 4  # config.json says what it ran to
+
+
+def test_a_run_continued_at_a_lower_rate_goes_on_at_that_rate(tiny_data, tmp_path):
+    """After a NaN loss the way on is a lower rate: the schedule stands where it stood, scaled to the
+    new base, and the log says so."""
+    from app.core.training.continuation import plan_continuation
+
+    run = tmp_path / "run"
+    Trainer(tiny_config(tiny_data, epochs=2), run).run()
+    plan = plan_continuation(run, epochs=4, lr=1e-4)
+    assert plan.failure is None and not plan.diverged
+    Trainer(plan.config, run, resume=True).run()
+    lrs = [float(line.split(",")[7]) for line in (run / "history.csv").read_text().splitlines()[1:]]
+    assert lrs == pytest.approx([5e-4, 0.0, 1e-4 * 0.5 * (1 + math.cos(0.75 * math.pi)), 0.0], rel=1e-4, abs=1e-12)
+    assert ExperimentConfig.load(run / "config.json").optimizer.lr == 1e-4
+    assert "learning rate 0.001 -> 0.0001 from here on" in (run / "train.log").read_text()
 
 
 def test_unet_valid_trains_with_labels_cropped_to_its_output(tiny_data, tmp_path):

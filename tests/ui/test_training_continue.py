@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+from PySide6.QtWidgets import QLabel
 
 from app.core.training.continuation import load_run
 from app.ui.training_file_actions import ContinueDialog
@@ -86,11 +87,30 @@ def test_the_dialog_offers_the_runs_plan_or_more(qtbot, tmp_path):
     stopped = load_run(make_run(tmp_path / "stopped", 2, epochs=5, time_limit=100))
     dialog = ContinueDialog(stopped)
     qtbot.addWidget(dialog)
-    assert dialog.values() == (5, 100.0) and dialog.epochs.minimum() == 3
+    assert dialog.values() == (5, 100.0, 1e-3) and dialog.epochs.minimum() == 3
+    assert dialog.findChild(QLabel, "continue_warning") is None
     done = load_run(make_run(tmp_path / "done", 4, epochs=4, time_limit=40))
     dialog = ContinueDialog(done)
     qtbot.addWidget(dialog)
-    assert dialog.values() == (14, 0.0)  # ten more epochs; its time budget is used: no limit
+    assert dialog.values() == (14, 0.0, 1e-3)  # ten more epochs; its time budget is used: no limit
+
+
+def test_a_run_that_diverged_is_offered_a_tenth_of_its_rate(qtbot, tmp_path):
+    from ..core.test_continuation import make_run
+
+    run = make_run(tmp_path / "nan", 2, epochs=5)
+    (run / "train.log").write_text(
+        "2026-11-24 10:00:00 model unet (1,000 parameters), 4 training / 2 validation images, device cpu\n"
+        "2026-11-24 10:01:00 failed: the loss became nan at epoch 3, step 4: training diverged. Try a lower "
+        "learning rate (now 0.001) or another loss; last.pt holds epoch 2\n")
+    plan = load_run(run)
+    dialog = ContinueDialog(plan)
+    qtbot.addWidget(dialog)
+    assert dialog.values() == (5, 0.0, pytest.approx(1e-4))
+    warning = dialog.findChild(QLabel, "continue_warning")
+    assert "training diverged" in warning.text() and "a tenth of it is proposed" in warning.text()
+    dialog.lr.setValue(5e-5)
+    assert dialog.values()[2] == 5e-5
 
 
 def test_the_runs_panel_hands_a_selected_run_to_the_training_panel(qtbot, window, demo_folder, tmp_path):
@@ -115,10 +135,11 @@ def test_the_runs_panel_hands_a_selected_run_to_the_training_panel(qtbot, window
 
     training = window.panel("Training")
     asked = []
-    training.ask_continue = lambda plan: asked.append(plan.run_dir) or (2, 0.0)
+    training.ask_continue = lambda plan: asked.append(plan.run_dir) or (2, 0.0, 2e-3)
     with qtbot.waitSignal(training.session.runningChanged, timeout=RUN_TIMEOUT,
                           check_params_cb=lambda running: not running):
         runs.continue_button.click()
         assert window.docks["Training"].isVisible()
     assert asked == [run] and history_epochs(run) == [1, 2]
     assert training.run_dir == run and training.last_outcome.reason == "completed"
+    assert load_run(run).config.optimizer.lr == 2e-3  # the rate asked for is the one it went on with

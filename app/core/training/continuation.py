@@ -1,9 +1,10 @@
 """Continuing a stopped (or finished) run in its own folder: what it was, and what continuing it
 needs, read without torch so the window can ask before anything starts.
 
-A run continues with its own settings from ``checkpoints/last.pt``; only the number of epochs
-and the time limit can change (the time limit counts the run's whole training time, so a run
-that used its budget needs a larger one).
+A run continues with its own settings from ``checkpoints/last.pt``; only the number of epochs,
+the time limit and the learning rate can change (the time limit counts the run's whole training
+time, so a run that used its budget needs a larger one; a lower learning rate is the way on
+for a run whose loss became NaN).
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ class Continuation:
     config: ExperimentConfig
     history: list[EpochFinished]
     summary_seconds: float = 0.0  # the training time summary.json recorded when it last ended
+    failure: str | None = None  # the message of the failure that ended it, if one did
+
+    @property
+    def diverged(self) -> bool:
+        """It ended because its loss became NaN or infinite (the same rate would likely again)."""
+        return bool(self.failure) and "diverged" in self.failure
 
     @property
     def epochs_done(self) -> int:
@@ -82,20 +89,27 @@ def load_run(run_dir: str | Path) -> Continuation:
         history = read_epoch_events(run_dir)
     except OSError as exc:
         raise ValueError(str(exc)) from None
-    return Continuation(run_dir, config, history, seconds)
+    from ..runs.info import FAILED
+    from ..runs.reading import read_run
+
+    info = read_run(run_dir)
+    failure = (info.message or "failed") if info.status == FAILED else None
+    return Continuation(run_dir, config, history, seconds, failure)
 
 
 def plan_continuation(run_dir: str | Path, epochs: int | None = None,
-                      time_limit: float | None = None) -> Continuation:
+                      time_limit: float | None = None, lr: float | None = None) -> Continuation:
     """The run in ``run_dir`` set to train until epoch ``epochs`` (default: its own plan) within
-    ``time_limit`` seconds of training in all (default: its own; 0: none). ValueError when that
-    leaves nothing to train."""
+    ``time_limit`` seconds of training in all (default: its own; 0: none), at base learning rate
+    ``lr`` (default: its own). ValueError when that leaves nothing to train."""
     plan = load_run(run_dir)
     training = plan.config.training
     if epochs is not None:
         training.epochs = int(epochs)
     if time_limit is not None:
         training.time_limit = float(time_limit)
+    if lr is not None:
+        plan.config.optimizer.lr = float(lr)
     try:
         plan.config.validate()
     except ConfigError as exc:

@@ -195,14 +195,14 @@ class Trainer:
             raise CheckpointError(f"{last}: written by a run with optimizer {name!r}, but this run uses "
                                   f"{self.config.optimizer.name!r}; it cannot be resumed from that checkpoint")
         try:
-            self._restore_state(state)
-        except CheckpointError:
-            raise
+            self._restore_state(state)  # a CheckpointError (model mismatch) passes through as it is
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
             raise CheckpointError(f"{last}: cannot resume from it, its training state is incomplete or damaged "
                                   f"({type(exc).__name__}: {exc})") from None
         self.history = [r for r in self.folder.read_history() if r["epoch"] <= self.epoch]
         self.folder.log(f"resumed at epoch {self.epoch + 1}, step {self.step_in_epoch}")
+        if saved.get("lr") != self.config.optimizer.lr:
+            self.folder.log(f"learning rate {saved.get('lr')} -> {self.config.optimizer.lr} from here on")
 
     def _restore_state(self, state: dict) -> None:
         load_model_state(self.model, {**state, "model_state": state.get("train_model_state", state["model_state"])},
