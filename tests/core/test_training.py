@@ -14,7 +14,7 @@ from app.core.demo_data import write_demo_dataset
 from app.core.training import engine as engine_module
 from app.core.training.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from app.core.training.engine import Trainer, TrainingError
-from app.core.training.events import BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished
+from app.core.training.events import BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished, TrainingWarning
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +232,35 @@ def test_a_run_continued_at_a_lower_rate_goes_on_at_that_rate(tiny_data, tmp_pat
     assert lrs == pytest.approx([5e-4, 0.0, 1e-4 * 0.5 * (1 + math.cos(0.75 * math.pi)), 0.0], rel=1e-4, abs=1e-12)
     assert ExperimentConfig.load(run / "config.json").optimizer.lr == 1e-4
     assert "learning rate 0.001 -> 0.0001 from here on" in (run / "train.log").read_text()
+
+
+def test_a_run_from_more_processes_is_recounted_in_this_runs_steps(tiny_data, tmp_path):
+    """A run trained by 2 processes (an epoch of S/2 steps each) continued by one (epochs of S
+    steps): its place and schedule are counted in the new steps, with a warning."""
+    from app.core.training.distributed import recount_steps
+
+    assert recount_steps(3, 5, 2, 1, 4, 20) == (10, 70)  # 5 steps × 4 patches × 2 processes = 10 steps of 4
+    assert recount_steps(3, 5, 1, 2, 4, 10) == (3, 33)  # 20 patches shared by 2: 2.5 steps, rounded up
+    assert recount_steps(1, 9, 4, 1, 2, 30) == (30, 60)  # never past the epoch's end
+    run = tmp_path / "run"
+    trainer = Trainer(tiny_config(tiny_data, epochs=1), run)
+    trainer.run()
+    steps = trainer.steps_per_epoch
+    assert steps >= 2
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["world"] == 1
+    state["world"], state["global_step"] = 2, steps // 2  # as two processes would have left it
+    state["scheduler_state"]["last_epoch"] = state["scheduler_state"]["_step_count"] = steps // 2
+    save_checkpoint(run / "checkpoints" / "last.pt", state)
+    config = ExperimentConfig.load(run / "config.json")
+    config.training.epochs = 2
+    events = []
+    resumed = Trainer(config, run, resume=True, listeners=[events.append])
+    resumed.run()
+    assert resumed.global_step == 2 * steps  # not steps // 2 + steps
+    warning = next(e.message for e in events if isinstance(e, TrainingWarning))
+    assert f"trained on 2 processes and goes on with 1: an epoch is now {steps} steps" in warning
+    assert warning in (run / "train.log").read_text()
 
 
 def test_unet_valid_trains_with_labels_cropped_to_its_output(tiny_data, tmp_path):

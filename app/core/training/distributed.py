@@ -8,6 +8,7 @@ to stop.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -104,3 +105,13 @@ class DistributedContext:
         while arrived < self.world and time.monotonic() < deadline:
             time.sleep(0.005)
             arrived = store.add("segstudio/past_final_barrier", 0)
+
+
+def recount_steps(epoch: int, step_in_epoch: int, saved_world: int, world: int, batch_size: int,
+                  steps_per_epoch: int) -> tuple[int, int]:
+    """(step in epoch, global step) of a run saved by ``saved_world`` processes, counted in the
+    steps of ``world`` processes: the processes share an epoch's patches, so an epoch has more
+    steps on fewer of them, and a schedule counted in the old steps would be at the wrong place."""
+    seen = step_in_epoch * batch_size * saved_world  # patches of the current epoch already trained
+    step = min(steps_per_epoch, math.ceil(seen / (batch_size * world)))
+    return step, epoch * steps_per_epoch + step

@@ -23,11 +23,12 @@ from .control import TrainingControl
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset
 from .device import configure_cpu_threads, resolve_device
-from .distributed import DistributedContext
+from .distributed import DistributedContext, recount_steps
 from .events import (BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished, LandscapeSaved,
                      TrainingWarning)
 from .landscape_snapshots import LandscapeRecorder
 from .run_folder import RunFolder, new_run_dir, training_lock
+from .weight_average import WeightAverage
 
 Listener = Callable[[object], None]
 
@@ -38,28 +39,6 @@ class TrainingError(Exception):
     def __init__(self, message: str, kind: str = "error"):
         super().__init__(message)
         self.kind = kind
-
-
-class WeightAverage:
-    """An exponential moving average of a model's weights (and batch-norm statistics), with the
-    usual warm-up: the decay is min(decay, (1 + n) / (10 + n)) after n updates."""
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        import copy
-
-        self.module = copy.deepcopy(model)
-        self.module.requires_grad_(False)
-        self.decay, self.updates = decay, 0
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for average, current in zip(self.module.state_dict().values(), model.state_dict().values()):
-            if average.is_floating_point():
-                average.mul_(d).add_(current.detach(), alpha=1 - d)
-            else:
-                average.copy_(current)
 
 
 class Trainer:
@@ -171,7 +150,7 @@ class Trainer:
             "partial": dict(self._partial),
             "image_dtype": self.image_dtype,
             "config": self.config.to_dict(),
-            "in_channels": self.in_channels, "num_classes": self.num_classes,
+            "in_channels": self.in_channels, "num_classes": self.num_classes, "world": self.ctx.world,
             "normaliser": self.normaliser.to_dict(),
         }
 
@@ -220,6 +199,19 @@ class Trainer:
         if self.device.type == "cuda" and state.get("cuda_rng"):
             torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda_rng"]])
         self._partial = dict(state.get("partial") or self._partial)
+        saved_world = int(state.get("world", self.ctx.world))
+        if saved_world != self.ctx.world:
+            self.step_in_epoch, self.global_step = recount_steps(
+                self.epoch, self.step_in_epoch, saved_world, self.ctx.world, self.config.training.batch_size,
+                self.steps_per_epoch)
+            self.scheduler.last_epoch = self.global_step
+            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+                group["lr"] = base * self.scheduler.lr_lambdas[0](self.global_step)
+            message = (f"this run trained on {saved_world} processes and goes on with {self.ctx.world}: an epoch "
+                       f"is now {self.steps_per_epoch} steps, and its place in the epoch and the schedule are "
+                       "counted in them")
+            self.folder.log(message)
+            self.emit(TrainingWarning(message))
 
     def _save(self, kind: str, epoch: int, step_in_epoch: int) -> None:
         if not self.ctx.is_main:
