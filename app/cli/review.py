@@ -64,8 +64,10 @@ def cmd_review_export(args) -> int:
     store = ReviewStore.open(args.review_dir, read_only=True)  # exporting never changes the review
     result = export_review(store, args.out, args.format, overwrite=args.overwrite)
     for problem in result.problems:
-        print(f"skipped {problem}")
+        print(f"not exported: {problem}")
+    for note in result.notes:
+        print(f"note: {note}")
     counts = store.record.counts()
     print(f"exported {len(result.masks)} masks ({counts['accepted']} accepted, {counts['corrected']} corrected), "
           f"{result.report.name} and {result.summary.name} into {result.folder}")
-    return 1 if result.problems else 0  # some files could not be read: the export is incomplete
+    return 1 if result.problems else 0  # an approved mask is missing: the export is incomplete

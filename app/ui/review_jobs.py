@@ -7,7 +7,7 @@ import copy
 from pathlib import Path
 
 from app.core.review import ReviewStore
-from app.core.review.export import conflicts, export_review
+from app.core.review.export import conflicts, export_review, stale_masks
 
 from .tasks import TaskRunner
 
@@ -60,7 +60,8 @@ class ReviewJobs:
         live = self.panel.session.store
         store = ReviewStore(live.folder, copy.deepcopy(live.record), None)  # a snapshot: decisions may go on
         existing = conflicts(store, Path(folder), fmt)
-        if existing and not self.panel.ask_overwrite(len(existing), folder):
+        removed = [p for p in existing if p.name in stale_masks(store, Path(folder), fmt)]
+        if existing and not self.panel.ask_overwrite(len(existing) - len(removed), len(removed), folder):
             return
 
         def job(ctx):
@@ -69,9 +70,12 @@ class ReviewJobs:
 
         def done(result) -> None:
             self.last_export = result
-            extra = f" {len(result.problems)} case(s) could not be read." if result.problems else ""
+            more = f" (and {len(result.problems) - 1} more: the report's rows with no exported mask)"
+            missing = (f" {len(result.problems)} approved mask(s) NOT exported, so the export is incomplete: "
+                       f"{result.problems[0]}" + (more if len(result.problems) > 1 else "")) if result.problems else ""
             self.panel.show_message(f"Exported {len(result.masks)} mask(s), {result.report.name} and "
-                                    f"{result.summary.name} to {result.folder}.{extra}", "success")
+                                    f"{result.summary.name} to {result.folder}.{missing}",
+                                    "warning" if result.problems else "success")
 
         self._start(self.exporter, "Exporting…", job, done)
 

@@ -347,6 +347,7 @@ class RunsPanel(RunsDialogHooks, QWidget):
 
     def _on_training_changed(self, running: bool) -> None:
         self._training_since = time.time() if running else None
+        self._update_actions()  # one run trains at a time: Continue… waits for it
         self.refresh()  # the new run appears (or the finished one's status changes)
 
     def _blocked(self, runs: list[RunInfo], what: str) -> bool:
@@ -367,9 +368,11 @@ class RunsPanel(RunsDialogHooks, QWidget):
         self.delete_button.setEnabled(bool(runs) and not training and not busy)
         why = f"Training now: {', '.join(training)}; a run cannot be changed while it trains" if training else ""
         last = len(runs) == 1 and (runs[0].path / "checkpoints" / "last.pt").is_file()
-        self.continue_button.setEnabled(last and not training and not busy)
-        self.continue_button.setToolTip(why or ("Train this run on from its last checkpoint (in the Training panel)"
-                                                if last else "Select one run that has a last checkpoint"))
+        elsewhere = "" if why or not self.state.training else "A run is training now; continue this one after it"
+        self.continue_button.setEnabled(last and not training and not busy and not elsewhere)
+        self.continue_button.setToolTip(why or elsewhere or (
+            "Train this run on from its last checkpoint (in the Training panel)" if last
+            else "Select one run that has a last checkpoint"))
         self.rename_button.setToolTip(why or ("Rename the run folder (F2)" if len(runs) <= 1
                                               else "Select one run to rename it"))
         self.delete_button.setToolTip(why or "Delete the selected run folders (Delete)")

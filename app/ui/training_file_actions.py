@@ -99,6 +99,8 @@ class TrainingDialogs:
 
     def continue_run_dialog(self, folder: Path | None = None) -> bool:
         """Ask which run to continue (unless ``folder`` is given) and how far, then continue it."""
+        if self.refuse_while_training():  # before any question, not after it
+            return False
         folder = folder or self.ask_run_to_continue()
         if folder is None:
             return False

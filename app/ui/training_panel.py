@@ -198,12 +198,19 @@ class TrainingPanel(TrainingDialogs, QWidget):
         """Global step numbers and training losses received (decimated past ``MAX_STEP_POINTS``)."""
         return self._series.steps.copy(), self._series.losses.copy()
 
+    def refuse_while_training(self) -> bool:
+        """True, with a banner saying why, while a run trains here or a sweep holds the experiment."""
+        if self.session.running:
+            self.show_banner("A run is training now; continue another one when it has ended, or stop it.", "warning")
+        elif self.state.training:
+            self.show_banner("A sweep is running; wait for it or stop it in the Sweeps panel.", "warning")
+        return self.session.running or self.state.training
+
     def start(self) -> bool:
         """Start a run of the current experiment; False (with a banner saying why) if it cannot."""
         if self.session.running or self._closed:
             return False
-        if self.state.training:  # a sweep (Sweeps panel) holds the experiment
-            self.show_banner("A sweep is running; wait for it or stop it in the Sweeps panel.", "warning")
+        if self.refuse_while_training():  # a sweep (Sweeps panel) holds the experiment
             return False
         commit_pending_edit()
         if self.state.dataset is None:
@@ -236,10 +243,7 @@ class TrainingPanel(TrainingDialogs, QWidget):
         """Continue the run in ``run_dir`` from its last.pt with its own settings (only the epochs,
         the time limit and the learning rate can change), its curves so far on screen; its data
         are loaded in the training thread. False (with a banner saying why) if it cannot."""
-        if self.session.running or self._closed:
-            return False
-        if self.state.training:
-            self.show_banner("A sweep is running; wait for it or stop it in the Sweeps panel.", "warning")
+        if self._closed or self.refuse_while_training():
             return False
         try:
             plan = plan_continuation(run_dir, epochs, time_limit, lr)

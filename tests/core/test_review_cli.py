@@ -152,3 +152,20 @@ def test_review_new_takes_a_run_folder_for_its_best_checkpoint(src, tmp_path, ca
     store = ReviewStore.open(tmp_path / "review", read_only=True)
     assert store.record.source["checkpoint"] == str((run / "checkpoints" / "best.pt").resolve())
     assert len(store.cases) == len(list(images.iterdir()))
+
+
+def test_review_export_exits_1_only_when_an_approved_mask_is_missing(src, tmp_path, capsys):
+    review = tmp_path / "review"
+    assert main(["review-new", str(review), "--images", str(src / "images"), "--masks", str(src / "masks")]) == 0
+    store = ReviewStore.open(review)
+    store.decide("a", "accepted", "Ann")
+    store.decide("b", "rejected", "Ann")
+    store.close()
+    (src / "images" / "b.png").write_bytes(b"damaged")  # only the summary's picture of b is lost
+    capsys.readouterr()
+    assert main(["review-export", str(review), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "note: " in out and "b.png" in out and "not exported" not in out
+    (src / "images" / "a.png").write_bytes(b"damaged")  # an approved case: the export is incomplete
+    assert main(["review-export", str(review), "--out", str(tmp_path / "out2")]) == 1
+    assert "not exported: " in capsys.readouterr().out and not (tmp_path / "out2" / "a.png").exists()

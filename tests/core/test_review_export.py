@@ -274,6 +274,32 @@ def test_a_new_export_removes_the_masks_of_cases_no_longer_approved(review):
                                                      "review_summary.html"]
 
 
+def test_an_approved_case_that_cannot_be_read_loses_its_earlier_exported_mask(review):
+    """Its old mask must not stay beside the new report, where it would pass for approved, nor
+    linger after the case is rejected."""
+    store, src, tmp_path = review
+    out = tmp_path / "out"
+    export_review(store, out)
+    original = (src / "masks" / "a.png").read_bytes()
+    Image.fromarray(np.full((SIZE, SIZE), 255, np.uint8)).save(src / "masks" / "a.png")
+    result = export_review(store, out, overwrite=True)
+    assert len(result.problems) == 1
+    assert result.problems[0].endswith("its mask was not exported and the earlier one was removed")
+    assert not (out / "a.png").exists()
+    (src / "masks" / "a.png").write_bytes(original)
+    store.decide("a", "rejected", "Ann", reason="Poor boundary")
+    assert export_review(store, out, overwrite=True).problems == []
+    assert sorted(p.name for p in out.iterdir()) == ["b.png", "c.png", "review_report.csv", "review_summary.html"]
+
+
+def test_a_rejected_case_without_a_picture_is_a_note_not_a_missing_mask(review):
+    store, src, tmp_path = review
+    (src / "images" / "d.png").write_bytes(b"not a picture")  # d is rejected: pictured in the summary
+    result = export_review(store, tmp_path / "out")
+    assert result.problems == [] and [p.name for p in result.masks] == ["a.png", "b.png", "c.png"]
+    assert len(result.notes) == 1 and "d.png" in result.notes[0] and "no picture" in result.notes[0]
+
+
 def test_a_source_mask_changed_after_the_review_was_made_is_not_exported(review):
     store, src, tmp_path = review
     Image.fromarray(np.full((SIZE, SIZE), 255, np.uint8)).save(src / "masks" / "a.png")  # another mask now

@@ -343,6 +343,7 @@ def test_bad_decisions_are_refused_and_change_nothing(store, state, reviewer, va
 def test_correction_is_saved_and_reverted(store):
     folder = store.folder
     store.decide("b", "rejected", "Ann", reason="Missed structure")
+    store.set_comment("b", "the upper edge too", "Bo")  # a comment's history entry is no rejection reason
     mask = np.zeros((H, W), bool)
     mask[2:5, 3:7] = True
     mask[8, 10] = True
@@ -365,14 +366,15 @@ def test_correction_is_saved_and_reverted(store):
     assert store.load_case("b").corrected.tolist() == mask.astype(np.uint8).tolist()
 
     case = store.revert_correction("b", "Bo")
-    assert (case.state, case.corrected) == ("rejected", "")
+    assert (case.state, case.corrected, case.reason) == ("rejected", "", "Missed structure")
     assert not (folder / "corrections" / "b.png").exists()
     disk = on_disk(folder).case("b")
     assert disk == case
-    assert [d.state for d in disk.history] == ["rejected", "corrected", "corrected", "corrected", "rejected"]
+    assert [d.state for d in disk.history] == ["rejected", "rejected", "corrected", "corrected", "corrected",
+                                               "rejected"]
     assert store.load_case("b").corrected is None
     assert store.revert_correction("b", "Bo") == case  # nothing to revert: unchanged
-    assert len(on_disk(folder).case("b").history) == 5
+    assert len(on_disk(folder).case("b").history) == 6
 
 
 def test_comment_position_reasons_and_watershed_are_saved_at_once(store):

@@ -4,6 +4,7 @@ re-opening, the lock, hold-to-hide, export."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from app.core.review.edit import paint_stroke
 from app.ui.render import mask_overlay
 from app.ui.review_editing import VIEW_COLOURS
 from app.ui.review_panel import ReviewPanel
+from app.ui.styles import banner_style
 
 WAIT = 20000
 SIZE = 32
@@ -410,11 +412,19 @@ def test_export_from_the_panel(qtbot, panel, review_dir, tmp_path):
     # exporting again asks before replacing; "no" writes nothing
     panel.jobs.last_export = None
     asked = []
-    panel.ask_overwrite = lambda count, folder: asked.append(count) or False
+    panel.ask_overwrite = lambda replaced, removed, folder: asked.append((replaced, removed)) or False
     before = (out / "review_report.csv").stat().st_mtime_ns
     panel.export_review()
-    assert asked == [3] and panel.jobs.last_export is None
+    assert asked == [(3, 0)] and panel.jobs.last_export is None
     assert (out / "review_report.csv").stat().st_mtime_ns == before
+    # a source mask changed since: its mask is not exported, and the banner says so as a warning
+    Image.fromarray(np.full(_mask(0).shape, 255, np.uint8)).save(Path(panel.session.store.record.cases[0].mask))
+    panel.ask_overwrite = lambda replaced, removed, folder: True
+    panel.export_review()
+    qtbot.waitUntil(lambda: panel.jobs.last_export is not None, timeout=WAIT)
+    assert "1 approved mask(s) NOT exported" in panel.banner.text() and "has changed" in panel.banner.text()
+    assert panel.banner.styleSheet() == banner_style("warning", "QLabel")
+    assert not (out / "a.png").exists()
 
 
 def test_a_click_that_changes_nothing_keeps_redo(qtbot, panel, review_dir):

@@ -143,3 +143,14 @@ def test_the_runs_panel_hands_a_selected_run_to_the_training_panel(qtbot, window
     assert asked == [run] and history_epochs(run) == [1, 2]
     assert training.run_dir == run and training.last_outcome.reason == "completed"
     assert load_run(run).config.optimizer.lr == 2e-3  # the rate asked for is the one it went on with
+    # while another run (or a sweep) trains, Continue… waits: disabled, and refused before any question
+    select(qtbot, runs, run)
+    assert runs.continue_button.isEnabled()
+    window.state.set_run(tmp_path / "runs" / "another")  # the run that trains now is another one
+    window.state.set_training(True)
+    assert not runs.continue_button.isEnabled() and "A run is training now" in runs.continue_button.toolTip()
+    training.ask_continue = lambda plan: pytest.fail("no question while another run trains")
+    window.continue_run(run)
+    assert "A sweep is running" in training.banner.text() and not training.session.running
+    window.state.set_training(False)
+    assert runs.continue_button.isEnabled()

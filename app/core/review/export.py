@@ -33,7 +33,8 @@ class ExportResult:
     masks: list[Path] = field(default_factory=list)
     report: Path | None = None
     summary: Path | None = None
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # approved cases whose mask could not be exported
+    notes: list[str] = field(default_factory=list)  # rejected cases pictured without a thumbnail
 
 
 def planned_files(store: ReviewStore, fmt: str) -> list[str]:
@@ -47,8 +48,15 @@ def conflicts(store: ReviewStore, out_dir: Path, fmt: str) -> list[Path]:
     """Files an export into ``out_dir`` would replace, or remove: masks an earlier export there
     wrote (its report names them) for cases no longer exported, or in another format."""
     planned = planned_files(store, fmt)
-    stale = [name for name in earlier_masks(Path(out_dir)) if name not in planned]
-    return [Path(out_dir) / name for name in planned + stale if (Path(out_dir) / name).exists()]
+    return [Path(out_dir) / name for name in planned + stale_masks(store, out_dir, fmt)
+            if (Path(out_dir) / name).exists()]
+
+
+def stale_masks(store: ReviewStore, out_dir: Path, fmt: str) -> list[str]:
+    """Masks an earlier export in ``out_dir`` wrote that this export would not write: they are
+    removed, since their cases are no longer approved (or are written in the other format)."""
+    planned = planned_files(store, fmt)
+    return [name for name in earlier_masks(Path(out_dir)) if name not in planned]
 
 
 def earlier_masks(out_dir: Path) -> list[str]:
@@ -107,16 +115,23 @@ def export_review(store: ReviewStore, out_dir: str | Path, fmt: str = "png", *, 
                "mask_source": "correction" if case.corrected else case.variant,
                "model": source.get("model", ""), "checkpoint": source.get("checkpoint", ""), "image": case.image}
         thumb = case.state == "rejected" and len(rejected_thumbs) < SUMMARY_THUMBS
+        target = out / f"{store.file_stem(case.name)}{suffix}"
         if case.exported or thumb:
             try:
                 data = load_case(store.folder, case)
             except ImageReadError as exc:
-                result.problems.append(str(exc))
                 data = None
+                if case.exported:  # an earlier export's mask of it would be taken for an approved one
+                    removed = target.exists()
+                    target.unlink(missing_ok=True)
+                    result.problems.append(f"{exc}; its mask was not exported"
+                                           + (" and the earlier one was removed" if removed else ""))
+                else:
+                    result.notes.append(f"{exc}; the summary shows no picture of it")
             if data is not None and case.exported:
                 mask = store.export_mask(case, data)
                 row["mask_area"], row["object_count"] = mask_stats(mask)
-                path = write_image(out / f"{store.file_stem(case.name)}{suffix}", mask.astype(np.uint8) * np.uint8(255))
+                path = write_image(target, mask.astype(np.uint8) * np.uint8(255))
                 result.masks.append(path)
                 row["exported_mask"] = path.name
             elif data is not None and thumb:

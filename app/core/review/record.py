@@ -35,6 +35,9 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+COMMENT_ENTRY = "comment"  # a history entry's reason when it records a comment, not a decision
+
+
 @dataclass
 class Decision:
     """One entry of a case's history: who set which state, when, and why."""

@@ -20,7 +20,8 @@ from ..pairing import Problem
 from ..postprocess import WatershedParams
 from .case_data import CORRECTIONS_DIR, CaseData, load_case, mask_stats
 from .lock import ReviewLock
-from .record import CASE_STATES, MASK_VARIANTS, Decision, ReviewCase, ReviewError, ReviewRecord, now_iso
+from .record import (CASE_STATES, COMMENT_ENTRY, MASK_VARIANTS, Decision, ReviewCase, ReviewError, ReviewRecord,
+                     now_iso)
 from .sources import cases_from_checkpoint, cases_from_folders, check_review_folder, read_manifest
 
 RECORD_NAME = "review.json"
@@ -203,10 +204,11 @@ class ReviewStore:
         if case.comment != comment:
             case.comment = comment
             last = case.history[-1] if case.history else None
-            if last is not None and last.reviewer == reviewer and last.state == case.state and last.reason == "comment":
+            if (last is not None and last.reviewer == reviewer and last.state == case.state
+                    and last.reason == COMMENT_ENTRY):
                 last.comment, last.time = comment, now_iso()
             else:
-                case.history.append(Decision(case.state, reviewer, now_iso(), "comment", comment))
+                case.history.append(Decision(case.state, reviewer, now_iso(), COMMENT_ENTRY, comment))
             self.save()
         return case
 
@@ -253,8 +255,9 @@ class ReviewStore:
         case.corrected = ""
         if case.state == "corrected":
             case.state = case.state_before_correction
-            if case.state == "rejected":  # and the reason it was rejected for
-                case.reason = next((d.reason for d in reversed(case.history) if d.state == "rejected"), "")
+            if case.state == "rejected":  # and the reason it was rejected for (not a comment's entry)
+                case.reason = next((d.reason for d in reversed(case.history)
+                                    if d.state == "rejected" and d.reason != COMMENT_ENTRY), "")
 
     def set_position(self, name: str) -> None:
         if not self.read_only and name != self.record.position:
