@@ -33,11 +33,11 @@ def register(subparsers) -> None:
 def cmd_run_rename(args) -> int:
     from app.core.runs.manage import rename_run
 
-    if args.new_name == args.run_dir.resolve().name:
+    target = rename_run(args.run_dir, args.new_name)  # checks the folder first, whatever the name
+    if target == args.run_dir:
         print(f"{args.run_dir} is already named {args.new_name}; nothing changed")
-        return 0
-    target = rename_run(args.run_dir, args.new_name)
-    print(f"renamed {args.run_dir} to {target}")
+    else:
+        print(f"renamed {args.run_dir} to {target}")
     return 0
 
 

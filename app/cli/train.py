@@ -51,6 +51,9 @@ def build_config(args):
             if key == "name" and data[section]["name"] != value:
                 data[section]["params"] = {}
             data[section][key] = value
+    for key in ("path", "label_stack"):  # as absolute paths: the run can be resumed from any folder
+        if data["data"].get(key):
+            data["data"][key] = str(Path(data["data"][key]).absolute())
     return ExperimentConfig.from_dict(data)
 
 

@@ -221,3 +221,14 @@ def test_train_on_a_missing_folder_makes_no_run_folder(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "nowhere"), "--epochs", "1"]) == 2
     assert "nowhere does not exist" in capsys.readouterr().err
     assert (sorted(runs.iterdir()) if runs.exists() else []) == before
+
+
+def test_a_relative_data_path_is_recorded_absolute_so_the_run_resumes_from_anywhere(trained, tmp_path,
+                                                                                   monkeypatch, capsys):
+    data, _ = trained
+    monkeypatch.chdir(data.parent)
+    assert main(["train", "--data", data.name, "--model", "unet", "--epochs", "1", "--patch-size", "32",
+                 "--batch-size", "2", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["path"] == str(data)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", str(tmp_path / "run"), "--epochs", "2", "--quiet"]) == 0

@@ -83,3 +83,9 @@ def test_renaming_to_the_same_name_changes_nothing(run_copy, capsys):
     assert main(["run-rename", str(run_copy), run_copy.name]) == 0
     assert capsys.readouterr().out.strip() == f"{run_copy} is already named {run_copy.name}; nothing changed"
     assert run_copy.is_dir()
+
+
+def test_renaming_a_missing_folder_to_its_own_name_is_still_refused(tmp_path, capsys):
+    missing = tmp_path / "gone"
+    assert main(["run-rename", str(missing), "gone"]) == 2
+    assert "is not a run folder" in one_line_error(capsys, "run-rename")
