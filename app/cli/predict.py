@@ -15,6 +15,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="new or empty folder for the masks")
     p.add_argument("--watershed", action="store_true", help="also write the watershed-cleaned masks")
     p.add_argument("--overlay", action="store_true", help="also write the mask drawn over the image")
+    p.add_argument("--probabilities", action="store_true",
+                   help="also write each foreground probability map (8-bit NAME_probability.png; binary models): "
+                        "a review of these masks then cleans up the map, as --watershed does")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_predict)
 
@@ -30,6 +33,11 @@ def register(subparsers) -> None:
 def _mask_png(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """0/255 for binary models, class indices for multi-class ones."""
     return (labels > 0).astype(np.uint8) * 255 if num_classes <= 2 else labels.astype(np.uint8)
+
+
+def probability_png(probability: np.ndarray) -> np.ndarray:
+    """A foreground probability (0..1) as 8-bit 0..255, as reviews store them."""
+    return np.clip(probability * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -61,8 +69,12 @@ def cmd_predict(args) -> int:
     if not images:
         raise CommandError(f"no images in {args.input}")
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
+    if args.probabilities and predictor.num_classes > 2:
+        raise CommandError(f"--probabilities is for binary models; this one predicts {predictor.num_classes} "
+                           "classes")
     out.mkdir(parents=True, exist_ok=True)
-    suffixes = [""] + ["_watershed"] * args.watershed + ["_overlay"] * args.overlay
+    suffixes = ([""] + ["_watershed"] * args.watershed + ["_overlay"] * args.overlay
+                + ["_probability"] * args.probabilities)
     failed = []
     for path, name in zip(images, output_names(images, suffixes)):
         try:
@@ -79,6 +91,8 @@ def cmd_predict(args) -> int:
             write_image(out / f"{name}_watershed.png", cleaned.mask * np.uint8(255))
         if args.overlay:
             write_image(out / f"{name}_overlay.png", _overlay(image, prediction.labels))
+        if args.probabilities:
+            write_image(out / f"{name}_probability.png", probability_png(prediction.probabilities[min(1, len(prediction.probabilities) - 1)]))
         print(f"{path.name} -> {out / (name + '.png')}")
     from app.core.atomic import atomic_write_json
 

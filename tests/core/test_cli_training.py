@@ -232,3 +232,29 @@ def test_a_relative_data_path_is_recorded_absolute_so_the_run_resumes_from_anywh
     assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["path"] == str(data)
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--resume", str(tmp_path / "run"), "--epochs", "2", "--quiet"]) == 0
+
+
+def test_a_review_of_predicted_masks_cleans_up_the_probabilities_as_predict_did(trained, tmp_path, capsys):
+    """predict --probabilities writes the maps; a review of that folder cleans them up, so its
+    "after clean-up" view is predict's NAME_watershed.png, and a changed map is refused."""
+    from app.core.review import ReviewStore
+
+    data, run = trained
+    images, out = data / "val" / "images", tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(run / "checkpoints/best.pt"), "--input", str(images),
+                 "--out", str(out), "--watershed", "--probabilities", "--device", "cpu"]) == 0
+    stems = sorted(p.stem for p in images.iterdir())
+    probability = read_image(out / f"{stems[0]}_probability.png")
+    assert probability.dtype == np.uint8 and probability.shape == (48, 48) and len(np.unique(probability)) > 2
+    assert main(["review-new", str(tmp_path / "review"), "--images", str(images), "--masks", str(out)]) == 0
+    assert "problem" not in capsys.readouterr().out.lower()
+    store = ReviewStore.open(tmp_path / "review", read_only=True)
+    for case in store.record.cases:
+        assert case.probability == str((out / f"{case.name}_probability.png").resolve()) and case.probability_digest
+        data_ = store.load_case(case.name)
+        cleaned = store.export_mask(case.__class__(**{**vars(case), "state": "accepted", "variant": "watershed"}),
+                                    data_)
+        assert np.array_equal(cleaned.astype(bool), read_image(out / f"{case.name}_watershed.png") > 0), case.name
+    (out / f"{stems[0]}_probability.png").write_bytes((out / f"{stems[1]}_probability.png").read_bytes())
+    with pytest.raises(Exception, match="has changed since the review was created"):
+        store.load_case(stems[0])

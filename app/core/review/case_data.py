@@ -85,6 +85,13 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _check_unchanged(path: Path, digest: str) -> None:
+    """Refuse a source file whose bytes are not those the review was made from (no digest: not checked)."""
+    if digest and file_digest(path) != digest:
+        raise ImageReadError(path, "has changed since the review was created, so what was decided on it no "
+                                   "longer applies; put the original file back, or start a new review")
+
+
 def load_case(folder: Path, case: ReviewCase) -> CaseData:
     """Read a case's files; raises :class:`ImageReadError` naming the file that failed, or a
     source mask that changed since the review was made (its decisions were about the old one)."""
@@ -92,15 +99,17 @@ def load_case(folder: Path, case: ReviewCase) -> CaseData:
     shape = image.shape[:2]
     mask_path = resolve(folder, case.mask)
     gray = read_mask_checked(mask_path, shape)
-    if case.mask_digest and file_digest(mask_path) != case.mask_digest:
-        raise ImageReadError(mask_path, "has changed since the review was created, so what was decided on it no "
-                                        "longer applies; put the original file back, or start a new review")
+    _check_unchanged(mask_path, case.mask_digest)
     prediction = (gray > 127).view(np.uint8)
     source = gray
     if case.probability:
+        path = resolve(folder, case.probability)
         try:
-            source = read_mask_checked(resolve(folder, case.probability), shape)
+            source = read_mask_checked(path, shape)
+            _check_unchanged(path, case.probability_digest)
         except ImageReadError:
+            if case.probability_digest:  # a source file: its clean-up is what was decided on
+                raise
             source = gray  # the clean-up falls back to the mask itself
     corrected = None
     if case.corrected:

@@ -58,6 +58,7 @@ class ReviewCase:
     mask: str
     probability: str = ""  # optional foreground probability map (8-bit), used by the watershed
     mask_digest: str = ""  # SHA-256 of a source mask file outside the review, checked on every read
+    probability_digest: str = ""  # likewise for a probability map outside the review
     state: str = "unreviewed"
     reason: str = ""
     comment: str = ""

@@ -17,7 +17,8 @@ from .record import ReviewCase, ReviewError
 PREDICTIONS_DIR = "predictions"
 PROBABILITIES_DIR = "probabilities"
 MANIFEST_NAME = "predictions.json"  # written by `segstudio predict` beside its masks
-SIDE_FILE_SUFFIXES = ("_watershed", "_overlay")  # other outputs of `segstudio predict`
+SIDE_FILE_SUFFIXES = ("_watershed", "_overlay", "_probability")  # other outputs of `segstudio predict`
+PROBABILITY_SUFFIX = "_probability.png"  # `segstudio predict --probabilities`: the map the clean-up starts from
 
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
@@ -81,13 +82,30 @@ def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem
             problems.append(Problem(exc.path, f"{exc.reason}; case left out"))
         else:
             area, objects = mask_stats(gray > 127)
-            cases.append(ReviewCase(pair.name, str(pair.image_path.resolve()), str(pair.mask_path.resolve()),
-                                    area=area, objects=objects, mask_digest=file_digest(pair.mask_path)))
+            case = ReviewCase(pair.name, str(pair.image_path.resolve()), str(pair.mask_path.resolve()),
+                              area=area, objects=objects, mask_digest=file_digest(pair.mask_path))
+            _add_probability(case, pair.mask_path, image.shape[:2], problems)
+            cases.append(case)
         if progress:
             progress(i + 1, len(pairs))
     if not cases:
         raise ReviewError(f"no readable image and mask pairs in {images_dir} and {masks_dir}")
     return cases
+
+
+def _add_probability(case: ReviewCase, mask_path: Path, shape: tuple[int, int], problems: list[Problem]) -> None:
+    """Give ``case`` the probability map ``segstudio predict --probabilities`` wrote beside its
+    mask (NAME_probability.png), so its clean-up is the one ``--watershed`` made; a map that
+    cannot be used is a problem, and the clean-up then starts from the mask."""
+    path = mask_path.with_name(mask_path.stem + PROBABILITY_SUFFIX)
+    if not path.is_file():
+        return
+    try:
+        read_mask_checked(path, shape)
+    except ImageReadError as exc:
+        problems.append(Problem(exc.path, f"{exc.reason}; the clean-up of {case.name} starts from its mask"))
+        return
+    case.probability, case.probability_digest = str(path.resolve()), file_digest(path)
 
 
 def cases_from_checkpoint(checkpoint: Path, images_dir: Path, review_dir: Path, problems: list[Problem],
