@@ -165,7 +165,7 @@ def test_train_stores_loss_surface_slices_when_asked(trained, tmp_path, capsys):
 def test_predict_output_names_never_collide():
     from pathlib import Path
 
-    from app.cli.predict import output_names
+    from app.core.batch_predict import output_names
 
     inputs = [Path("dup.png"), Path("dup.tif"), Path("dup.png.png"), Path("a.png"), Path("a_watershed.png"),
               Path("B.png"), Path("b.tif")]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..batch_predict import MANIFEST_NAME  # written by `segstudio predict` beside its masks
 from ..imageio import ImageReadError, is_image_file, read_image, write_image
 from ..pairing import DatasetError, Problem, pair_folder
 from .case_data import file_digest, mask_stats, read_mask_checked
@@ -16,7 +17,6 @@ from .record import ReviewCase, ReviewError
 
 PREDICTIONS_DIR = "predictions"
 PROBABILITIES_DIR = "probabilities"
-MANIFEST_NAME = "predictions.json"  # written by `segstudio predict` beside its masks
 SIDE_FILE_SUFFIXES = ("_watershed", "_overlay", "_probability")  # other outputs of `segstudio predict`
 PROBABILITY_SUFFIX = "_probability.png"  # `segstudio predict --probabilities`: the map the clean-up starts from
 
