@@ -230,7 +230,8 @@ class MainWindow(QMainWindow):
         self.recent_datasets_menu = file_menu.addMenu("Recent datasets")
         self.recent_datasets_menu.aboutToShow.connect(self._fill_recent_datasets)
         file_menu.addSeparator()
-        file_menu.addAction(predictions.open_checkpoint_action)
+        file_menu.addActions([predictions.open_checkpoint_action, predictions.folder_bar.action])
+        predictions.folder_bar.action.triggered.connect(lambda: self.show_panel("Predictions"))  # its progress
         file_menu.addSeparator()
         review = self.panel("Review")
         file_menu.addActions([review.new_action, review.open_action])

@@ -17,8 +17,10 @@ from app.core.postprocess import POSTPROCESS_PARAMS
 
 from .image_view import ImageCanvas
 from .param_form import ParamForm
+from .prediction_batch import FolderPredictionBar
 from .render import CLASS_COLOURS, FALSE_NEGATIVE, FALSE_POSITIVE
 from .steps_strip import StepsStrip
+from .styles import banner_style
 
 TRUTH_COLOUR = (255, 230, 0)
 LAYER_Z = {"prediction": 20, "outline": 25, "truth": 30}
@@ -44,7 +46,7 @@ class PredictionsLayoutMixin:
         self.banner.setWordWrap(True)
         self.banner.setTextFormat(Qt.TextFormat.PlainText)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.setStyleSheet("background-color: #b3261e; color: white; padding: 4px; border-radius: 3px;")
+        self.banner.setStyleSheet(banner_style("error", "QLabel"))
         self.banner.hide()
         layout.addWidget(self.banner)
         self.status_label = QLabel()
@@ -95,6 +97,8 @@ class PredictionsLayoutMixin:
         row.addWidget(self.image_combo)
         row.addWidget(image_button)
         row.addWidget(self.busy_bar)
+        self.folder_bar = FolderPredictionBar(self)
+        row.addWidget(self.folder_bar)
         return row
 
     def _build_views(self) -> QWidget:

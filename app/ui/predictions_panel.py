@@ -38,6 +38,7 @@ from .prediction_sources import FILE_PREFIX, PredictionSourcesMixin
 from .render import contour_of, error_overlay, mask_overlay, thumbnail, to_display
 from .state import ExperimentState
 from .steps_strip import THUMB_SIZE
+from .styles import banner_style
 from .tasks import TaskRunner
 
 __all__ = ["PredictionsPanel", "CachedPrediction", "ImageView", "OverlayLayers", "METRIC_ROWS",
@@ -128,6 +129,7 @@ class PredictionsPanel(PredictionsLayoutMixin, PredictionSourcesMixin, Predictio
         self.state.datasetChanged.connect(self._on_dataset_changed)
         self.state.splitsChanged.connect(lambda _source: self._refresh_images())
         self.image_combo.currentIndexChanged.connect(self._on_combo_index)
+        self.predictorLoaded.connect(lambda _path: self.folder_bar.update_enabled())
         self.params_form.changed.connect(self._on_params_edited)
         self.reset_button.clicked.connect(self.reset_defaults)
         for box in (self.truth_check, self.errors_check, self.objects_check):
@@ -231,6 +233,7 @@ class PredictionsPanel(PredictionsLayoutMixin, PredictionSourcesMixin, Predictio
             self._next(name)
         for runner in self._runners():
             runner.shutdown()
+        self.folder_bar.shutdown()
 
     def _on_image_read(self, path: Path, image: np.ndarray) -> None:
         """List the file (newest last; beyond FILES_LIMIT the oldest leave) and show it."""
@@ -429,7 +432,17 @@ class PredictionsPanel(PredictionsLayoutMixin, PredictionSourcesMixin, Predictio
         self._start(self._step_runner, "step", job, lambda out: self._on_step_image(entry, result, name, out),
                     lambda message: self._show_error(f"Could not show the step {name}: {message}"))
 
-    def _show_error(self, message: str) -> None:
+    def show_banner(self, message: str, kind: str = "error") -> None:
+        """A message above the views; an error is also announced by ``failed``."""
+        self.banner.setStyleSheet(banner_style(kind, "QLabel"))
         self.banner.setText(message)
         self.banner.show()
-        self.failed.emit(message)
+        if kind == "error":
+            self.failed.emit(message)
+
+    def _show_error(self, message: str) -> None:
+        self.show_banner(message, "error")
+
+    def checkpoint_path(self) -> Path | None:
+        """The loaded checkpoint's file, or None."""
+        return Path(self._model_key[0]) if self._predictor is not None and self._model_key else None
