@@ -61,7 +61,8 @@ class ContinueDialog(QDialog):
         if plan.failure:
             advice = (f" Continuing at its rate of {rate:g} would likely diverge again, so a tenth of it is "
                       "proposed." if plan.diverged else "")
-            self.warning = QLabel(f"It ended with a failure: {plan.failure}{advice}")
+            failure = plan.failure.rstrip(".") + "."
+            self.warning = QLabel(f"It ended with a failure: {failure}{advice}")
             self.warning.setObjectName("continue_warning")
             self.warning.setWordWrap(True)
             self.warning.setStyleSheet("color: #b3261e;")
