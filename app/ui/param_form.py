@@ -6,9 +6,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox,
-                               QWidget)
+from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
+                               QSpinBox, QWidget)
 
 from app.core.registry import Param
 
@@ -41,6 +41,16 @@ def label_for(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
+class _InputEater(QObject):
+    """Swallows the input events that would change a check box or a choice."""
+
+    EATEN = (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick,
+             QEvent.Type.KeyPress, QEvent.Type.KeyRelease, QEvent.Type.Wheel)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt naming
+        return event.type() in self.EATEN
+
+
 class ParamForm(QWidget):
     """One row per :class:`Param`. ``changed`` carries the whole value dict after any edit."""
 
@@ -48,6 +58,7 @@ class ParamForm(QWidget):
 
     def __init__(self, params: Iterable[Param] = (), values: dict[str, Any] | None = None, parent=None):
         super().__init__(parent)
+        self._input_eater = _InputEater(self)
         self._layout = QFormLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -146,6 +157,19 @@ class ParamForm(QWidget):
             else:
                 out[param.name] = [float(editor[0].value()), float(editor[1].value())]
         return out
+
+    def set_read_only(self, read_only: bool = True) -> None:
+        """Values shown at full contrast that cannot be changed (a disabled form greys them out)."""
+        for editor in self._editors.values():
+            for widget in editor if isinstance(editor, (tuple, list)) else (editor,):
+                if isinstance(widget, QAbstractSpinBox):
+                    widget.setReadOnly(read_only)
+                    widget.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons if read_only
+                                            else QAbstractSpinBox.ButtonSymbols.UpDownArrows)
+                elif read_only:  # a check box or a choice: the mouse, wheel and keys are eaten
+                    widget.installEventFilter(self._input_eater)
+                else:
+                    widget.removeEventFilter(self._input_eater)
 
     def set_values(self, values: dict[str, Any]) -> None:
         """Show ``values`` without emitting ``changed``."""

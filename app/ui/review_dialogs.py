@@ -208,8 +208,10 @@ class CleanupDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         for button in (QDialogButtonBox.StandardButton.Ok, QDialogButtonBox.StandardButton.RestoreDefaults):
-            buttons.button(button).setEnabled(not locked)
-        self.form.setEnabled(not locked)
+            buttons.button(button).setVisible(not locked)
+        if locked:
+            buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
+        self.form.set_read_only(locked)
         self.locked = locked
         layout.addWidget(buttons)
 

@@ -113,5 +113,6 @@ def build_review_layout(panel) -> None:
     keys = QLabel(KEYS_HINT)
     keys.setObjectName("review_keys")
     keys.setStyleSheet("color: #6b7075;")
+    keys.setWordWrap(True)  # never sets the window's minimum width (every tabbed panel shares it)
     foot.addWidget(keys, 1)
     layout.addLayout(foot)

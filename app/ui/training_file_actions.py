@@ -59,8 +59,7 @@ class ContinueDialog(QDialog):
                            "where it stands")
         form.addRow("Learning rate", self.lr)
         if plan.failure:
-            advice = (f" Continuing at its rate of {rate:g} would likely diverge again, so a tenth of it is "
-                      "proposed." if plan.diverged else "")
+            advice = f" A tenth of its rate ({rate / 10:g}) is proposed." if plan.diverged else ""
             failure = plan.failure.rstrip(".") + "."
             self.warning = QLabel(f"It ended with a failure: {failure}{advice}")
             self.warning.setObjectName("continue_warning")

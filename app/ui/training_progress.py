@@ -159,7 +159,12 @@ def summary_text(event) -> str:
     s = event.summary or {}
     parts = []
     if finite(s.get("best_value")):
-        parts.append(f"best {s.get('best_metric', 'metric')} {s['best_value']:.4g} @ epoch {s.get('best_epoch')}")
+        from .runs_curves import METRIC_NAMES
+
+        key = str(s.get("best_metric", "metric"))
+        label = METRIC_NAMES.get(key, key)
+        label = label[:1].lower() + label[1:]  # "validation Dice", not the key val_dice
+        parts.append(f"best {label} {s['best_value']:.4g} @ epoch {s.get('best_epoch')}")
     if finite(s.get("lowest_loss")):
         parts.append(f"lowest loss {s['lowest_loss']:.4g} @ {s.get('lowest_loss_epoch')}")
     if finite(s.get("highest_accuracy")):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from app.core.postprocess import WatershedParams, watershed_postprocess
@@ -98,7 +100,21 @@ def test_settings_are_locked_while_accepted_cases_export_the_clean_up(qtbot, pan
     dialog = CleanupDialog(WatershedParams(), ["a"])
     qtbot.addWidget(dialog)
     buttons = dialog.findChild(QDialogButtonBox)
-    assert not dialog.form.isEnabled() and not buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    assert dialog.form.isEnabled()  # legible, at full contrast, but nothing can change
+    assert buttons.button(QDialogButtonBox.StandardButton.Ok).isHidden()
+    assert buttons.button(QDialogButtonBox.StandardButton.Cancel).text() == "Close"
+    fraction = dialog.form.editor("foreground_fraction")
+    assert fraction.isReadOnly()
+    fraction.setFocus()
+    QTest.keyClicks(fraction, "9")
+    QTest.keyClick(fraction, Qt.Key.Key_Up)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    fill = dialog.form.editor("fill_holes")
+    QTest.mouseClick(fill, Qt.MouseButton.LeftButton, pos=fill.rect().center())
+    fill.setFocus()
+    QTest.keyClick(fill, Qt.Key.Key_Space)
+    assert dialog.params() == WatershedParams()
     assert "1 accepted case(s) export the watershed mask made with these settings (a)" in dialog.note.text()
 
     asked = []
@@ -164,7 +180,7 @@ def test_a_read_only_review_shows_its_settings_without_changing_them(qtbot, revi
         assert not viewer.session.set_params(SPLIT)
         dialog = CleanupDialog(WatershedParams(), [], read_only=True)
         qtbot.addWidget(dialog)
-        assert dialog.locked and not dialog.form.isEnabled() and "read-only" in dialog.note.text()
+        assert dialog.locked and dialog.form.editor("threshold").isReadOnly() and "read-only" in dialog.note.text()
     finally:
         viewer.shutdown()
         holder.close()

@@ -81,7 +81,7 @@ def test_full_run_curves_checkpoint_and_export(qtbot, panel, state, tmp_path):
     assert (state.run_dir / "checkpoints" / "best.pt").exists()
     assert state.checkpoint == state.run_dir / "checkpoints" / "best.pt"
     assert panel.run_label.text() == str(panel.run_dir)
-    assert panel.banner.text().startswith("Finished (completed): best val_dice")
+    assert panel.banner.text().startswith("Finished (completed): best validation Dice")
 
     assert [e.epoch for e in panel.history] == [1, 2]
     panel.redraw()
