@@ -221,10 +221,21 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
             y = math.log10(value) if log_y and value > 0 else value
             epochs = [e.epoch for e in history]
             right_half = epoch > (min(epochs) + max(epochs)) / 2
-            label.setAnchor((1.05 if right_half else -0.05, 1.2 if name == "min_val_loss" else -0.2))
+            label.setAnchor((1.05 if right_half else -0.05, -0.2 if self._upper_half(name, history, y) else 1.2))
             label.setText(texts[name])
             label.setPos(epoch, y)
             label.show()
+
+    def _upper_half(self, marker: str, history: list, y: float) -> bool:
+        """Whether ``y`` lies in the upper half of the data on the marker's plot: its label then
+        goes below the point, else above, towards the middle and away from the legend's corner."""
+        plot = next(p for p, m in MARKER_OF_PLOT.items() if m == marker)
+        values = [getattr(e, field) for _, field in EPOCH_PLOTS[plot] for e in history]
+        values = [v for v in values if finite(v) and (v > 0 or not (self.log_y and plot == "loss"))]
+        if self.log_y and plot == "loss":
+            values = [math.log10(v) for v in values]
+        low, high = (min(values), max(values)) if values else (y, y)
+        return high > low and y > (low + high) / 2
 
     def render_image(self, width: int, height: int, background: QColor) -> QImage:
         """Lay the plot grid out at ``width``×``height``, paint it into an image, then restore it."""

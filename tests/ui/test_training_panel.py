@@ -262,3 +262,27 @@ def test_train_is_refused_while_a_sweep_holds_the_experiment(panel):
     assert "A sweep is running" in panel.banner.text()
     panel.state.set_training(False)
     assert panel.start_action.isEnabled()
+
+
+def test_best_epoch_labels_point_towards_the_middle_away_from_the_legends(qtbot):
+    """The loss plot's legend is top right, the accuracy plot's bottom right: a label goes below a
+    point in the upper half of its plot's data and above one in the lower half."""
+    from app.core.training.events import EpochFinished
+    from app.ui.training_plots import TrainingPlots
+
+    from PySide6.QtWidgets import QApplication
+
+    plots = TrainingPlots(QApplication.palette())
+    qtbot.addWidget(plots)
+
+    def anchors(history):
+        plots.draw_epochs(history)
+        return {name: tuple(label.anchor) for name, label in plots.marker_labels.items()}
+
+    falling = [EpochFinished(e, 1.0 / e, 0.5 + e / 20, 0.9 / e, 0.5 + e / 20, 0.5, 0.5, 1e-3, 1.0) for e in (1, 2, 3)]
+    assert anchors(falling) == {"min_val_loss": (1.05, 1.2), "max_val_accuracy": (1.05, -0.2)}
+    # a validation loss that is lowest early, high above the training loss; accuracy best while low
+    odd = [EpochFinished(1, 0.2, 0.90, 0.8, 0.60, 0.5, 0.5, 1e-3, 1.0),
+           EpochFinished(2, 0.1, 0.95, 0.9, 0.55, 0.5, 0.5, 1e-3, 1.0),
+           EpochFinished(3, 0.05, 0.99, 1.0, 0.50, 0.5, 0.5, 1e-3, 1.0)]
+    assert anchors(odd) == {"min_val_loss": (-0.05, -0.2), "max_val_accuracy": (-0.05, 1.2)}
