@@ -193,11 +193,14 @@ def test_pause_and_resume_flags(tiny_data, tmp_path):
         if isinstance(event, BatchFinished) and event.step == 1:
             trainer.control.pause()
             paused_at.append(event.global_step)
-            threading.Timer(0.3, trainer.control.resume).start()
+            threading.Timer(0.3, lambda: held.append(trainer.control.held) or trainer.control.resume()).start()
+    held = []
     trainer.listeners.append(listener)
+    assert not trainer.control.held
     summary = trainer.run()
     assert summary["reason"] == "completed"
     assert paused_at == [1] and not trainer.control.paused
+    assert held == [True] and not trainer.control.held  # held while paused, released on resume
     # the 0.3 s pause is in neither the training clock nor the epoch's seconds
     seconds = float((tmp_path / "run" / "history.csv").read_text().splitlines()[1].split(",")[-1])
     assert abs(seconds - summary["wall_seconds"]) < 0.15

@@ -143,7 +143,8 @@ def test_pause_and_resume(qtbot, panel, state):
     panel.pause_action.trigger()
     assert panel.session.paused and panel.pause_action.isChecked()
     assert panel.pause_action.text() == "Resume"
-    qtbot.wait(300)  # batches already on their way arrive
+    qtbot.waitUntil(lambda: panel.session._worker.control.held, timeout=RUN_TIMEOUT)  # the step under way ends
+    qtbot.wait(300)  # and the batches already on their way arrive
     count = len(panel.step_losses()[0])
     qtbot.wait(500)
     assert len(panel.step_losses()[0]) == count

@@ -12,6 +12,7 @@ class TrainingControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._held = threading.Event()  # the loop is waiting in wait_while_paused
 
     def stop(self) -> None:
         self._stop.set()
@@ -31,6 +32,15 @@ class TrainingControl:
     def paused(self) -> bool:
         return not self._running.is_set()
 
+    @property
+    def held(self) -> bool:
+        """The loop has finished its step and is waiting for resume (pause has taken effect)."""
+        return self._held.is_set()
+
     def wait_while_paused(self) -> None:
-        while not self._running.wait(0.1):
-            pass
+        self._held.set()
+        try:
+            while not self._running.wait(0.1):
+                pass
+        finally:
+            self._held.clear()
