@@ -24,9 +24,9 @@ THUMB_SOURCE = 128  # longer side of the arrays step thumbnails are drawn from
 
 
 def image_metrics(foreground: np.ndarray, objects: int, truth: np.ndarray | None) -> dict[str, float]:
-    """Scores of a binary foreground against the truth's foreground; only the object count
-    when there is no truth."""
-    out = {"objects": float(objects)}
+    """Scores of a binary foreground against the truth's foreground; only the object count and
+    the foreground's share of the image when there is no truth."""
+    out = {"objects": float(objects), "foreground": float(np.count_nonzero(foreground)) / max(1, foreground.size)}
     if truth is None:
         return out
     pred, true = (foreground > 0).astype(np.uint8), (truth > 0).astype(np.uint8)

@@ -34,6 +34,17 @@ METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def cleanup_kept(metrics: dict, below: float = 0.5) -> float | None:
+    """The share of the predicted foreground the clean-up kept, when it is under ``below`` (the
+    reference defaults can drop most cells of a good prediction); None otherwise."""
+    before = metrics.get("before", {}).get("foreground") if metrics else None
+    after = metrics.get("after", {}).get("foreground") if metrics else None
+    if not before or after is None:
+        return None
+    kept = after / before
+    return kept if kept < below else None
+
+
 class PredictionsLayoutMixin:
     """Builds and fills the widgets of :class:`~app.ui.predictions_panel.PredictionsPanel`."""
 
@@ -189,6 +200,12 @@ class PredictionsLayoutMixin:
         self.metrics_table.setSizeAdjustPolicy(QAbstractItemView.SizeAdjustPolicy.AdjustToContents)
         self.metrics_table.setToolTip("Scores of the raw prediction (before) and of the cleaned result (after)")
         box_layout.addWidget(self.metrics_table)
+        self.cleanup_warning = QLabel()
+        self.cleanup_warning.setObjectName("predictions_cleanup_warning")
+        self.cleanup_warning.setWordWrap(True)
+        self.cleanup_warning.setStyleSheet(banner_style("warning", "QLabel"))
+        self.cleanup_warning.hide()
+        box_layout.addWidget(self.cleanup_warning)
         self._fit_table_height()
         column.addWidget(metrics_box)
 
@@ -240,6 +257,12 @@ class PredictionsLayoutMixin:
                 if item.text() != text:
                     item.setText(text)
         self._fit_table_height()
+        kept = cleanup_kept(metrics)
+        self.cleanup_warning.setVisible(kept is not None)
+        if kept is not None:
+            self.cleanup_warning.setText(
+                f"The clean-up kept {kept:.0%} of the predicted foreground. To keep more, lower the foreground "
+                "fraction or the dilate iterations.")
 
     def _fit_table_height(self) -> None:
         """Size the table to its visible rows so it neither scrolls nor leaves a gap."""

@@ -233,7 +233,7 @@ def test_open_image_without_ground_truth(qtbot, panel, state, checkpoint, tmp_pa
     assert ready.args == [str(path)]
     assert panel.image_combo.currentText() == "extra.png (file)"
     metrics = panel.metrics()
-    assert set(metrics["before"]) == {"objects"} and set(metrics["after"]) == {"objects"}
+    assert set(metrics["before"]) == {"objects", "foreground"} and set(metrics["after"]) == {"objects", "foreground"}
     assert panel.metrics_table.isRowHidden(0) and not panel.metrics_table.isRowHidden(4)
     assert panel.before_canvas.layer("truth") is None
     assert panel.network_passes == 2
@@ -482,3 +482,22 @@ def test_status_says_predictions_share_the_device_while_training(qtbot, panel, s
     assert "share the device" in panel.status_label.text()
     state.set_training(False)
     assert "share" not in panel.status_label.text()
+
+
+def test_a_clean_up_that_drops_most_of_the_foreground_is_flagged(qtbot, panel, checkpoint):
+    from app.ui.prediction_layout import cleanup_kept
+
+    assert cleanup_kept({"before": {"foreground": 0.4}, "after": {"foreground": 0.1}}) == 0.25
+    assert cleanup_kept({"before": {"foreground": 0.4}, "after": {"foreground": 0.3}}) is None
+    assert cleanup_kept({"before": {"foreground": 0.0}, "after": {"foreground": 0.0}}) is None
+    load(qtbot, panel, checkpoint)
+    shown = []
+    for fraction in (0.05, 0.99):
+        set_param(qtbot, panel, "foreground_fraction", fraction)
+        metrics = panel.metrics()
+        kept = metrics["after"]["foreground"] / metrics["before"]["foreground"]
+        shown.append((round(kept, 3), not panel.cleanup_warning.isHidden()))
+        assert shown[-1][1] == (kept < 0.5), shown
+        if kept < 0.5:
+            assert f"kept {kept:.0%} of the predicted foreground" in panel.cleanup_warning.text()
+    assert [flagged for _, flagged in shown] == [False, True], shown  # seeds at 99 % of the top distance: few

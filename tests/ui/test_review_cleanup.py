@@ -192,3 +192,26 @@ def test_the_real_question_returns_nothing_while_locked(qtbot, panel, monkeypatc
     assert panel.ask_cleanup(SPLIT, []) == SPLIT
     assert panel.ask_cleanup(SPLIT, ["a"]) is None
     assert panel.ask_cleanup(SPLIT, [], read_only=True) is None
+
+
+def test_a_clean_up_that_drops_most_of_the_prediction_is_flagged(qtbot, panel, tmp_path):
+    """One large cell and 36 small ones: the default seeds (70 % of the largest distance) are in
+    the large cell only, so the watershed view keeps about 28 % of the predicted area."""
+    yy, xx = np.mgrid[:96, :96]
+    mask = (yy - 30) ** 2 + (xx - 30) ** 2 < 144
+    for cy in range(60, 92, 10):
+        for cx in range(6, 92, 10):
+            mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < 9
+    images, masks = tmp_path / "images", tmp_path / "predicted"
+    images.mkdir()
+    masks.mkdir()
+    Image.fromarray(np.full((96, 96), 100, np.uint8)).save(images / "many.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(masks / "many.png")
+    ReviewStore.create_from_folders(tmp_path / "review", images, masks).close()
+    kept = np.count_nonzero(watershed_postprocess(mask, WatershedParams(), keep_steps=False).mask) / mask.sum()
+    assert kept < 0.3
+    open_and_wait(qtbot, panel, tmp_path / "review", "many")
+    assert panel.session.cleanup_kept() is None and "clean-up keeps" not in panel.info.text()  # prediction view
+    panel.choose_view("watershed")
+    assert panel.session.cleanup_kept() == pytest.approx(kept)
+    assert f"The clean-up keeps {kept:.0%} of the predicted area" in panel.info.text()
