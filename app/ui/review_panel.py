@@ -417,7 +417,7 @@ class ReviewPanel(ReviewDialogHooks, QWidget):
             total = s.data.prediction.size
             lines.append(f"{VIEW_LABELS[s.view]}: area {area:,} px ({100 * area / max(1, total):.1f} %), "
                          f"{objects} object{'s' if objects != 1 else ''}")
-            kept = s.cleanup_kept()
+            kept = s.cleanup_kept(area)
             if kept is not None and kept < 0.5:
                 lines.append(f"<span style='color:#b35c00'>The clean-up keeps {kept:.0%} of the predicted area: "
                              "check it before accepting (Clean-up settings… can keep more).</span>")

@@ -303,14 +303,19 @@ class ReviewSession(QObject):
             return int(np.count_nonzero(mask)), self.cleaned.object_count
         return self._mask_stats(mask)
 
-    def cleanup_kept(self) -> float | None:
+    def cleanup_kept(self, area: int | None = None) -> float | None:
         """On the watershed view: the share of the predicted area the clean-up keeps (the
-        reference defaults can drop most cells of a good prediction); else None."""
-        stats = self.stats()
-        if self.view != "watershed" or self.cleaned is None or stats is None or self.data is None:
+        reference defaults can drop most cells of a good prediction); else None. ``area``: the
+        view's area when the caller has it from :meth:`stats`."""
+        if self.view != "watershed" or self.cleaned is None or self.data is None:
             return None
+        if area is None:
+            stats = self.stats()
+            if stats is None:
+                return None
+            area = stats[0]
         predicted = self._mask_stats(self.data.prediction)[0]
-        return stats[0] / predicted if predicted else None
+        return area / predicted if predicted else None
 
     def _memos(self) -> tuple[dict, dict]:
         """The statistics and overlay memos, emptied whenever a mask may have changed. Entries
