@@ -27,6 +27,7 @@ from .augment_preview import (TILE_MASK_OPACITY, TILE_SIZE, Draw, DrawTile, Prev
                               compute_draw, compute_preview, display_levels, display_rgb, draw_keys, render_pixels,
                               render_preview, shown_result, source_view, tile_images)
 from .augment_rows import BANNER_STYLE, TransformRow
+from .param_form import align_labels
 from .sample_view import ViewCache
 from .tasks import TaskRunner
 
@@ -124,6 +125,7 @@ class AugmentPanel(AugmentLayout, QWidget):
             row.removeRequested.connect(lambda r=row: self.remove_transform(self.transform_rows.index(r)))
             self.rows_layout.addWidget(row)
             self.transform_rows.append(row)
+        align_labels(label for row in self.transform_rows for label in row.labels())
         self.empty_label.setVisible(not transforms)
         self._seed = raw.get("seed", 0)
         self.seed_spin.blockSignals(True)

@@ -12,13 +12,13 @@ import copy
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFrame, QHBoxLayout, QLabel, QSlider, QToolButton,
+from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QSlider, QToolButton,
                                QVBoxLayout, QWidget)
 
 from app.core.augment import TRANSFORMS
 from app.core.registry import RegistryError
 
-from .param_form import ParamForm
+from .param_form import ParamForm, form_labels
 from .styles import banner_style
 
 BANNER_STYLE = banner_style("error", "QLabel")
@@ -68,9 +68,11 @@ class TransformRow(QFrame):
         body = QVBoxLayout(self.body)
         body.setContentsMargins(18, 0, 0, 0)
         body.setSpacing(3)
-        body.addLayout(self._probability_row())
+        p_row = self._probability_row()
+        body.addLayout(p_row)
         params = self.entry.params if self.entry is not None else ()
         self.form = ParamForm(params, self._form_values())
+        p_row.setHorizontalSpacing(self.form.layout().horizontalSpacing())  # nested, it took the body's 3 px
         self.form.setObjectName("params")
         self.form.changed.connect(self._on_params)
         body.addWidget(self.form)
@@ -121,10 +123,13 @@ class TransformRow(QFrame):
             row.addWidget(widget)
         return row
 
-    def _probability_row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _probability_row(self) -> QFormLayout:
+        """A one-row form (p: slider and spin box), so its field lines up with the parameters'."""
+        row = QFormLayout()
+        row.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        field = QHBoxLayout()
         tip = "Probability that this transform is applied to a training patch (0 = never, 1 = always)"
-        label = QLabel("p")
+        label = self.p_label = QLabel("p")
         label.setToolTip(tip)
         self.p_slider = QSlider(Qt.Orientation.Horizontal)
         self.p_slider.setObjectName("p_slider")
@@ -142,10 +147,14 @@ class TransformRow(QFrame):
         self.p_slider.setValue(round(self.p_spin.value() * 100))
         self.p_slider.valueChanged.connect(lambda value: self.p_spin.setValue(value / 100))
         self.p_spin.valueChanged.connect(self._on_p)
-        row.addWidget(label)
-        row.addWidget(self.p_slider, 1)
-        row.addWidget(self.p_spin)
+        field.addWidget(self.p_slider, 1)
+        field.addWidget(self.p_spin)
+        row.addRow(label, field)
         return row
+
+    def labels(self) -> list[QLabel]:
+        """The row labels (p and the parameters'), for lining up the fields of all rows."""
+        return list(form_labels(self))
 
     def _form_values(self) -> dict:
         """Params to show: each valid configured value, the default where one is invalid."""

@@ -203,6 +203,7 @@ class ModelPanel(ModelPanelLayout, QWidget):
             if [p.name for p in form.params()] != [p.name for p in entry.params] or form.property("entry") != name:
                 form.set_params(entry.params, params)
                 form.setProperty("entry", name)
+                self.align_fields()
             else:
                 form.set_values({**entry.defaults(), **params})
         return True

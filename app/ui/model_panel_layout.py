@@ -23,7 +23,7 @@ from app.core.landscape.loss_text import check_loss_spec
 from .image_view import ImageCanvas
 from .model_widgets import (INT_MAX, LearningRateSpinBox, choice_combo, description_label, float_spin, form_row,
                             group_box, int_spin)
-from .param_form import ParamForm
+from .param_form import ParamForm, align_labels, form_labels
 from .styles import banner_style
 
 LOADING_TEXT = "Loading PyTorch…"
@@ -74,6 +74,7 @@ class ModelPanelLayout:
         self.optimizer_group = self._build_optimizer_group()
         self.training_group = self._build_training_group()
         self._reflow(False)
+        self.align_fields()
 
     def _picker(self, name: str, tip: str) -> QComboBox:
         combo = QComboBox()
@@ -296,6 +297,10 @@ class ModelPanelLayout:
                         "(e.g. dice,bce,tversky:alpha=0.7); empty = the training loss")
 
     # -- layout ------------------------------------------------------------------------------
+    def align_fields(self) -> None:
+        """Start every editor of the four sections in one column (each section holds several forms)."""
+        align_labels(form_labels(self.scroll.widget()))
+
     def _reflow(self, two: bool) -> None:
         """Place the sections in one column, or in two (model + loss | optimizer + training)."""
         if two == self._two_columns:

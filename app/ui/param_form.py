@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Signal
@@ -39,6 +39,25 @@ def _tooltip(param: Param) -> str:
 
 def label_for(name: str) -> str:
     return name.replace("_", " ").capitalize()
+
+
+def form_labels(root: QWidget) -> Iterator[QLabel]:
+    """The row labels of every form layout inside ``root`` (spanning rows have none)."""
+    for form in root.findChildren(QFormLayout):
+        for row in range(form.rowCount()):
+            item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            if item is not None and isinstance(item.widget(), QLabel):
+                yield item.widget()
+
+
+def align_labels(labels: Iterable[QLabel]) -> int:
+    """Give ``labels`` the width of the widest, so the fields of separate forms start in one
+    column; returns that width. Call again after a form is rebuilt."""
+    labels = list(labels)
+    width = max((label.sizeHint().width() for label in labels), default=0)
+    for label in labels:
+        label.setMinimumWidth(width)
+    return width
 
 
 class _InputEater(QObject):

@@ -18,6 +18,11 @@ from app.core.runs import COLUMNS, INCOMPLETE, NUMERIC_KEYS, STATUS_HELP, RunInf
 TRAINING_TEXT = "training"  # the Status cell of a run training now
 COLUMN_KEYS = [key for key, _ in COLUMNS]
 RIGHT_ALIGNED = NUMERIC_KEYS | {"date", "wall_seconds"}
+# The order on screen: the scores come right after what the run was, so a 1,400 px window shows
+# them without scrolling; the model keeps the order of COLUMNS (the CSV's).
+SHOWN_ORDER = ["name", "date", "status", "model", "loss", "best_dice", "best_iou", "highest_accuracy", "rand_error",
+               "lowest_loss", "epochs", "wall_seconds", "optimizer", "lr", "dataset", "highest_accuracy_epoch",
+               "lowest_loss_epoch", "device", "has_checkpoint"]
 FIT_ROWS = 40  # rows measured when the columns are fitted to their contents
 STATUS_COLOURS = {"failed": "#d32f2f", "stopped": "#f5a623", TRAINING_TEXT: "#4285f4"}
 SWEEPS_FOLDER = "sweeps"  # <runs>/sweeps/<sweep>/<point>: sweep runs, listed as "<sweep>/<point>"
@@ -291,7 +296,17 @@ class RunsTableView(QTableView):
         header.setHighlightSections(False)
         header.setStretchLastSection(False)
         header.setResizeContentsPrecision(FIT_ROWS)  # fitting hundreds of rows measures only a sample
+        header.setSectionsMovable(True)
         self.doubleClicked.connect(lambda _index: self.openRequested.emit())
+
+    def setModel(self, model) -> None:  # noqa: N802 - Qt naming
+        """Show the columns in :data:`SHOWN_ORDER`, each at least as wide as its title."""
+        super().setModel(model)
+        header = self.horizontalHeader()
+        for place, key in enumerate(SHOWN_ORDER):
+            header.moveSection(header.visualIndex(COLUMN_KEYS.index(key)), place)
+        for column in range(header.count()):
+            header.resizeSection(column, max(header.sectionSize(column), header.sectionSizeHint(column)))
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt naming
         key = event.key()

@@ -415,3 +415,28 @@ def test_no_background_work_after_shutdown(panel, state):
     panel._start_background()  # even a timer that fired just before shutdown
     panel.refresh_now()
     assert started == [] and not panel._timer.isActive() and panel._draws is draws
+
+
+def test_the_fields_of_every_transform_start_in_one_column(qtbot, panel):
+    from PySide6.QtCore import QPoint
+
+    panel.resize(1200, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+
+    def lefts():
+        """Where each row's probability slider and parameter editors start, from the row's edge."""
+        out = set()
+        for row in panel.transform_rows:
+            out.add(row.p_slider.mapTo(row, QPoint(0, 0)).x())
+            for param in row.form.params():
+                editor = row.form.editor(param.name)
+                widget = editor[0].parentWidget() if isinstance(editor, tuple) else editor
+                out.add(widget.mapTo(row, QPoint(0, 0)).x())
+        return out
+
+    assert len(panel.transform_rows) >= 3 and any(row.form.params() for row in panel.transform_rows)
+    qtbot.waitUntil(lambda: len(lefts()) == 1, timeout=2000)
+    count = len(panel.transform_rows)
+    assert panel.add_transform("rotate") and len(panel.transform_rows) == count + 1  # rows rebuilt
+    qtbot.waitUntil(lambda: len(lefts()) == 1, timeout=2000)

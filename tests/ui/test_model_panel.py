@@ -280,3 +280,35 @@ def test_loss_surface_slice_options_reach_the_config(panel):
     assert panel.landscape_losses_edit.text() == "" and not panel.landscape_losses_edit.property("invalid")
     assert panel.landscape_every_spin.value() == 0
     panel.state.config.validate()
+
+
+def field_lefts(panel) -> set[int]:
+    """Where the editors of every form row start, measured from their section's box."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QFormLayout, QGroupBox
+
+    lefts = set()
+    for box in panel.findChildren(QGroupBox):
+        for form in box.findChildren(QFormLayout):
+            owner = form.parentWidget()
+            for row in range(form.rowCount()):
+                label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+                field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+                if label is None or field is None or not owner.isVisible():
+                    continue
+                lefts.add(owner.mapTo(box, QPoint(field.geometry().x(), 0)).x())
+    return lefts
+
+
+@pytest.mark.parametrize("width", [700, 1400])  # one column, two columns
+def test_the_editors_of_all_sections_start_in_one_column(qtbot, panel, width):
+    panel.ensure_loaded()
+    panel.resize(width, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.waitUntil(lambda: len(field_lefts(panel)) > 0)
+    assert len(field_lefts(panel)) == 1, field_lefts(panel)
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData("segnet"))  # another form, other labels
+    panel.loss_combo.setCurrentIndex(panel.loss_combo.findData("focal_tversky"))
+    qtbot.wait(50)
+    assert len(field_lefts(panel)) == 1, field_lefts(panel)

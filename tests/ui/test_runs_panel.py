@@ -429,10 +429,10 @@ def test_reselecting_many_runs_changes_the_selection_once(qtbot, panel, tmp_path
     with qtbot.waitSignal(panel.curvesShown, timeout=10_000):
         panel.select_runs([root / f"r{i:02d}" for i in range(40)])
     assert loads == [40] and len(panel.selected_runs()) == 40
-    with qtbot.waitSignal(panel.scanned, timeout=10_000):
-        panel.refresh()  # keeps the selection, again in one change
+    with qtbot.waitSignals([panel.scanned, panel.curvesShown], timeout=10_000):
+        panel.refresh()  # keeps the selection, again in one change (its curves read in the background)
     assert loads == [40, 40] and len(panel.selected_runs()) == 40
-    qtbot.waitUntil(lambda: len(panel.curves._series) == 40, timeout=10_000)
+    assert len(panel.curves._series) == 40
     from app.ui.runs_curves import MAX_CURVES
     assert len(panel.curves.curves) == MAX_CURVES and "first 20 of the 40" in panel.curves.note_label.text()
     read = []  # only the runs drawn have their histories read
@@ -493,3 +493,15 @@ def test_a_scan_started_before_a_rename_or_delete_does_not_bring_old_folders_bac
     qtbot.waitUntil(lambda: not panel._scan_runner.busy, timeout=10_000)
     expected = ["20240102-030405-exp-a", "c", "grid/pt1"] + (["b2"] if action == "rename" else [])
     assert sorted(names(panel)) == sorted(expected)
+
+
+def test_scores_are_shown_early_and_every_title_fits(qtbot, panel):
+    header = panel.table.horizontalHeader()
+    shown = [COLUMN_KEYS[header.logicalIndex(place)] for place in range(header.count())]
+    assert sorted(shown) == sorted(COLUMN_KEYS)
+    assert shown[:3] == ["name", "date", "status"]
+    assert shown.index("best_dice") < shown.index("optimizer") and shown.index("best_iou") < shown.index("dataset")
+    for column in range(header.count()):  # no runs yet: still no title cut off
+        assert header.sectionSize(column) >= header.sectionSizeHint(column), COLUMN_KEYS[column]
+    dice_right = header.sectionPosition(COLUMN_KEYS.index("best_dice")) + header.sectionSize(COLUMN_KEYS.index("best_dice"))
+    assert dice_right < 1000  # on screen in a 1,200 px panel without scrolling
