@@ -148,8 +148,10 @@ class DecisionBox(QGroupBox):
         self.reason_combo.setObjectName("review_reason")
         self.reason_combo.setEditable(True)
         self.reason_combo.setInsertPolicy(QComboBox.InsertPolicy.InsertAtBottom)
-        self.reason_combo.setToolTip("Reason recorded with a rejection; type a new one to add it to the list")
-        form.addRow("Reject reason", self.reason_combo)
+        self.reason_combo.setToolTip("The reason recorded when you reject this case (R; Alt+1…9 picks the n-th); "
+                                     "type a new one to add it to the list. A case's recorded reason is shown "
+                                     "above, beside its state.")
+        form.addRow("Reason if rejected", self.reason_combo)
         layout.addLayout(form)
         self.comment = QPlainTextEdit()
         self.comment.setObjectName("review_comment")
