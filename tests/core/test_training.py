@@ -460,3 +460,41 @@ def test_out_of_memory_stops_with_advice_and_keeps_the_last_checkpoint(tiny_data
     assert "smaller batch size (now 2) or patch size (now 32)" in str(info.value)
     assert isinstance(events[-1], Failed) and events[-1].kind == "out of memory"
     assert load_checkpoint(tmp_path / "run/checkpoints/last.pt")["epoch"] == 1
+
+
+@pytest.mark.parametrize("weight_map", [True, False])
+def test_weighted_ce_trains_and_validates(tiny_data, tmp_path, weight_map):
+    """weighted_ce needs a weight: validation passed none and every such run failed at its first
+    validation (with the border weight map or without, when every pixel weighs the same)."""
+    config = tiny_config(tiny_data, epochs=1)
+    config.loss.name, config.loss.weight_map = "weighted_ce", weight_map
+    summary = Trainer(config, tmp_path / "run").run()
+    assert summary["reason"] == "completed" and math.isfinite(summary["lowest_loss"])
+
+
+def test_the_validation_loss_weighs_pixels_as_training_does(tiny_data, tmp_path):
+    from app.core.training.data import ValidationWeights
+    from app.core.weight_map import unet_weight_map
+
+    config = tiny_config(tiny_data, epochs=1)
+    config.loss.weight_map, config.loss.weight_map_w0, config.loss.weight_map_sigma = True, 7.0, 3.0
+    trainer = Trainer(config, tmp_path / "run")
+    trainer._prepare()  # the model, loss and data, as run() sets them up
+    seen = []
+    real = trainer.loss_fn
+    trainer.loss_fn = lambda logits, target, weight=None: seen.append(weight) or real(logits, target, weight)
+    first, _, _, _ = trainer.validate()
+    assert len(seen) == len(trainer.val) > 0
+    for weight, sample in zip(seen, trainer.val):
+        expected = unet_weight_map(sample.mask, w0=7.0, sigma=3.0)
+        assert weight.shape == (1, *sample.mask.shape) and np.allclose(weight[0].numpy(), expected)
+    kept = list(seen)
+    seen.clear()
+    assert trainer.validate()[0] == first and all(a is b for a, b in zip(seen, kept))  # computed once
+    trainer.val_weights = ValidationWeights(config, budget=0)  # nothing kept: the same weights again
+    seen.clear()
+    assert trainer.validate()[0] == pytest.approx(first)
+    assert all(torch.equal(a, b) and a is not b for a, b in zip(seen, kept))
+    config.loss.weight_map = False
+    ones = ValidationWeights(config)(0, trainer.val[0].mask)
+    assert torch.equal(ones, torch.ones((1, *trainer.val[0].mask.shape)))

@@ -83,3 +83,32 @@ class PatchDataset(torch.utils.data.Dataset):
             weight *= unet_weight_map(out.mask, w0=self.loss_cfg.weight_map_w0, sigma=self.loss_cfg.weight_map_sigma)
         image = np.ascontiguousarray(self.normaliser(out.image).transpose(2, 0, 1))
         return torch.from_numpy(image), torch.from_numpy(out.mask.astype(np.int64)), torch.from_numpy(weight)
+
+
+VALIDATION_WEIGHT_BUDGET = 256 * 2**20  # bytes of validation weight maps kept between epochs
+
+
+class ValidationWeights:
+    """The per-pixel weight of each validation image's loss, as training weighs its patches: the
+    U-Net border weight map when the experiment uses it, else ones (the same loss as no weight, and
+    what ``weighted_ce`` needs). Maps are computed once per image while they fit in ``budget``
+    bytes, and again at each validation beyond it."""
+
+    def __init__(self, config: ExperimentConfig, budget: int = VALIDATION_WEIGHT_BUDGET):
+        self.loss_cfg = config.loss
+        self.budget = budget
+        self._kept: dict[int, torch.Tensor] = {}
+        self._kept_bytes = 0
+
+    def __call__(self, index: int, mask: np.ndarray) -> torch.Tensor:
+        """The 1×H×W float32 weight of validation image ``index`` with ``mask``."""
+        if not self.loss_cfg.weight_map:
+            return torch.ones((1, *mask.shape[:2]), dtype=torch.float32)
+        if index in self._kept:
+            return self._kept[index]
+        weight = torch.from_numpy(unet_weight_map(mask, w0=self.loss_cfg.weight_map_w0,
+                                                  sigma=self.loss_cfg.weight_map_sigma).astype(np.float32))[None]
+        if self._kept_bytes + weight.numel() * 4 <= self.budget:
+            self._kept[index] = weight
+            self._kept_bytes += weight.numel() * 4
+        return weight

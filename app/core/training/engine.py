@@ -21,7 +21,7 @@ from ..models import build_model, count_parameters
 from ..optim import build_optimizer, build_scheduler, load_scheduler_state
 from .control import TrainingControl
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
-from .data import Normaliser, PatchDataset
+from .data import Normaliser, PatchDataset, ValidationWeights
 from .device import configure_cpu_threads, resolve_device
 from .distributed import DistributedContext, recount_steps
 from .events import (BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished, LandscapeSaved,
@@ -78,6 +78,7 @@ class Trainer:
             self.dataset = load_experiment_data(cfg)
         train = self.dataset.split("train")
         self.val = self.dataset.split("val")
+        self.val_weights = ValidationWeights(cfg)  # the validation loss weighs pixels as training does
         self._report_problems()
         if not train:
             raise TrainingError(f"{self.dataset.root}: no training samples (of {len(self.dataset.samples)} loaded, "
@@ -453,14 +454,14 @@ class Trainer:
         settings = tile_settings_for(self.config)
         scores = ScoreAccumulator(max(2, self.num_classes))
         losses = []
-        for sample in self.val:
+        for index, sample in enumerate(self.val):
             probs = predict_probabilities(self.predicting_model, self.normaliser(sample.image), settings,
                                           device=self.device, amp=self.amp)
             logits = torch.from_numpy(np.log(np.clip(probs, 1e-7, 1.0)))[None]
             if self.num_classes == 1:
                 logits = logits[:, 1:] - logits[:, :1]
             target = torch.from_numpy(sample.mask.astype(np.int64))[None]
-            losses.append(float(self.loss_fn(logits, target)))
+            losses.append(float(self.loss_fn(logits, target, self.val_weights(index, sample.mask))))
             scores.add(probs.argmax(0), sample.mask)
         micro = scores.micro()
         return float(np.mean(losses)), micro.pixel_accuracy, micro.iou, micro.dice
