@@ -1,4 +1,4 @@
-"""Every model, loss, optimizer and schedule a picker offers trains a tiny epoch and validates
+"""Every model, loss, optimizer, schedule and augmentation a picker offers trains a tiny epoch and validates
 through the engine (a choice that fails only once training reaches validation is a choice that
 wastes a user's first epoch)."""
 
@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from app.core.augment import TRANSFORMS
 from app.core.losses import LOSSES
 from app.core.models import MODELS
 from app.core.optim import OPTIMIZERS, SCHEDULES
@@ -17,7 +18,8 @@ CHOICES = ([("model", name, {}) for name in MODELS.names()]
            + [("loss", name, {}) for name in LOSSES.names()]
            + [("loss", "dice_ce", {"weight_map": True})]
            + [("optimizer", name, {}) for name in OPTIMIZERS.names()]
-           + [("schedule", name, {}) for name in SCHEDULES.names()])
+           + [("schedule", name, {}) for name in SCHEDULES.names()]
+           + [("augmentation", name, {}) for name in TRANSFORMS.names()])
 
 
 def _id(choice) -> str:
@@ -36,6 +38,9 @@ def test_every_choice_trains_and_validates(tiny_data, tmp_path, choice):  # noqa
     elif kind == "loss":
         config.loss.name = name
         config.loss.weight_map = extra.get("weight_map", name == "weighted_ce")
+    elif kind == "augmentation":  # applied to every patch
+        config.augmentation = {"version": 1, "seed": 0, "transforms": [
+            {"name": name, "enabled": True, "p": 1.0, "params": TRANSFORMS.get(name).defaults()}]}
     elif kind == "optimizer":
         config.optimizer.name = name
     else:
