@@ -120,3 +120,14 @@ def test_registry_errors_and_declared_params():
         entry = MODELS.get(name)
         assert entry.description and entry.params
         assert all(p.help for p in entry.params)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
+def test_a_side_below_the_smallest_valid_one_is_told_the_smallest(depth):
+    """A 92 px patch for a depth-4 unet_valid said 'sides that work near it: ' with nothing after."""
+    smallest = next(s for s in range(1, 4000) if valid_output_size(s, depth))
+    assert nearest_valid_sizes(smallest - 1, depth)[0] == smallest
+    assert len(nearest_valid_sizes(1, depth)) == 2
+    model = build_model("unet_valid", 1, 2, depth=depth, base_width=4)
+    with pytest.raises(ValueError, match=rf"sides that work near it: {smallest}, \d+$"):
+        model.output_size((smallest - 1, smallest))

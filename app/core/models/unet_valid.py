@@ -33,7 +33,12 @@ def valid_output_size(size: int, depth: int) -> int | None:
 def nearest_valid_sizes(size: int, depth: int, count: int = 2) -> list[int]:
     """Valid input sides nearest to ``size`` (below and above)."""
     below = [s for s in range(size, 0, -1) if valid_output_size(s, depth)][:count]
-    above = [s for s in range(size + 1, size + 2**depth * count * 2 + 1) if valid_output_size(s, depth)][:count]
+    above: list[int] = []
+    side = max(size, 0) + 1
+    while len(above) < count and side <= max(size, 0) + 2**depth * (count + 64):  # past the smallest valid side
+        if valid_output_size(side, depth):
+            above.append(side)
+        side += 1
     return sorted(below + above)
 
 
