@@ -210,8 +210,11 @@ class AugmentLayout:
         self.opacity_slider.setToolTip("Mask overlay opacity (fill and contour)")
         self.opacity_slider.valueChanged.connect(self._update_masks)
         self.opacity_slider.setMinimumWidth(40)
+        opacity_label = QLabel("Opacity")
+        opacity_label.setToolTip(self.opacity_slider.toolTip())
         row.addWidget(mask_label)
         row.addWidget(self.mask_mode_combo)
+        row.addWidget(opacity_label)
         row.addWidget(self.opacity_slider, 1)
         row.addWidget(self.padding_box)
         return row
