@@ -76,7 +76,8 @@ class ConsoleProgress:
                 sys.stderr.write("\r" + " " * 90 + "\r")
             val = ("" if event.val_loss is None else
                    f" | val loss {event.val_loss:.4f} acc {event.val_pixel_accuracy:.4f} "
-                   f"IoU {event.val_iou:.4f} Dice {event.val_dice:.4f}")
+                   f"IoU {event.val_iou:.4f} Dice {event.val_dice:.4f}"
+                   + ("" if event.val_adapted_rand_error is None else f" Rand {event.val_adapted_rand_error:.3f}"))
             print(f"epoch {event.epoch}: train loss {event.train_loss:.4f} acc {event.train_pixel_accuracy:.4f}"
                   f"{val} | lr {event.lr:.3g} | {event.seconds:.1f}s", flush=True)
         elif isinstance(event, LandscapeSaved):

@@ -258,3 +258,12 @@ def test_a_review_of_predicted_masks_cleans_up_the_probabilities_as_predict_did(
     (out / f"{stems[0]}_probability.png").write_bytes((out / f"{stems[1]}_probability.png").read_bytes())
     with pytest.raises(Exception, match="has changed since the review was created"):
         store.load_case(stems[0])
+
+
+def test_the_epoch_line_gives_the_validation_scores_and_rand_error(trained, tmp_path, capsys):
+    data, _ = trained
+    capsys.readouterr()
+    train_tiny_run(data, tmp_path / "again")
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch 1:"))
+    row = (tmp_path / "again" / "history.csv").read_text().splitlines()[1].split(",")
+    assert f"Dice {float(row[6]):.4f}" in line and f"Rand {float(row[9]):.3f}" in line, line

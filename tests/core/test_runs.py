@@ -448,7 +448,9 @@ def test_real_runs_are_read_as_their_summaries_say(two_runs):
         assert run.lowest_loss == pytest.approx(summary["lowest_loss"], rel=1e-5)
         assert run.highest_accuracy == pytest.approx(summary["highest_accuracy"], rel=1e-5)
         assert run.best_dice == pytest.approx(summary["best_dice"], rel=1e-5, abs=1e-9)
-        assert run.rand_error is None and run.has_checkpoint and run.checkpoint.name == "best.pt"
+        rand = [row["val_adapted_rand_error"] for row in csv.DictReader((run.path / "history.csv").open())]
+        assert run.rand_error == pytest.approx(min(map(float, rand)), rel=1e-5)  # the lowest of the epochs
+        assert run.has_checkpoint and run.checkpoint.name == "best.pt"
 
 
 def test_per_image_comparison_worst_first(two_runs):

@@ -47,7 +47,8 @@ def test_one_tiny_run_end_to_end(tiny_data, tmp_path):
     assert {p.name for p in run.iterdir()} >= {"config.json", "history.csv", "summary.json", "train.log", "checkpoints"}
     assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
     header, *rows = (run / "history.csv").read_text().splitlines()
-    assert header == "epoch,train_loss,train_pixel_accuracy,val_loss,val_pixel_accuracy,val_iou,val_dice,lr,seconds"
+    assert header == ("epoch,train_loss,train_pixel_accuracy,val_loss,val_pixel_accuracy,val_iou,val_dice,lr,seconds,"
+                      "val_adapted_rand_error")
     assert len(rows) == 2
     assert sum(isinstance(e, BatchFinished) for e in events) == 6
     epochs = [e for e in events if isinstance(e, EpochFinished)]
@@ -202,7 +203,7 @@ def test_pause_and_resume_flags(tiny_data, tmp_path):
     assert paused_at == [1] and not trainer.control.paused
     assert held == [True] and not trainer.control.held  # held while paused, released on resume
     # the 0.3 s pause is in neither the training clock nor the epoch's seconds
-    seconds = float((tmp_path / "run" / "history.csv").read_text().splitlines()[1].split(",")[-1])
+    seconds = float((tmp_path / "run" / "history.csv").read_text().splitlines()[1].split(",")[8])  # seconds
     assert abs(seconds - summary["wall_seconds"]) < 0.15
 
 
@@ -284,7 +285,7 @@ def test_stop_on_the_last_step_of_an_epoch_keeps_its_history(tiny_data, tmp_path
     Trainer(tiny_config(tiny_data), tmp_path / "split", resume=True).run()
     whole = (tmp_path / "whole/history.csv").read_text().splitlines()
     split = (tmp_path / "split/history.csv").read_text().splitlines()
-    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # noqa: E731 - drop the seconds column
+    strip = lambda rows: [[v for i, v in enumerate(r.split(",")) if i != 8] for r in rows]  # noqa: E731 - no seconds
     assert strip(split) == strip(whole) and "nan" not in "".join(split)
 
 
@@ -483,7 +484,7 @@ def test_the_validation_loss_weighs_pixels_as_training_does(tiny_data, tmp_path)
     seen = []
     real = trainer.loss_fn
     trainer.loss_fn = lambda logits, target, weight=None: seen.append(weight) or real(logits, target, weight)
-    first, _, _, _ = trainer.validate()
+    first = trainer.validate()[0]
     assert len(seen) == len(trainer.val) > 0
     for weight, sample in zip(seen, trainer.val):
         expected = unet_weight_map(sample.mask, w0=7.0, sigma=3.0)
@@ -498,3 +499,28 @@ def test_the_validation_loss_weighs_pixels_as_training_does(tiny_data, tmp_path)
     config.loss.weight_map = False
     ones = ValidationWeights(config)(0, trainer.val[0].mask)
     assert torch.equal(ones, torch.ones((1, *trainer.val[0].mask.shape)))
+
+
+def test_each_epoch_records_the_validation_rand_error_of_its_model(tiny_data, tmp_path):
+    """The mean adapted Rand error of the validation images (connected components of the predicted
+    foreground against those of the mask), as skimage computes it from the epoch's weights."""
+    from skimage.measure import label
+    from skimage.metrics import adapted_rand_error
+
+    from app.core.inference import predict_probabilities, tile_settings_for
+    from app.core.models import build_model
+    from app.core.training.run_folder import RunFolder
+
+    config = tiny_config(tiny_data, epochs=1)
+    trainer = Trainer(config, tmp_path / "run")
+    trainer.run()
+    recorded = RunFolder(tmp_path / "run").read_history()[-1]["val_adapted_rand_error"]
+    model = build_model(config.model.name, trainer.in_channels, trainer.num_classes, **config.model.params)
+    model.load_state_dict(weights(tmp_path / "run" / "checkpoints" / "last.pt"))
+    model.eval()
+    errors = []
+    for sample in trainer.val:
+        probs = predict_probabilities(model, trainer.normaliser(sample.image), tile_settings_for(config))
+        truth, predicted = label(sample.mask > 0, connectivity=1), label(probs.argmax(0) > 0, connectivity=1)
+        errors.append(adapted_rand_error(truth, predicted)[0])
+    assert 0.0 <= recorded <= 1.0 and recorded == pytest.approx(float(np.mean(errors)), abs=1e-5)

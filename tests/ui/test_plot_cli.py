@@ -28,7 +28,7 @@ def write_run(folder, epochs: int, validated: bool = True, start: float = 1.0):
                f"{0.75 + score:.4f}"] if validated else ["", "", "", ""]
         row = {"epoch": str(epoch), "train_loss": f"{loss:.4f}", "train_pixel_accuracy": f"{0.7 + 0.02 * epoch:.4f}",
                "val_loss": val[0], "val_pixel_accuracy": val[1], "val_iou": val[2], "val_dice": val[3],
-               "lr": "0.001", "seconds": "2.5"}
+               "lr": "0.001", "seconds": "2.5", "val_adapted_rand_error": f"{0.3 - score:.4f}" if validated else ""}
         lines.append(",".join(row[column] for column in HISTORY_COLUMNS))
     (folder / "history.csv").write_text("\n".join(lines) + "\n")
     return folder

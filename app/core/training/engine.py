@@ -395,8 +395,9 @@ class Trainer:
         p = self._partial
         row = EpochFinished(epoch + 1, p["loss_sum"] / p["steps"] if p["steps"] else float("nan"),
                             p["correct"] / p["counted"] if p["counted"] else float("nan"),
-                            *(scores if scores else (None, None, None, None)),
-                            self.optimizer.param_groups[0]["lr"], seconds)
+                            *(scores[:4] if scores else (None, None, None, None)),
+                            self.optimizer.param_groups[0]["lr"], seconds,
+                            val_adapted_rand_error=scores[4] if scores else None)
         self._partial = {"loss_sum": 0.0, "steps": 0, "correct": 0.0, "counted": 0.0}
         self.history.append(row.row())
         self.folder.write_history(self.history)
@@ -447,13 +448,15 @@ class Trainer:
             return row.train_loss
         return getattr(row, self.config.training.best_metric)
 
-    def validate(self) -> tuple[float, float, float, float]:
-        """Loss, pixel accuracy, IoU and Dice on the whole validation images (tiled)."""
+    def validate(self) -> tuple[float, float, float, float, float]:
+        """Loss, pixel accuracy, IoU, Dice and the mean adapted Rand error (of the predicted
+        foreground's connected components, before clean-up) on the whole validation images (tiled)."""
         from ..inference import predict_probabilities, tile_settings_for
+        from ..metrics import adapted_rand_error, instance_labels
 
         settings = tile_settings_for(self.config)
         scores = ScoreAccumulator(max(2, self.num_classes))
-        losses = []
+        losses, rand_errors = [], []
         for index, sample in enumerate(self.val):
             probs = predict_probabilities(self.predicting_model, self.normaliser(sample.image), settings,
                                           device=self.device, amp=self.amp)
@@ -462,9 +465,11 @@ class Trainer:
                 logits = logits[:, 1:] - logits[:, :1]
             target = torch.from_numpy(sample.mask.astype(np.int64))[None]
             losses.append(float(self.loss_fn(logits, target, self.val_weights(index, sample.mask))))
-            scores.add(probs.argmax(0), sample.mask)
+            labels = probs.argmax(0)
+            scores.add(labels, sample.mask)
+            rand_errors.append(adapted_rand_error(instance_labels(labels), instance_labels(sample.mask)))
         micro = scores.micro()
-        return float(np.mean(losses)), micro.pixel_accuracy, micro.iou, micro.dice
+        return float(np.mean(losses)), micro.pixel_accuracy, micro.iou, micro.dice, float(np.mean(rand_errors))
 
     def _summary(self, reason: str) -> dict:
         def extreme(key, pick):

@@ -27,6 +27,7 @@ class EpochFinished:
     val_dice: float | None
     lr: float
     seconds: float
+    val_adapted_rand_error: float | None = None  # mean over the validation images, before clean-up
 
     def row(self) -> dict:
         return {k: ("" if v is None else v) for k, v in self.__dict__.items()}

@@ -18,7 +18,7 @@ from ..paths import user_data_dir
 TRAINING_LOCK = ".training.lock"  # held (an OS lock) by the process training into the folder
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_pixel_accuracy", "val_loss", "val_pixel_accuracy",
-                   "val_iou", "val_dice", "lr", "seconds")
+                   "val_iou", "val_dice", "lr", "seconds", "val_adapted_rand_error")
 
 
 def default_runs_dir() -> Path:
