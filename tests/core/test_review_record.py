@@ -131,6 +131,25 @@ def test_state_labels():
     (json.dumps({"format": FORMAT, "version": 1, "cases": [], "problems": ["x"]}), "'problems' must be a list"),
     (json.dumps({"format": FORMAT, "version": 1, "cases": [], "watershed": "ab"}), "'watershed' must be an object"),
     (json.dumps({"format": FORMAT, "version": 1, "cases": [], "source": [["a", "b"]]}), "'source' must be an object"),
+    # fields of a case, its history, the source and the clean-up settings, each checked when read
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [{"name": 5, "image": "i", "mask": "m"}]}),
+     r"is damaged \(a case's 'name' must be a text, not 5\)"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [{"name": "a", "image": None, "mask": "m"}]}),
+     "a case's 'image' must be a text"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [{"name": "a", "image": "i", "mask": "m",
+                                                            "comment": 5}]}), "'comment' must be a text"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [{"name": "a", "image": "i", "mask": "m",
+                                                            "corrected": 1}]}), "'corrected' must be a text"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [{"name": "a", "image": "i", "mask": "m",
+                                                            "area": "12"}]}), "'area' must be a whole number"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [{"name": "a", "image": "i", "mask": "m", "history": [
+        {"state": "accepted", "reviewer": "x", "time": "t", "reason": [1]}]}]}), "a decision's 'reason' must be a text"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [{"name": "a", "image": "i", "mask": "m",
+                                                            "history": "x"}]}), "'history' must be a list"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [], "source": {"kind": 5, "images": 3}}),
+     "'source': 'kind' must be a text"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [], "watershed": {"min_object_size": -5}}),
+     "is damaged \\(clean-up settings: .*min_object_size = -5 is outside"),
 ])
 def test_bad_records_raise_review_error_naming_the_file(text, message):
     where = "/reviews/ward 3/review.json"
@@ -212,3 +231,10 @@ def test_load_case_refuses_a_mask_of_another_size_naming_it(tmp_path):
     with pytest.raises(ImageReadError) as info:
         load_case(tmp_path, ReviewCase("a", str(tmp_path / "a.png"), "m.png"))
     assert info.value.path == tmp_path / "m.png" and "15×12" in str(info.value) and "16×12" in str(info.value)
+
+
+def test_a_source_with_the_settings_predict_recorded_is_read():
+    """predict's settings ride along in the source (an object among the texts)."""
+    text = json.dumps({"format": FORMAT, "version": 1, "cases": [], "source": {
+        "kind": "folders", "images": "i", "masks": "m", "postprocess": {"threshold": 0.4}}})
+    assert ReviewRecord.from_json(text, "r.json").source["postprocess"] == {"threshold": 0.4}

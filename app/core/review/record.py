@@ -88,8 +88,10 @@ class ReviewCase:
     def from_dict(cls, data: dict) -> "ReviewCase":
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["history"] = [Decision(**{k: v for k, v in entry.items() if k in Decision.__dataclass_fields__})
-                             for entry in data.get("history", [])]
+        _check_types(values, cls, "case")
+        values["history"] = [Decision(**_check_types({k: v for k, v in entry.items()
+                                                      if k in Decision.__dataclass_fields__}, Decision, "decision"))
+                             for entry in _list_field(data, "history", dict, [])]
         case = cls(**values)
         if case.state not in CASE_STATES:
             raise ReviewError(f"case {case.name!r} has an unknown state {case.state!r}; "
@@ -164,7 +166,14 @@ class ReviewRecord:
             raise ReviewError(f"{path} was written by a newer SegStudio (review format {data['version']})")
         try:
             cases = [ReviewCase.from_dict(entry) for entry in _list_field(data, "cases", dict, [])]
-            return cls(cases=cases, source=_dict_field(data, "source"), watershed=_dict_field(data, "watershed"),
+            watershed = _dict_field(data, "watershed")
+            from ..postprocess import WatershedParams  # imported here: OpenCV is not needed to list cases
+
+            try:
+                WatershedParams.from_dict(watershed)  # a bad setting would silently give every default
+            except (ValueError, TypeError) as exc:
+                raise TypeError(f"clean-up settings: {exc}") from None
+            return cls(cases=cases, source=_dict_field(data, "source", SOURCE_TEXTS), watershed=watershed,
                        reasons=_list_field(data, "reasons", str, list(DEFAULT_REASONS)),
                        position=str(data.get("position", "")), problems=_list_field(data, "problems", dict, []),
                        created=str(data.get("created", "")))
@@ -172,6 +181,21 @@ class ReviewRecord:
             raise ReviewError(f"{path}: {exc}") from None
         except (TypeError, AttributeError, KeyError) as exc:
             raise ReviewError(f"{path} is damaged ({exc})") from None
+
+
+SOURCE_TEXTS = ("kind", "images", "masks", "checkpoint", "model")
+_FIELD_KINDS = {"str": (str, "a text"), "int": (int, "a whole number")}
+
+
+def _check_types(values: dict, cls: type, what: str) -> dict:
+    """``values`` with each text or number field of dataclass ``cls`` checked to be one (a
+    hand-edited ``"name": 5`` or ``"mask": null`` would fail later, far from the cause)."""
+    for f in fields(cls):
+        kind = _FIELD_KINDS.get(f.type)
+        if kind and f.name in values and (not isinstance(values[f.name], kind[0])
+                                          or isinstance(values[f.name], bool)):
+            raise TypeError(f"a {what}'s {f.name!r} must be {kind[1]}, not {values[f.name]!r}"[:200])
+    return values
 
 
 def _list_field(data: dict, key: str, kind: type, default: list) -> list:
@@ -183,9 +207,12 @@ def _list_field(data: dict, key: str, kind: type, default: list) -> list:
     return list(value)
 
 
-def _dict_field(data: dict, key: str) -> dict:
-    """``data[key]`` checked to be a JSON object (empty when absent)."""
+def _dict_field(data: dict, key: str, texts: tuple[str, ...] = ()) -> dict:
+    """``data[key]`` checked to be a JSON object (empty when absent) whose keys ``texts`` are texts."""
     value = data.get(key, {})
     if not isinstance(value, dict):
         raise TypeError(f"{key!r} must be an object")
+    wrong = [k for k in texts if k in value and not isinstance(value[k], str)]
+    if wrong:
+        raise TypeError(f"{key!r}: {wrong[0]!r} must be a text")
     return dict(value)
