@@ -53,7 +53,7 @@ def build_config(args):
             data[section][key] = value
     for key in ("path", "label_stack"):  # as absolute paths: the run can be resumed from any folder
         if data["data"].get(key):
-            data["data"][key] = str(Path(data["data"][key]).absolute())
+            data["data"][key] = str(Path(data["data"][key]).expanduser().absolute())
     return ExperimentConfig.from_dict(data)
 
 

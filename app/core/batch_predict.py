@@ -48,6 +48,7 @@ class BatchResult:
     written: list[Path] = field(default_factory=list)  # the masks, one per predicted image
     skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
     cancelled: bool = False
+    outputs: list[dict] = field(default_factory=list)  # {"image", "mask"[, "probability"]}: file names
 
 
 def batch_inputs(source: str | Path, out: str | Path) -> list[Path]:
@@ -139,6 +140,8 @@ def predict_folder(predictor, checkpoint: str | Path, source: str | Path, out: s
             result.skipped.append({"path": str(path), "reason": str(exc)})
             if on_image:
                 on_image(path, None, str(exc) if path.name in str(exc) else f"{path.name}: {exc}")
+            if progress:
+                progress(i + 1, len(images))
             continue
         mask = write_image(target / f"{name}.png", mask_png(prediction.labels, predictor.num_classes))
         if outputs.watershed:
@@ -146,17 +149,20 @@ def predict_folder(predictor, checkpoint: str | Path, source: str | Path, out: s
             write_image(target / f"{name}_watershed.png", cleaned.mask * np.uint8(255))
         if outputs.overlay:
             write_image(target / f"{name}_overlay.png", overlay_png(image, prediction.labels))
+        written = {"image": path.name, "mask": mask.name}
         if outputs.probabilities:
             foreground = prediction.probabilities[min(1, len(prediction.probabilities) - 1)]
-            write_image(target / f"{name}_probability.png", probability_png(foreground))
+            written["probability"] = write_image(target / f"{name}_probability.png", probability_png(foreground)).name
         result.written.append(mask)
+        result.outputs.append(written)
         if on_image:
             on_image(path, mask, "")
         if progress:
             progress(i + 1, len(images))
     manifest = {"checkpoint": str(Path(checkpoint).resolve()), "model": predictor.config.model.name,
                 "experiment": predictor.config.name, "images": str(images[0].parent),
-                "postprocess": params.to_dict(), "skipped": result.skipped}
+                "postprocess": params.to_dict(), "skipped": result.skipped,
+                "outputs": result.outputs}  # which mask (and map) is which image's: a review pairs by these
     if result.cancelled:
         manifest["stopped_after"] = len(result.written) + len(result.skipped)
     atomic_write_json(target / MANIFEST_NAME, manifest)

@@ -102,7 +102,10 @@ def to_gray8(prediction: np.ndarray) -> np.ndarray:
     if array.dtype.kind == "f":
         return np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if array.dtype == np.uint16:
-        return (array >> 8).astype(np.uint8) if array.max(initial=0) > 255 else array.astype(np.uint8)
+        top = array.max(initial=0)
+        if top <= 1:  # a 0/1 mask saved as 16 bits, like an 8-bit one
+            return array.astype(np.uint8) * np.uint8(255)
+        return (array >> 8).astype(np.uint8) if top > 255 else array.astype(np.uint8)
     return np.clip(array, 0, 255).astype(np.uint8)
 
 

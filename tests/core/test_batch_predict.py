@@ -82,3 +82,25 @@ def test_refusals_name_the_folder_and_write_nothing(model, tmp_path):
     with pytest.raises(BatchError, match="does not exist"):
         predict_folder(predictor, checkpoint, tmp_path / "nowhere", tmp_path / "out")
     assert not (images / "masks").exists() and not (tmp_path / "out").exists()
+
+
+def test_the_record_says_which_files_are_whose_and_a_skipped_image_still_counts(model, tmp_path):
+    """A review pairs predict's masks and maps with their images by this record: an input named
+    like another's output (a.png beside a_probability.png) must not lend it its map."""
+    images, checkpoint, predictor = model
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first, second = sorted(images.iterdir())[:2]
+    (folder / "a.png").write_bytes(first.read_bytes())
+    (folder / "a_probability.png").write_bytes(second.read_bytes())
+    (folder / "z.png").write_bytes(b"")  # skipped, and last
+    seen = []
+    predict_folder(predictor, checkpoint, folder, tmp_path / "out", BatchOutputs(probabilities=True),
+                   progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]  # the bar reaches the end though the last image was skipped
+    outputs = json.loads((tmp_path / "out" / "predictions.json").read_text())["outputs"]
+    assert [o["image"] for o in outputs] == ["a.png", "a_probability.png"]
+    by_image = {o["image"]: o for o in outputs}
+    assert by_image["a.png"]["probability"] != by_image["a_probability.png"]["mask"]
+    for output in outputs:
+        assert (tmp_path / "out" / output["mask"]).is_file() and (tmp_path / "out" / output["probability"]).is_file()

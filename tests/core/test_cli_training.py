@@ -1,6 +1,7 @@
 """train / predict / evaluate through the command line, on a tiny demo dataset."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,3 +268,65 @@ def test_the_epoch_line_gives_the_validation_scores_and_rand_error(trained, tmp_
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch 1:"))
     row = (tmp_path / "again" / "history.csv").read_text().splitlines()[1].split(",")
     assert f"Dice {float(row[6]):.4f}" in line and f"Rand {float(row[9]):.3f}" in line, line
+
+
+def test_a_review_pairs_predicts_files_by_its_record_not_by_their_names(trained, tmp_path, capsys):
+    """An image named like another's map (a_probability.png beside a.png): by name, case a took
+    the other image's mask as its probability map, or its own map was taken for the other's mask."""
+    from app.core.review import ReviewStore
+
+    data, run = trained
+    images = sorted((data / "val" / "images").iterdir())
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(images[0].read_bytes())
+    (folder / "a_probability.png").write_bytes(images[1].read_bytes())
+    for flags in ([], ["--probabilities"]):
+        out, review = tmp_path / f"pred{len(flags)}", tmp_path / f"review{len(flags)}"
+        assert main(["predict", "--checkpoint", str(run / "checkpoints/best.pt"), "--input", str(folder),
+                     "--out", str(out), "--device", "cpu", *flags]) == 0
+        assert main(["review-new", str(review), "--images", str(folder), "--masks", str(out)]) == 0
+        outputs = {o["image"]: o for o in json.loads((out / "predictions.json").read_text())["outputs"]}
+        store = ReviewStore.open(review, read_only=True)
+        assert {case.name for case in store.record.cases} == {"a", Path(outputs["a_probability.png"]["mask"]).stem}
+        for case in store.record.cases:
+            image = Path(case.image).name
+            assert Path(case.mask).name == outputs[image]["mask"], case.name
+            expected = outputs[image].get("probability")
+            assert (Path(case.probability).name if case.probability else None) == expected, case.name
+        assert store.record.problems == []
+
+
+def test_a_dark_probability_map_stays_dark_in_a_review(trained, tmp_path):
+    """An 8-bit map whose largest value is 1 (an image without cells) was read like a 0/1 mask,
+    every pixel 255: the review's clean-up found cells that predict's did not."""
+    from app.core.imageio import write_image
+    from app.core.review import ReviewStore
+
+    data, _ = trained
+    image = sorted((data / "val" / "images").iterdir())[0]
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    (images / "x.png").write_bytes(image.read_bytes())
+    shape = read_image(image).shape[:2]
+    write_image(masks / "x.png", np.zeros(shape, np.uint8))
+    write_image(masks / "x_probability.png", np.ones(shape, np.uint8))  # probabilities of 0.004
+    (masks / "predictions.json").write_text(json.dumps(
+        {"outputs": [{"image": "x.png", "mask": "x.png", "probability": "x_probability.png"}]}))
+    assert main(["review-new", str(tmp_path / "review"), "--images", str(images), "--masks", str(masks)]) == 0
+    store = ReviewStore.open(tmp_path / "review", read_only=True)
+    case = store.record.cases[0]
+    assert case.probability and store.load_case("x").source_gray.max() == 1
+    watershed = store.export_mask(case.__class__(**{**vars(case), "state": "accepted", "variant": "watershed"}),
+                                  store.load_case("x"))
+    assert not watershed.any()
+
+
+def test_a_home_relative_data_path_in_a_config_is_expanded(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "exp.json"
+    config.write_text(json.dumps({"data": {"path": "~/no-such-data"}}))
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) != 0
+    error = capsys.readouterr().err
+    assert str(tmp_path / "no-such-data") in error and "~" not in error, error

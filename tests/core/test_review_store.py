@@ -145,6 +145,27 @@ def test_colour_coded_masks_read_their_coloured_pixels_as_foreground(tmp_path):
         store.close()
 
 
+def test_dark_class_colours_and_16_bit_0_1_masks_are_foreground(tmp_path):
+    """A dark class colour (64, 0, 0), a colour per cell, and a 16-bit 0/1 mask read as empty."""
+    src = make_folder(tmp_path / "src", ["dark", "cells", "deep"])
+    shape = binary_mask(H, W) > 0
+    dark = np.zeros((H, W, 3), np.uint8)
+    dark[shape] = (64, 0, 0)
+    save(src / "masks" / "dark.png", dark)
+    cells = np.zeros((H, W, 3), np.uint8)
+    cells[shape] = (120, 60, 90)
+    cells[shape & (np.arange(W) > W // 2)] = (30, 110, 70)
+    save(src / "masks" / "cells.png", cells)
+    save(src / "masks" / "deep.png", shape.astype(np.uint16))
+    store = ReviewStore.create_from_folders(tmp_path / "review", src / "images", src / "masks")
+    try:
+        for case in store.record.cases:
+            assert (case.area, case.objects) == expected_stats(shape), case.name
+            assert np.array_equal(store.load_case(case.name).prediction, shape.view(np.uint8)), case.name
+    finally:
+        store.close()
+
+
 def test_outputs_of_segstudio_predict_are_not_problems(tmp_path):
     src = make_folder(tmp_path / "src", ["a", "b"])
     for name in ("a", "b"):

@@ -89,3 +89,15 @@ def test_renaming_a_missing_folder_to_its_own_name_is_still_refused(tmp_path, ca
     missing = tmp_path / "gone"
     assert main(["run-rename", str(missing), "gone"]) == 2
     assert "is not a run folder" in one_line_error(capsys, "run-rename")
+
+
+def test_a_run_named_as_dot_or_dot_dot_is_renamed_by_its_own_name(run_copy, capsys, monkeypatch):
+    """'.' has no name of its own: renaming it failed with 'Device or resource busy'."""
+    monkeypatch.chdir(run_copy)
+    assert main(["run-rename", ".", run_copy.name]) == 0  # its own name: nothing to do
+    assert main(["run-rename", ".", "from-inside"]) == 0
+    moved = run_copy.parent / "from-inside"
+    assert moved.is_dir() and not run_copy.exists()
+    monkeypatch.chdir(moved / "checkpoints")
+    assert main(["run-rename", "..", "from-below"]) == 0
+    assert (run_copy.parent / "from-below" / "checkpoints").is_dir()

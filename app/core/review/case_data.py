@@ -36,7 +36,10 @@ class CaseData:
     def watershed(self, params: WatershedParams) -> PostprocessResult:
         """The clean-up's mask and objects, without its intermediate steps (a review never shows
         them, and for a 4096² case they would hold about 300 MB per cached case)."""
-        return watershed_postprocess(self.source_gray, params, keep_steps=False)
+        gray = self.source_gray
+        if gray.max(initial=0) <= 1:  # already 0..255: a map this dark is not a 0/1 mask to scale up
+            gray = gray.astype(np.float32) / 255
+        return watershed_postprocess(gray, params, keep_steps=False)
 
     def variant_mask(self, variant: str, params: WatershedParams) -> np.ndarray:
         """The prediction (``"prediction"``) or its watershed clean-up (``"watershed"``), 0/1."""
@@ -67,17 +70,32 @@ def resolve(folder: Path, path: str) -> Path:
 def read_mask_checked(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """Read a mask file as uint8 0..255 gray and check it matches the image's size.
 
-    A colour-coded mask (channels that differ, e.g. red on black from an annotation tool, or a
-    palette PNG) takes its brightest channel per pixel: by luminance pure red would be 76 of 255
-    and read as background."""
+    A colour-coded mask (channels that differ, e.g. red on black from an annotation tool, one
+    colour per cell, or a palette PNG) is foreground wherever it is not black: by luminance pure
+    red would be 76 of 255, and a dark class colour such as (64, 0, 0) less, and read as background."""
     raw = read_image(path)
     if raw.shape[:2] != tuple(shape):
         raise ImageReadError(path, f"mask is {raw.shape[1]}×{raw.shape[0]} but its image is {shape[1]}×{shape[0]}")
     if raw.ndim == 3 and raw.shape[2] > 1:
         colour = raw[:, :, :3]
         if not all(np.array_equal(colour[:, :, 0], colour[:, :, c]) for c in range(1, colour.shape[2])):
-            raw = colour.max(axis=2)
+            return (colour.max(axis=2) > 0).view(np.uint8) * np.uint8(255)
     return to_gray8(raw)
+
+
+def read_probability_checked(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """Read a foreground probability map (8-bit gray, 0..255 for 0..1, as ``segstudio predict
+    --probabilities`` writes it) as it is, and check it matches the image's size. Unlike a mask,
+    a map whose largest value is 1 (every probability under 0.6 %) stays that dark."""
+    raw = read_image(path)
+    if raw.shape[:2] != tuple(shape):
+        raise ImageReadError(path, f"probability map is {raw.shape[1]}×{raw.shape[0]} but its image is "
+                                   f"{shape[1]}×{shape[0]}")
+    if raw.ndim == 3 and raw.shape[2] == 1:
+        raw = raw[:, :, 0]
+    if raw.dtype != np.uint8 or raw.ndim != 2:
+        raise ImageReadError(path, "not a probability map (an 8-bit gray image)")
+    return raw
 
 
 def file_digest(path: Path) -> str:
@@ -87,7 +105,11 @@ def file_digest(path: Path) -> str:
 
 def _check_unchanged(path: Path, digest: str) -> None:
     """Refuse a source file whose bytes are not those the review was made from (no digest: not checked)."""
-    if digest and file_digest(path) != digest:
+    if not digest:
+        return
+    if not Path(path).is_file():
+        raise ImageReadError(path, "file does not exist")
+    if file_digest(path) != digest:
         raise ImageReadError(path, "has changed since the review was created, so what was decided on it no "
                                    "longer applies; put the original file back, or start a new review")
 
@@ -98,15 +120,15 @@ def load_case(folder: Path, case: ReviewCase) -> CaseData:
     image = read_image(resolve(folder, case.image))
     shape = image.shape[:2]
     mask_path = resolve(folder, case.mask)
+    _check_unchanged(mask_path, case.mask_digest)  # first: a changed file is the cause, whatever else is wrong
     gray = read_mask_checked(mask_path, shape)
-    _check_unchanged(mask_path, case.mask_digest)
     prediction = (gray > 127).view(np.uint8)
     source = gray
     if case.probability:
         path = resolve(folder, case.probability)
         try:
-            source = read_mask_checked(path, shape)
             _check_unchanged(path, case.probability_digest)
+            source = read_probability_checked(path, shape)
         except ImageReadError:
             if case.probability_digest:  # a source file: its clean-up is what was decided on
                 raise

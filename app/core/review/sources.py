@@ -11,14 +11,13 @@ import numpy as np
 
 from ..batch_predict import MANIFEST_NAME  # written by `segstudio predict` beside its masks
 from ..imageio import ImageReadError, is_image_file, read_image, write_image
-from ..pairing import DatasetError, Problem, pair_folder
-from .case_data import file_digest, mask_stats, read_mask_checked
+from ..pairing import DatasetError, PairSpec, Problem, pair_folder
+from .case_data import file_digest, mask_stats, read_mask_checked, read_probability_checked
 from .record import ReviewCase, ReviewError
 
 PREDICTIONS_DIR = "predictions"
 PROBABILITIES_DIR = "probabilities"
 SIDE_FILE_SUFFIXES = ("_watershed", "_overlay", "_probability")  # other outputs of `segstudio predict`
-PROBABILITY_SUFFIX = "_probability.png"  # `segstudio predict --probabilities`: the map the clean-up starts from
 
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
@@ -60,17 +59,22 @@ def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem
     for folder in (images_dir, masks_dir):
         if not folder.is_dir():
             raise ReviewError(f"folder not found: {folder}")
-    found: list[Problem] = []
-    try:
-        pairs = pair_folder(images_dir, masks_dir, None, found)
-    except DatasetError as exc:
-        raise ReviewError(str(exc)) from None
-    # `segstudio predict` writes NAME_watershed.png and NAME_overlay.png beside NAME.png: not problems.
-    def side_file(problem: Problem) -> bool:
-        return problem.path.name == MANIFEST_NAME or (
-            problem.path.parent == masks_dir and problem.path.stem.lower().endswith(SIDE_FILE_SUFFIXES))
+    outputs = manifest_outputs(masks_dir)
+    if outputs is not None:  # a `segstudio predict` folder: its record says which mask is whose
+        pairs, maps = _pairs_from_outputs(images_dir, masks_dir, outputs, problems)
+    else:
+        found: list[Problem] = []
+        try:
+            pairs, maps = pair_folder(images_dir, masks_dir, None, found), {}
+        except DatasetError as exc:
+            raise ReviewError(str(exc)) from None
 
-    problems.extend(p for p in found if not side_file(p))
+        # `segstudio predict` writes NAME_watershed.png and NAME_overlay.png beside NAME.png: not problems.
+        def side_file(problem: Problem) -> bool:
+            return problem.path.name == MANIFEST_NAME or (
+                problem.path.parent == masks_dir and problem.path.stem.lower().endswith(SIDE_FILE_SUFFIXES))
+
+        problems.extend(p for p in found if not side_file(p))
     cases = []
     for i, pair in enumerate(pairs):
         if should_stop():
@@ -84,7 +88,8 @@ def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem
             area, objects = mask_stats(gray > 127)
             case = ReviewCase(pair.name, str(pair.image_path.resolve()), str(pair.mask_path.resolve()),
                               area=area, objects=objects, mask_digest=file_digest(pair.mask_path))
-            _add_probability(case, pair.mask_path, image.shape[:2], problems)
+            if pair.mask_path in maps:
+                _add_probability(case, maps[pair.mask_path], image.shape[:2], problems)
             cases.append(case)
         if progress:
             progress(i + 1, len(pairs))
@@ -93,15 +98,62 @@ def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem
     return cases
 
 
-def _add_probability(case: ReviewCase, mask_path: Path, shape: tuple[int, int], problems: list[Problem]) -> None:
-    """Give ``case`` the probability map ``segstudio predict --probabilities`` wrote beside its
-    mask (NAME_probability.png), so its clean-up is the one ``--watershed`` made; a map that
+def manifest_outputs(masks_dir: Path) -> list | None:
+    """The ``outputs`` that ``segstudio predict`` recorded in its predictions.json (which mask and
+    probability map it wrote for which image); None for a folder without that record."""
+    try:
+        outputs = json.loads((Path(masks_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))["outputs"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return outputs if isinstance(outputs, list) else None
+
+
+def _pairs_from_outputs(images_dir: Path, masks_dir: Path, outputs: list,
+                        problems: list[Problem]) -> tuple[list[PairSpec], dict[Path, Path]]:
+    """The image/mask pairs (and each mask's probability map) as ``segstudio predict`` recorded
+    them, so no file name can pair a mask or map with another image; leftovers are problems."""
+    images = {p.name: p for p in sorted(images_dir.iterdir()) if p.is_file() and is_image_file(p)}
+    if not images:
+        raise ReviewError(f"{images_dir} contains no images")
+    pairs, maps, listed, used = [], {}, {MANIFEST_NAME}, set()
+    for entry in outputs:
+        names = [entry.get(key) for key in ("image", "mask", "probability")] if isinstance(entry, dict) else []
+        if len(names) != 3 or not all(isinstance(n, str) and n == Path(n).name for n in names[:2]) \
+                or not (names[2] is None or isinstance(names[2], str) and names[2] == Path(names[2]).name):
+            problems.append(Problem(masks_dir / MANIFEST_NAME, f"an output entry is damaged ({str(entry)[:80]}); "
+                                                               "skipped"))
+            continue
+        image_name, mask_name, map_name = names
+        listed.update(n for n in (mask_name, map_name) if n)
+        mask = masks_dir / mask_name
+        if image_name not in images:
+            problems.append(Problem(mask, f"its image {image_name} is not in {images_dir}; left out"))
+        elif not mask.is_file():
+            problems.append(Problem(images[image_name], f"its predicted mask {mask_name} is missing from "
+                                                        f"{masks_dir}; left out"))
+        elif image_name not in used:
+            used.add(image_name)
+            pairs.append(PairSpec(mask.stem, images[image_name], mask))
+            if map_name:
+                maps[mask] = masks_dir / map_name
+    problems.extend(Problem(path, f"image without a mask in {masks_dir}; left out")
+                    for name, path in images.items() if name not in used)
+    for path in sorted(masks_dir.iterdir()):  # a file put there later: not the model's, so not reviewed
+        if path.is_file() and is_image_file(path) and path.name not in listed \
+                and not path.stem.lower().endswith(SIDE_FILE_SUFFIXES[:2]):
+            problems.append(Problem(path, f"not among the masks {MANIFEST_NAME} lists; left out"))
+    return pairs, maps
+
+
+def _add_probability(case: ReviewCase, path: Path, shape: tuple[int, int], problems: list[Problem]) -> None:
+    """Give ``case`` the probability map ``segstudio predict --probabilities`` wrote for its image
+    (recorded in predictions.json), so its clean-up is the one ``--watershed`` made; a map that
     cannot be used is a problem, and the clean-up then starts from the mask."""
-    path = mask_path.with_name(mask_path.stem + PROBABILITY_SUFFIX)
     if not path.is_file():
+        problems.append(Problem(path, f"probability map missing; the clean-up of {case.name} starts from its mask"))
         return
     try:
-        read_mask_checked(path, shape)
+        read_probability_checked(path, shape)
     except ImageReadError as exc:
         problems.append(Problem(exc.path, f"{exc.reason}; the clean-up of {case.name} starts from its mask"))
         return

@@ -92,7 +92,7 @@ def rename_run(path: str | os.PathLike, new_name: str) -> Path:
     settings the run was trained with, which the checkpoints and summary.json carry too;
     rewriting it would make them disagree (and change the file's date, which dates the run).
     The table's Name column is the folder name. A run that is training is refused."""
-    path = Path(path)
+    path = Path(os.path.abspath(path))  # "." or "..": the folder's own name, not "." (renaming "." fails)
     if not is_run_folder(path):
         raise ValueError(f"{path} is not a run folder (no config.json or history.csv)")
     _refuse_training(path, "renamed")
