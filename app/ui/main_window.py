@@ -410,7 +410,22 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
+    def confirm_close_during_batch(self) -> bool:
+        """Ask before stopping a folder prediction; tests replace this."""
+        answer = QMessageBox.question(
+            self, "Predicting a folder",
+            "A folder is being predicted. Stop it and quit? The masks written so far stay, and predictions.json "
+            "says how far it got.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
+        batch = self.panels["Predictions"].folder_bar if "Predictions" in self.panels else None
+        if batch is not None and batch.busy and not self._closing_confirmed:
+            if not self.confirm_close_during_batch():
+                event.ignore()
+                return
+            batch.stop()  # the panel's shutdown below waits for the image being predicted
         training, sweeps = self.panel("Training"), self.panels.get("Sweeps")
         sweeping = sweeps is not None and sweeps.running
         if self.state.training or training.session.running or sweeping:

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLineEdit, QProgressBar, QPushButton, QToolButton, QWidget)
+                               QLineEdit, QMessageBox, QProgressBar, QPushButton, QToolButton, QWidget)
 
 from app.core.batch_predict import BatchError, BatchOutputs, batch_inputs, predict_folder
 
@@ -28,6 +28,11 @@ def _folder_row(edit: QLineEdit, title: str, parent: QWidget) -> QHBoxLayout:
     row.addWidget(edit, 1)
     row.addWidget(browse)
     return row
+
+
+def _expanded(text: str) -> str:
+    text = text.strip()
+    return str(Path(text).expanduser()) if text else ""
 
 
 class PredictFolderDialog(QDialog):
@@ -62,8 +67,24 @@ class PredictFolderDialog(QDialog):
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
 
+    def problem(self) -> str:
+        """Why the folders cannot be used as typed ('' when they can): both must be full paths."""
+        for label, text in (("Images", self.images.text().strip()), ("Write to", self.out.text().strip())):
+            if not text:
+                return f"{label}: choose a folder"
+            if not Path(text).expanduser().is_absolute():
+                return f"{label}: give the folder's full path (Browse… picks one)"
+        return ""
+
+    def accept(self) -> None:
+        problem = self.problem()
+        if problem:
+            QMessageBox.warning(self, "Predict a folder", problem)
+            return
+        super().accept()
+
     def values(self) -> tuple[str, str, BatchOutputs]:
-        return (self.images.text().strip(), self.out.text().strip(),
+        return (_expanded(self.images.text()), _expanded(self.out.text()),
                 BatchOutputs(self.watershed.isChecked(), self.overlay.isChecked(), self.probabilities.isChecked()))
 
 
@@ -108,10 +129,13 @@ class FolderPredictionBar(QWidget):
         settings = QSettings()
         images = str(settings.value("predictions/batch_images", "") or "")
         dialog = PredictFolderDialog(images, "", binary, self)
-        if not dialog.exec():
-            return None
-        settings.setValue("predictions/batch_images", dialog.values()[0])
-        return dialog.values()
+        try:
+            if not dialog.exec():
+                return None
+            settings.setValue("predictions/batch_images", dialog.values()[0])
+            return dialog.values()
+        finally:
+            dialog.deleteLater()  # kept until quit, it crashed the interpreter's teardown
 
     def ask_and_start(self) -> bool:
         predictor = self.panel.predictor
@@ -124,6 +148,10 @@ class FolderPredictionBar(QWidget):
         """Predict ``images`` into ``out`` in the background; False (with a banner) if it cannot start."""
         predictor, checkpoint = self.panel.predictor, self.panel.checkpoint_path()
         if predictor is None or checkpoint is None or self.runner.busy:
+            return False
+        if not (images.strip() and out.strip()):  # "" would be the working folder
+            self.panel.show_banner("Cannot predict that folder: choose the images and the folder to write to",
+                                   "error")
             return False
         try:
             total = len(batch_inputs(images, out))
@@ -150,19 +178,27 @@ class FolderPredictionBar(QWidget):
         if result.cancelled:
             done += " (stopped; predictions.json says how far it got)"
         if result.skipped:
-            first = result.skipped[0]
-            done += f". {len(result.skipped)} skipped, e.g. {Path(first['path']).name}: {first['reason']}"
+            name, reason = Path(result.skipped[0]["path"]).name, result.skipped[0]["reason"]
+            done += f". {len(result.skipped)} skipped, e.g. " + (reason if name in reason else f"{name}: {reason}")
         self.panel.show_banner(done + ".", "warning" if result.skipped or result.cancelled else "success")
         self.finished.emit(result)
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
 
     def _on_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
         self.stop_button.setVisible(busy)
+        self.stop_button.setEnabled(True)
+        self.stop_button.setText("Stop")
         self.update_enabled()
 
     def stop(self) -> None:
         """Stop after the image being predicted; the files written so far stay, and are reported."""
         self._stop.set()
+        self.stop_button.setEnabled(False)
+        self.stop_button.setText("Stopping…")
 
     def shutdown(self) -> None:
         self.runner.shutdown()

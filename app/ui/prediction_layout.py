@@ -262,7 +262,8 @@ class PredictionsLayoutMixin:
         if kept is not None:
             self.cleanup_warning.setText(
                 f"The clean-up kept {kept:.0%} of the predicted foreground. To keep more, lower the foreground "
-                "fraction or the dilate iterations.")
+                "fraction: only places farther from the background than that fraction of the largest such "
+                "distance seed an object.")
 
     def _fit_table_height(self) -> None:
         """Size the table to its visible rows so it neither scrolls nor leaves a gap."""

@@ -419,8 +419,14 @@ class ReviewPanel(ReviewDialogHooks, QWidget):
                          f"{objects} object{'s' if objects != 1 else ''}")
             kept = s.cleanup_kept(area)
             if kept is not None and kept < 0.5:
+                if s.read_only:
+                    hint = "this review is read-only"
+                elif s.store.watershed_exports():
+                    hint = "its settings are locked while accepted cases export the watershed mask"
+                else:
+                    hint = "a lower foreground fraction in Clean-up settings… keeps more"
                 lines.append(f"<span style='color:#b35c00'>The clean-up keeps {kept:.0%} of the predicted area: "
-                             "check it before accepting (Clean-up settings… can keep more).</span>")
+                             f"check it before accepting ({hint}).</span>")
         self.info.setText("<br>".join(lines))
 
     def _hovered(self, x: int, y: int) -> None:

@@ -32,7 +32,7 @@ class ContinueDialog(QDialog):
         facts = QLabel(f"<b>{plan.run_dir.name}</b><br>{plan.config.model.name}, {plan.config.loss.name}, "
                        f"{plan.config.optimizer.name} — {done} of {planned} epochs trained in "
                        f"{format_duration(plan.seconds_done)}. It continues from its last checkpoint with its "
-                       "own settings.")
+                       "own model, loss and data; only how long it trains and its learning rate can change here.")
         facts.setWordWrap(True)
         form.addRow(facts)
         self.epochs = QSpinBox()
@@ -59,7 +59,8 @@ class ContinueDialog(QDialog):
                            "where it stands")
         form.addRow("Learning rate", self.lr)
         if plan.failure:
-            advice = f" A tenth of its rate ({rate / 10:g}) is proposed." if plan.diverged else ""
+            advice = (f" A tenth of its base learning rate {rate:g} ({rate / 10:g}) is proposed; another loss "
+                      "needs a new run.") if plan.diverged else ""
             failure = plan.failure.rstrip(".") + "."
             self.warning = QLabel(f"It ended with a failure: {failure}{advice}")
             self.warning.setObjectName("continue_warning")

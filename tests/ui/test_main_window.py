@@ -253,3 +253,18 @@ def test_the_other_panels_are_built_soon_after_the_window_is_shown(qtbot):
     assert window.docks["Runs"].widget().visibleRegion().isEmpty()  # built, not brought to the front
     assert not window.docks["Dataset"].widget().visibleRegion().isEmpty()
     window.close()
+
+
+def test_closing_while_a_folder_is_predicted_asks_then_stops_it(qtbot):
+    win = MainWindow(restore_layout=False)
+    qtbot.addWidget(win)
+    win.confirm_close_during_training = lambda: True
+    asked = []
+    win.confirm_close_during_batch = lambda: asked.append(1) or len(asked) > 1  # "no", then "yes"
+    win.show()
+    bar = win.panel("Predictions").folder_bar
+    bar.runner.start(lambda ctx: bar._stop.wait(60) and "stopped", on_done=lambda _result: None)
+    qtbot.waitUntil(lambda: bar.busy, timeout=5000)
+    assert not win.close() and bar.busy and win.isVisible()  # "no": it goes on
+    assert win.close()  # "yes": stopped, then the window closes
+    assert asked == [1, 1] and bar._stop.is_set() and not bar.busy

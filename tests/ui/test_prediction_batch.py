@@ -4,6 +4,7 @@ the clean-up settings on screen, refusals in the banner, Stop, and a review made
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -75,3 +76,65 @@ def test_the_dialog_offers_probability_maps_only_for_binary_models(qtbot):
     dialog = PredictFolderDialog("", "", binary=False)
     qtbot.addWidget(dialog)
     assert not dialog.probabilities.isEnabled() and dialog.values()[2] == BatchOutputs(watershed=True)
+
+
+def test_the_dialog_needs_two_full_folder_paths(qtbot, monkeypatch):
+    """An empty 'Write to' was the working folder: the masks went wherever the app was started."""
+    import app.ui.prediction_batch as batch_module
+
+    warnings = []
+    monkeypatch.setattr(batch_module.QMessageBox, "warning", lambda *args: warnings.append(args[2]))
+    dialog = PredictFolderDialog("/data/images", "", binary=True)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    for out, problem in (("", "Write to: choose a folder"), ("relative/out", "Write to: give the folder's full path")):
+        dialog.out.setText(out)
+        dialog.accept()
+        assert dialog.isVisible() and warnings[-1].startswith(problem)
+    dialog.images.setText("  ")
+    assert dialog.problem() == "Images: choose a folder"
+    dialog.images.setText("~/images")
+    dialog.out.setText("/data/out")
+    dialog.accept()
+    assert not dialog.isVisible() and len(warnings) == 2 and dialog.result() == dialog.DialogCode.Accepted
+    assert dialog.values()[:2] == (str(Path("~/images").expanduser()), "/data/out")
+
+
+def test_empty_folders_are_refused_and_nothing_is_written_where_the_app_runs(qtbot, panel, checkpoint, demo_folder,
+                                                                             tmp_path, monkeypatch):
+    load(qtbot, panel, checkpoint)
+    monkeypatch.chdir(tmp_path)
+    assert not panel.folder_bar.start(str(demo_folder / "train" / "images"), "", BatchOutputs())
+    assert not panel.folder_bar.start("", str(tmp_path / "out"), BatchOutputs())
+    assert "choose the images and the folder to write to" in panel.banner.text()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stop_says_it_is_stopping_and_a_skipped_image_is_named_once(qtbot, panel, checkpoint, demo_folder, tmp_path,
+                                                                    monkeypatch):
+    import app.ui.prediction_batch as batch_module
+
+    load(qtbot, panel, checkpoint)
+    images = tmp_path / "images"
+    images.mkdir()
+    for source in sorted((demo_folder / "train" / "images").iterdir())[:3]:
+        (images / source.name).write_bytes(source.read_bytes())
+    (images / "zz_bad.png").write_bytes(b"not a picture")
+    result = run_batch(qtbot, panel, images, tmp_path / "out", BatchOutputs())
+    assert len(result.skipped) == 1 and panel.banner.text().count("zz_bad.png") == 1, panel.banner.text()
+
+    bar, states = panel.folder_bar, []
+    real = batch_module.predict_folder
+
+    def slow(*args, should_stop, **kwargs):
+        kwargs["progress"] = lambda done, total: None
+        return real(*args, should_stop=should_stop, **kwargs)
+
+    monkeypatch.setattr(batch_module, "predict_folder", slow)
+    with qtbot.waitSignal(bar.finished, timeout=WAIT):
+        assert bar.start(str(images), str(tmp_path / "out2"), BatchOutputs())
+        bar.stop()
+        states.append((bar.stop_button.isEnabled(), bar.stop_button.text()))
+    assert states == [(False, "Stopping…")]
+    qtbot.waitUntil(lambda: not bar.busy, timeout=WAIT)
+    assert bar.stop_button.isEnabled() and bar.stop_button.text() == "Stop"

@@ -500,4 +500,5 @@ def test_a_clean_up_that_drops_most_of_the_foreground_is_flagged(qtbot, panel, c
         assert shown[-1][1] == (kept < 0.5), shown
         if kept < 0.5:
             assert f"kept {kept:.0%} of the predicted foreground" in panel.cleanup_warning.text()
+            assert "lower the foreground fraction" in panel.cleanup_warning.text() and "dilate" not in panel.cleanup_warning.text()
     assert [flagged for _, flagged in shown] == [False, True], shown  # seeds at 99 % of the top distance: few

@@ -215,3 +215,9 @@ def test_a_clean_up_that_drops_most_of_the_prediction_is_flagged(qtbot, panel, t
     panel.choose_view("watershed")
     assert panel.session.cleanup_kept() == pytest.approx(kept)
     assert f"The clean-up keeps {kept:.0%} of the predicted area" in panel.info.text()
+    assert "a lower foreground fraction in Clean-up settings… keeps more" in panel.info.text()
+    panel.decide("accepted")  # on the watershed view: the settings are now locked
+    assert panel.session.current == "many"  # the only case: it stays on screen
+    panel._refresh_info()
+    assert "its settings are locked while accepted cases export the watershed mask" in panel.info.text()
+    assert "Clean-up settings… keeps more" not in panel.info.text()

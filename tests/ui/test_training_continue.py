@@ -108,7 +108,7 @@ def test_a_run_that_diverged_is_offered_a_tenth_of_its_rate(qtbot, tmp_path):
     qtbot.addWidget(dialog)
     assert dialog.values() == (5, 0.0, pytest.approx(1e-4))
     warning = dialog.findChild(QLabel, "continue_warning")
-    assert "training diverged" in warning.text() and "A tenth of its rate (0.0001) is proposed" in warning.text()
+    assert "training diverged" in warning.text() and "A tenth of its base learning rate 0.001 (0.0001) is proposed" in warning.text()
     dialog.lr.setValue(5e-5)
     assert dialog.values()[2] == 5e-5
 
