@@ -91,6 +91,12 @@ def adapted_rand_error(pred_labels: np.ndarray, true_labels: np.ndarray) -> floa
     return float(error)
 
 
+def foreground_rand_error(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Adapted Rand error of two masks' foregrounds (every class > 0), each taken as its
+    connected components: the score of a prediction before any clean-up."""
+    return adapted_rand_error(instance_labels(pred), instance_labels(truth))
+
+
 def variation_of_information(pred_labels: np.ndarray, true_labels: np.ndarray) -> float:
     """Variation of information (split + merge entropies, 0 = perfect); truth label 0 ignored."""
     from skimage.metrics import variation_of_information as _variation_of_information

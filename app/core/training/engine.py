@@ -452,7 +452,7 @@ class Trainer:
         """Loss, pixel accuracy, IoU, Dice and the mean adapted Rand error (of the predicted
         foreground's connected components, before clean-up) on the whole validation images (tiled)."""
         from ..inference import predict_probabilities, tile_settings_for
-        from ..metrics import adapted_rand_error, instance_labels
+        from ..metrics import foreground_rand_error
 
         settings = tile_settings_for(self.config)
         scores = ScoreAccumulator(max(2, self.num_classes))
@@ -467,7 +467,7 @@ class Trainer:
             losses.append(float(self.loss_fn(logits, target, self.val_weights(index, sample.mask))))
             labels = probs.argmax(0)
             scores.add(labels, sample.mask)
-            rand_errors.append(adapted_rand_error(instance_labels(labels), instance_labels(sample.mask)))
+            rand_errors.append(foreground_rand_error(labels, sample.mask))
         micro = scores.micro()
         return float(np.mean(losses)), micro.pixel_accuracy, micro.iou, micro.dice, float(np.mean(rand_errors))
 
