@@ -19,10 +19,9 @@ TRAINING_TEXT = "training"  # the Status cell of a run training now
 COLUMN_KEYS = [key for key, _ in COLUMNS]
 RIGHT_ALIGNED = NUMERIC_KEYS | {"date", "wall_seconds"}
 # The order on screen: the scores come right after what the run was, so a 1,400 px window shows
-# them without scrolling (the Rand error, which only runs scored by other tools carry, later); the
-# model keeps the order of COLUMNS (the CSV's).
-SHOWN_ORDER = ["name", "date", "status", "model", "loss", "best_dice", "best_iou", "highest_accuracy", "lowest_loss",
-               "epochs", "wall_seconds", "optimizer", "lr", "dataset", "rand_error", "highest_accuracy_epoch",
+# them without scrolling; the model keeps the order of COLUMNS (the CSV's).
+SHOWN_ORDER = ["name", "date", "status", "model", "loss", "best_dice", "best_iou", "highest_accuracy", "rand_error",
+               "lowest_loss", "epochs", "wall_seconds", "optimizer", "lr", "dataset", "highest_accuracy_epoch",
                "lowest_loss_epoch", "device", "has_checkpoint"]
 FIT_ROWS = 40  # rows measured when the columns are fitted to their contents
 STATUS_COLOURS = {"failed": "#d32f2f", "stopped": "#f5a623", TRAINING_TEXT: "#4285f4"}
