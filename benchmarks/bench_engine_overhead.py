@@ -2,7 +2,9 @@
 and through a bare PyTorch loop, in one run. The ratio should stay under 1.05.
 
 Both loops draw identical batches from the same PatchDataset (augmentation included) and run
-forward, loss, backward, optimizer and scheduler steps; the engine adds its events, metrics,
+forward, loss, backward, optimizer and scheduler steps, in the same arithmetic and memory layout
+(the engine's mixed-precision choice: bfloat16 channels-last on a CPU with native bfloat16); the
+engine adds its events, metrics,
 health checks, stop/pause flags and the end-of-epoch checkpoint.
 
     python benchmarks/bench_engine_overhead.py [--steps 30] [--patch 128] [--batch 4]
@@ -26,6 +28,7 @@ from app.core.models import build_model  # noqa: E402
 from app.core.optim import build_optimizer, build_scheduler  # noqa: E402
 from app.core.training.data import Normaliser, PatchDataset  # noqa: E402
 from app.core.training.engine import Trainer, load_experiment_data  # noqa: E402
+from app.core.training.precision import autocast_dtype, describe, prefers_channels_last  # noqa: E402
 
 
 def bare_loop(config: ExperimentConfig, steps: int) -> float:
@@ -39,11 +42,19 @@ def bare_loop(config: ExperimentConfig, steps: int) -> float:
     optimizer = build_optimizer(config.optimizer.name, model.parameters(), config.optimizer.lr)
     scheduler = build_scheduler(config.optimizer.schedule, optimizer, steps)
     loader = torch.utils.data.DataLoader(patches, batch_size=config.training.batch_size)
+    dtype = autocast_dtype("cpu", config.training.mixed_precision)
+    channels_last = prefers_channels_last("cpu")
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     model.train()
     start = time.perf_counter()
     for images, masks, weights in loader:
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(images), masks, weights)
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            logits = model(images)
+        loss = loss_fn(logits, masks, weights)
         loss.backward()
         optimizer.step()
         scheduler.step()
@@ -78,7 +89,8 @@ def main() -> None:
         b, o = min(bare), min(ours)
         paired = sorted(e / p for e, p in zip(ours, bare))
         print(f"{args.steps} steps of {args.batch}×{args.patch}² patches, model {config.model.name}, "
-              f"{torch.get_num_threads()} threads, {args.rounds} interleaved rounds")
+              f"{torch.get_num_threads()} threads, {describe(autocast_dtype('cpu', config.training.mixed_precision))}, "
+              f"{args.rounds} interleaved rounds")
         print(f"best: bare PyTorch loop {b:.2f}s, SegStudio engine {o:.2f}s, ratio {o / b:.3f}; "
               f"median of paired ratios {paired[len(paired) // 2]:.3f} (range {paired[0]:.3f}-{paired[-1]:.3f})")
 

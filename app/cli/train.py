@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--patch-size", type=int)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", choices=("auto", "on", "off"),
+                   help="mixed precision: auto = float16 on CUDA, bfloat16 on CPUs with native support; off = float32")
     p.add_argument("--seed", type=int)
     p.add_argument("--time-limit", type=float, help="seconds of training")
     p.add_argument("--landscape-every", type=int, metavar="N",
@@ -42,6 +44,7 @@ def build_config(args):
         ("optimizer", "lr"): args.lr, ("training", "epochs"): args.epochs,
         ("training", "batch_size"): args.batch_size, ("data", "patch_size"): args.patch_size,
         ("training", "device"): args.device, ("training", "seed"): args.seed,
+        ("training", "mixed_precision"): args.precision,
         ("training", "time_limit"): args.time_limit,
         ("training", "landscape_every"): args.landscape_every,
         ("training", "landscape_losses"): args.landscape_losses,
@@ -95,7 +98,8 @@ def cmd_train(args) -> int:
 
     if args.resume:
         fixed = [f"--{k.replace('_', '-')}" for k in ("config", "data", "model", "loss", "optimizer",
-                                                      "batch_size", "patch_size", "device", "seed", "out")
+                                                      "batch_size", "patch_size", "device", "precision", "seed",
+                                                      "out")
                  if getattr(args, k) is not None]
         if fixed:
             raise CommandError(f"--resume continues a run as it was; only --epochs, --time-limit and --lr can "

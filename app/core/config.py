@@ -81,7 +81,7 @@ class TrainingConfig:
     val_interval: int = 1  # validate every N epochs
     seed: int = 0
     device: str = "auto"
-    mixed_precision: str = "auto"  # auto = on for CUDA
+    mixed_precision: str = "auto"  # auto: float16 on CUDA, bfloat16 on CPUs with native support (training.precision)
     best_metric: str = "val_dice"
     tile_overlap: float = 0.25
     flip_tta: bool = False

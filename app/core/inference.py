@@ -36,10 +36,12 @@ import torch
 from torch import nn
 
 from .models.unet_valid import UNetValid, valid_output_size
+from .training.precision import prefers_channels_last
 
 _BLENDS = ("gaussian", "constant")
 # Flip dims of an N×C×H×W tensor for test-time augmentation: none, horizontal, vertical, both.
 _FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
+_AUTOCASTS = {("cuda", torch.float16), ("cuda", torch.bfloat16), ("cpu", torch.bfloat16)}
 _MAX_PROBE = 4096
 
 
@@ -235,7 +237,8 @@ def _to_probabilities(logits) -> torch.Tensor:
 
 def predict_probabilities(model: nn.Module, image: np.ndarray, settings: TileSettings = TileSettings(), *,
                           device="cpu", mean: float | Sequence[float] = 0.0, std: float | Sequence[float] = 1.0,
-                          amp: bool = False, progress: Callable[[int, int], None] | None = None,
+                          autocast: torch.dtype | None = None,
+                          progress: Callable[[int, int], None] | None = None,
                           should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Class probabilities (float32, ``num_classes × H × W``) for a whole H×W×C (or H×W) image.
 
@@ -243,8 +246,9 @@ def predict_probabilities(model: nn.Module, image: np.ndarray, settings: TileSet
     per channel), if given, are applied first as ``(x − mean) / std``. A single-logit model gives
     ``2 × H × W`` = ``[1 − p, p]``. The model runs in eval mode under ``torch.inference_mode``;
     every submodule's training flag is restored afterwards. ``device``: where tiles are sent (the
-    model must already be there; ``None`` = the model's device). ``amp``: float16 autocast on
-    CUDA, ignored elsewhere. ``progress(done, total)`` is called after each batch of tiles;
+    model must already be there; ``None`` = the model's device). ``autocast``: the dtype to
+    autocast to (float16 on CUDA, bfloat16 on CUDA or the CPU; see ``training.precision``), None
+    = float32. On CUDA and the CPU, tiles go in channels-last (faster convolutions). ``progress(done, total)`` is called after each batch of tiles;
     ``should_stop()`` is checked before each batch and ``True`` raises
     ``InterruptedError("prediction stopped")``.
     """
@@ -273,7 +277,9 @@ def predict_probabilities(model: nn.Module, image: np.ndarray, settings: TileSet
     weights_np = _blend_weights(out_tile, out_tile, settings.blend)
     weights = torch.from_numpy(weights_np.copy()).to(device)
     flips = _FLIPS if settings.flip_tta else _FLIPS[:1]
-    use_amp = bool(amp) and device.type == "cuda"
+    if autocast is not None and (device.type, autocast) not in _AUTOCASTS:
+        autocast = None  # e.g. float16 asked for on the CPU: float32 there
+    channels_last = prefers_channels_last(device)
 
     accumulated: np.ndarray | None = None
     weight_sum = np.zeros((frame_h, frame_w), np.float32)
@@ -287,10 +293,12 @@ def predict_probabilities(model: nn.Module, image: np.ndarray, settings: TileSet
                 batch_origins = origins[start:start + settings.batch_size]
                 batch = torch.stack([source[:, y:y + in_tile, x:x + in_tile] for y, x in batch_origins])
                 batch = batch.to(device)
+                if channels_last:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
                 probs = None
                 for dims in flips:
                     tiles = batch.flip(dims) if dims else batch
-                    with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                    with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                         logits = model(tiles)
                     p = _to_probabilities(logits)
                     if tuple(p.shape[-2:]) != (out_tile, out_tile):

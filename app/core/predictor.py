@@ -36,6 +36,8 @@ class Predictor:
         from .training.checkpoint import CheckpointError, load_checkpoint, load_model_state
         from .training.data import Normaliser
         from .training.device import resolve_device
+        from .training.precision import prefers_channels_last
+        import torch
 
         path = Path(path)
         torch_device = resolve_device(device)
@@ -56,6 +58,8 @@ class Predictor:
             raise CheckpointError(f"{path}: its settings are unusable, the file is damaged or not from "
                                   f"SegStudio ({type(exc).__name__}: {exc})") from None
         model.to(torch_device).eval()
+        if prefers_channels_last(torch_device):
+            model.to(memory_format=torch.channels_last)
         return cls(model, config, normaliser, torch_device, path, image_dtype)
 
     def _to_training_depth(self, image: np.ndarray) -> np.ndarray:
@@ -70,6 +74,7 @@ class Predictor:
     def predict(self, image: np.ndarray, *, flip_tta: bool | None = None, progress=None,
                 should_stop=None) -> Prediction:
         from .inference import predict_probabilities, tile_settings_for
+        from .training.precision import autocast_dtype
 
         image = self._to_training_depth(as_hwc(image))
         if image.shape[2] != self.in_channels:
@@ -81,8 +86,8 @@ class Predictor:
                 raise ValueError(f"the model takes {self.in_channels}-channel images, this one has {image.shape[2]}")
         t = self.config.training
         settings = tile_settings_for(self.config, flip_tta)
-        amp = self.device.type == "cuda" and t.mixed_precision in ("auto", "on")
-        probs = predict_probabilities(self.model, self.normaliser(image), settings, device=self.device, amp=amp,
+        probs = predict_probabilities(self.model, self.normaliser(image), settings, device=self.device,
+                                      autocast=autocast_dtype(self.device, t.mixed_precision),
                                       progress=progress, should_stop=should_stop)
         labels = probs.argmax(0).astype(np.uint8 if probs.shape[0] <= 256 else np.uint16)
         return Prediction(probs, labels)

@@ -31,9 +31,10 @@ NOTE_STYLE = "color: #e8710a;"
 BANNER_STYLE = banner_style("warning", "QLabel")
 
 PRECISION_HELP = {
-    "auto": "mixed precision (float16 autocast) on CUDA, full float32 elsewhere",
-    "on": "always use float16 autocast (faster on GPUs, less memory)",
-    "off": "always train in full float32",
+    "auto": "float16 autocast on CUDA; bfloat16 on a CPU that computes it natively (AVX-512 BF16 or AMX: "
+            "about twice as fast); float32 elsewhere",
+    "on": "as auto, and bfloat16 on any CPU (slower than float32 where the CPU only emulates it)",
+    "off": "always full float32 (slower; for comparing runs bit for bit across machines)",
 }
 METRIC_HELP = {
     "val_dice": "keep the checkpoint with the highest validation Dice",
@@ -238,7 +239,8 @@ class ModelPanelLayout:
         form_row(form, "Device", self.device_combo, "Where training runs; auto picks a GPU when there is one")
         self.precision_combo = form_row(form, "Mixed precision", self._choice_combo(
             "precisionCombo", MIXED_PRECISION, PRECISION_HELP, self._on_precision_picked),
-            "float16 autocast: auto = on for CUDA; on; off")
+            "Lower-precision arithmetic for the network (weights and losses stay float32): auto = float16 "
+            "on CUDA, bfloat16 on CPUs with native support; on; off")
         self.best_metric_combo = form_row(form, "Best checkpoint by", self._choice_combo(
             "bestMetricCombo", BEST_METRICS, METRIC_HELP, self._on_metric_picked),
             "The validation metric that picks best.pt")

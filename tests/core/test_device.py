@@ -28,3 +28,13 @@ def test_unknown_names_list_the_valid_ones(spec):
 def test_hardware_that_is_not_there_is_refused_with_advice(no_gpu, spec, message):
     with pytest.raises(RuntimeError, match=message):
         resolve_device(spec)
+
+
+def test_cpu_entry_says_whether_it_computes_bfloat16(monkeypatch):
+    from app.core.training import precision
+    from app.core.training.device import available_devices
+
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
+    assert available_devices()[-1].description.endswith("threads, native bfloat16)")
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: False)
+    assert available_devices()[-1].description.endswith("threads)")

@@ -1,5 +1,5 @@
 """Every model, loss, optimizer, schedule and augmentation a picker offers trains a tiny epoch and validates
-through the engine (a choice that fails only once training reaches validation is a choice that
+through the engine, every model also in bfloat16 (a choice that fails only once training reaches validation is a choice that
 wastes a user's first epoch)."""
 
 import math
@@ -15,6 +15,7 @@ from tests.core.test_training import tiny_config, tiny_data  # noqa: F401 - tiny
 
 CHOICES = ([("model", name, {}) for name in MODELS.names()]
            + [("model", "unet_pp", {"deep_supervision": True})]
+           + [("bfloat16", name, {}) for name in MODELS.names()]  # mixed precision "on": bfloat16 on the CPU
            + [("loss", name, {}) for name in LOSSES.names()]
            + [("loss", "dice_ce", {"weight_map": True})]
            + [("optimizer", name, {}) for name in OPTIMIZERS.names()]
@@ -31,7 +32,8 @@ def _id(choice) -> str:
 def test_every_choice_trains_and_validates(tiny_data, tmp_path, choice):  # noqa: F811 - the fixture
     kind, name, extra = choice
     config = tiny_config(tiny_data, epochs=1, steps_per_epoch=2)
-    if kind == "model":
+    if kind in ("model", "bfloat16"):
+        config.training.mixed_precision = "on" if kind == "bfloat16" else "auto"
         config.model.name, config.model.params = name, {"depth": 2, "base_width": 4, **extra}
         if name == "unet_valid":
             config.data.patch_size = 44  # valid convolutions: 44 -> 4 at depth 2

@@ -403,6 +403,6 @@ def test_eval_mode_used_during_prediction():
 def test_amp_ignored_on_cpu():
     model = tiny_unet()
     img = image(24, 24)
-    a = predict_probabilities(model, img, TileSettings(tile=16), amp=True)
+    a = predict_probabilities(model, img, TileSettings(tile=16), autocast=torch.float16)
     b = predict_probabilities(model, img, TileSettings(tile=16))
     np.testing.assert_array_equal(a, b)

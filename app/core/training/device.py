@@ -11,7 +11,7 @@ import torch
 @dataclass(frozen=True)
 class DeviceInfo:
     name: str  # "cpu", "cuda:0", "mps"
-    description: str  # e.g. "NVIDIA H100 (79.1 GiB)" or "CPU (2 threads)"
+    description: str  # e.g. "NVIDIA H100 (79.1 GiB)" or "CPU (2 threads, native bfloat16)"
     memory_bytes: int = 0
 
 
@@ -51,7 +51,10 @@ def available_devices() -> list[DeviceInfo]:
                                     props.total_memory))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         found.append(DeviceInfo("mps", "Apple GPU (Metal)"))
-    found.append(DeviceInfo("cpu", f"CPU ({torch.get_num_threads()} threads)"))
+    from .precision import cpu_has_native_bfloat16
+
+    bf16 = ", native bfloat16" if cpu_has_native_bfloat16() else ""
+    found.append(DeviceInfo("cpu", f"CPU ({torch.get_num_threads()} threads{bf16})"))
     return found
 
 

@@ -24,6 +24,7 @@ from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save
 from .data import Normaliser, PatchDataset, ValidationWeights
 from .device import configure_cpu_threads, resolve_device
 from .distributed import DistributedContext, recount_steps
+from .precision import autocast_dtype, describe, prefers_channels_last
 from .events import (BatchFinished, CheckpointSaved, EpochFinished, Failed, Finished, LandscapeSaved,
                      TrainingWarning)
 from .landscape_snapshots import LandscapeRecorder
@@ -73,7 +74,8 @@ class Trainer:
         self.device = self.ctx.start(resolve_device(cfg.training.device))
         if self.device.type == "cpu":
             configure_cpu_threads()
-        self.amp = self.device.type == "cuda" and cfg.training.mixed_precision in ("auto", "on")
+        self.autocast = autocast_dtype(self.device, cfg.training.mixed_precision)
+        self.channels_last = prefers_channels_last(self.device)
         if self.dataset is None:
             self.dataset = load_experiment_data(cfg)
         train = self.dataset.split("train")
@@ -107,7 +109,7 @@ class Trainer:
             raise TrainingError(f"patch size {cfg.data.patch_size}: {exc}", "data") from None
         self.crop = (cfg.data.patch_size - out_size[0]) // 2  # valid convolutions: labels cropped to the logits
         self.model.to(self.device)
-        if self.device.type == "cuda":
+        if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.net = self.ctx.wrap(self.model, self.device)
         self.ema = WeightAverage(self.model, cfg.training.ema_decay) if cfg.training.ema_decay > 0 else None
@@ -119,7 +121,7 @@ class Trainer:
         self.scheduler = build_scheduler(cfg.optimizer.schedule, self.optimizer,
                                          self.steps_per_epoch * cfg.training.epochs,
                                          cfg.optimizer.warmup_steps, **cfg.optimizer.schedule_params)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast == torch.float16)
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.elapsed = 0.0
         self.best_value: float | None = None
@@ -133,7 +135,8 @@ class Trainer:
         if self.ctx.is_main:  # resumed: the epochs and time limit it continues with
             cfg.save(self.folder.config_path)
         self.folder.log(f"model {cfg.model.name} ({count_parameters(self.model):,} parameters), "
-                     f"{len(train)} training / {len(self.val)} validation images, device {self.device}")
+                     f"{len(train)} training / {len(self.val)} validation images, device {self.device}, "
+                        f"{describe(self.autocast)} arithmetic")
 
     def _state(self, epoch: int, step_in_epoch: int) -> dict:
         return {
@@ -350,7 +353,7 @@ class Trainer:
     def _train_step(self, images, masks, weights, epoch: int, step: int) -> tuple[float, float, float]:
         non_blocking = self.device.type == "cuda"
         images = images.to(self.device, non_blocking=non_blocking)
-        if self.device.type == "cuda":
+        if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         if self.crop:
             c = self.crop
@@ -358,7 +361,7 @@ class Trainer:
         masks = masks.to(self.device, non_blocking=non_blocking)
         weights = weights.to(self.device, non_blocking=non_blocking)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             outputs = self.net(images)
         heads = outputs if isinstance(outputs, list) else [outputs]
         loss = sum(self.loss_fn(head, masks, weights) for head in heads) / len(heads)
@@ -459,7 +462,7 @@ class Trainer:
         losses, rand_errors = [], []
         for index, sample in enumerate(self.val):
             probs = predict_probabilities(self.predicting_model, self.normaliser(sample.image), settings,
-                                          device=self.device, amp=self.amp)
+                                          device=self.device, autocast=self.autocast)
             logits = torch.from_numpy(np.log(np.clip(probs, 1e-7, 1.0)))[None]
             if self.num_classes == 1:
                 logits = logits[:, 1:] - logits[:, :1]
