@@ -248,9 +248,9 @@ def predict_probabilities(model: nn.Module, image: np.ndarray, settings: TileSet
     every submodule's training flag is restored afterwards. ``device``: where tiles are sent (the
     model must already be there; ``None`` = the model's device). ``autocast``: the dtype to
     autocast to (float16 on CUDA, bfloat16 on CUDA or the CPU; see ``training.precision``), None
-    = float32. On CUDA and the CPU, tiles go in channels-last (faster convolutions). ``progress(done, total)`` is called after each batch of tiles;
-    ``should_stop()`` is checked before each batch and ``True`` raises
-    ``InterruptedError("prediction stopped")``.
+    = float32. On CUDA and the CPU, tiles go in channels-last (faster convolutions).
+    ``progress(done, total)`` is called after each batch of tiles; ``should_stop()`` is checked
+    before each batch and ``True`` raises ``InterruptedError("prediction stopped")``.
     """
     data = _prepare_image(image, mean, std, getattr(model, "in_channels", None))
     height, width = data.shape[:2]

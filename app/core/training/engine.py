@@ -135,7 +135,7 @@ class Trainer:
         if self.ctx.is_main:  # resumed: the epochs and time limit it continues with
             cfg.save(self.folder.config_path)
         self.folder.log(f"model {cfg.model.name} ({count_parameters(self.model):,} parameters), "
-                     f"{len(train)} training / {len(self.val)} validation images, device {self.device}, "
+                        f"{len(train)} training / {len(self.val)} validation images, device {self.device}, "
                         f"{describe(self.autocast)} arithmetic")
 
     def _state(self, epoch: int, step_in_epoch: int) -> dict:
