@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..training.precision import prefers_channels_last
 from .batch import LandscapeBatch
 from .directions import Direction, random_direction, random_directions
 from .result import LandscapeResult
@@ -104,7 +105,7 @@ class PerturbedModel:
                     raise ValueError(f"direction {k + 1}: {name} has shape {tuple(d.shape)}, "
                                      f"the model's {tuple(names[name].shape)}")
         self.device = torch.device(device) if device is not None else _model_device(model)
-        self.channels_last = optimise and self.device.type in ("cpu", "cuda")
+        self.channels_last = optimise and prefers_channels_last(self.device)
         twin = copy.deepcopy(model).to(self.device).eval()
         twin.requires_grad_(False)
         scales = _fold_batch_norm(twin) if optimise else {}
