@@ -32,12 +32,13 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> "Predictor":
+        import torch
+
         from .models import build_model
         from .training.checkpoint import CheckpointError, load_checkpoint, load_model_state
         from .training.data import Normaliser
         from .training.device import resolve_device
         from .training.precision import prefers_channels_last
-        import torch
 
         path = Path(path)
         torch_device = resolve_device(device)
