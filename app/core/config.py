@@ -29,6 +29,14 @@ class ConfigError(ValueError):
     """A configuration key or value is not acceptable; the message names the key."""
 
 
+def _beside(config_file: Path, value: str | None) -> str | None:
+    """``value`` as an absolute path, a relative one taken from ``config_file``'s folder."""
+    if not value:
+        return value
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (config_file.parent / p).absolute())
+
+
 def _default_augmentation() -> dict:
     from .augment import default_pipeline
 
@@ -136,9 +144,14 @@ class ExperimentConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ExperimentConfig":
+        """Read an experiment file. A relative ``data.path`` or ``data.label_stack`` is taken
+        relative to the file's folder (not the working folder) and made absolute."""
         path = Path(path)
         try:
-            return cls.from_json(path.read_text(encoding="utf-8"))
+            config = cls.from_json(path.read_text(encoding="utf-8"))
+            config.data.path, config.data.label_stack = (
+                _beside(path, config.data.path), _beside(path, config.data.label_stack))
+            return config
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         except UnicodeDecodeError:

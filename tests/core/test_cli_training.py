@@ -330,3 +330,14 @@ def test_a_home_relative_data_path_in_a_config_is_expanded(tmp_path, capsys, mon
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) != 0
     error = capsys.readouterr().err
     assert str(tmp_path / "no-such-data") in error and "~" not in error, error
+
+
+def test_a_relative_data_path_in_a_config_is_taken_from_the_configs_folder(tmp_path, capsys, monkeypatch):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir(), elsewhere.mkdir()
+    config = project / "exp.json"
+    config.write_text(json.dumps({"data": {"path": "no-such-data"}}))
+    monkeypatch.chdir(elsewhere)
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) != 0
+    error = capsys.readouterr().err
+    assert f"{project / 'no-such-data'} does not exist" in error, error

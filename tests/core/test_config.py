@@ -15,6 +15,23 @@ def test_defaults_validate_and_round_trip(tmp_path):
     assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
 
 
+def test_relative_data_paths_are_taken_from_the_experiment_files_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    data = ExperimentConfig().to_dict()
+    data["data"]["path"] = "stacks/volume.tif"
+    data["data"]["label_stack"] = "stacks/labels.tif"
+    (folder / "exp.json").write_text(json.dumps(data))
+    monkeypatch.chdir(tmp_path)  # not the file's folder
+    config = ExperimentConfig.load("project/exp.json")
+    assert config.data.path == str(folder / "stacks" / "volume.tif")
+    assert config.data.label_stack == str(folder / "stacks" / "labels.tif")
+    data["data"].update(path=str(tmp_path / "elsewhere"), label_stack=None)
+    (folder / "abs.json").write_text(json.dumps(data))
+    absolute = ExperimentConfig.load(folder / "abs.json")
+    assert absolute.data.path == str(tmp_path / "elsewhere") and absolute.data.label_stack is None
+
+
 def test_changed_values_survive_the_round_trip():
     data = ExperimentConfig().to_dict()
     data["model"] = {"name": "unet_pp", "params": {"deep_supervision": True, "depth": 3}}
