@@ -72,8 +72,13 @@ def read_state(out_dir: str | os.PathLike) -> dict:
         raise SweepError(f"{path} is not readable: {exc}") from None
 
 
-def _same_settings(run_dir: Path, config: ExperimentConfig) -> str | None:
-    """None if ``run_dir`` was trained with ``config`` (the device may differ), else the difference."""
+# what continuing a run (the Runs panel's Continue, ``train --resume``) may change in its folder
+CONTINUABLE = ("training.epochs", "training.time_limit", "optimizer.lr")
+
+
+def _same_settings(run_dir: Path, config: ExperimentConfig, ignore: tuple[str, ...] = ()) -> str | None:
+    """None if ``run_dir`` was trained with ``config`` (the device may differ, and the dotted
+    keys in ``ignore``), else the first difference."""
     try:
         theirs = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -82,6 +87,10 @@ def _same_settings(run_dir: Path, config: ExperimentConfig) -> str | None:
     for data in (theirs, mine):  # the sweep's name and device may change between calls
         data.get("training", {}).pop("device", None)
         data.pop("name", None)
+        for key in ignore:
+            section, _, name = key.partition(".")
+            if isinstance(data.get(section), dict):
+                data[section].pop(name, None)
 
     def first_difference(a, b, prefix=""):
         if isinstance(a, dict) and isinstance(b, dict):
@@ -93,6 +102,22 @@ def _same_settings(run_dir: Path, config: ExperimentConfig) -> str | None:
         return None if a == b else f"{prefix.rstrip('.')} {a!r} there, {b!r} now"
 
     return first_difference(theirs, mine)
+
+
+def _continued_config(run_dir: Path, config: ExperimentConfig) -> ExperimentConfig | None:
+    """The run's own settings when the point in ``run_dir`` was continued past the sweep's plan
+    (more epochs, another time limit or learning rate, and a resume in its log); else None."""
+    try:
+        continued = "resumed at epoch" in (run_dir / "train.log").read_text(encoding="utf-8", errors="replace")
+        if not continued or _same_settings(run_dir, config, ignore=CONTINUABLE):
+            return None
+        theirs = ExperimentConfig.load(run_dir / "config.json")
+    except (OSError, ValueError):  # ConfigError is a ValueError
+        return None
+    if theirs.training.epochs < config.training.epochs:
+        return None  # fewer epochs than the sweep asks: the sweep was changed, not the run continued
+    theirs.training.device = config.training.device
+    return theirs
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, progress: Callable[[SweepProgress], None] | None = None,
@@ -127,6 +152,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, progress: Callable[[S
     for point in points:
         run_dir = out_dir / point.name
         difference = _same_settings(run_dir, point.config) if run_dir.exists() else None
+        continued = _continued_config(run_dir, point.config) if difference else None
+        if continued is not None:  # trained on in its folder: the sweep keeps it as it is now
+            point.config, difference = continued, None
         if difference:
             raise SweepError(f"{run_dir} was trained with other settings ({difference}); "
                              f"choose another output folder or remove it")

@@ -212,6 +212,62 @@ def test_a_sweep_folder_trained_with_other_settings_is_refused(finished, data, t
         run_sweep(spec, out)
 
 
+def _continue(run_dir, epochs, stop_after_batches=None):
+    """Continue a run in its folder as the Runs panel's Continue does (optionally stopping)."""
+    from app.core.training.continuation import plan_continuation
+    from app.core.training.engine import Trainer
+    from app.core.training.events import BatchFinished
+
+    plan = plan_continuation(run_dir, epochs=epochs)
+    trainer = Trainer(plan.config, run_dir, resume=True)
+    batches = []
+
+    def stop_later(event):
+        if isinstance(event, BatchFinished):
+            batches.append(event)
+            if stop_after_batches and len(batches) >= stop_after_batches:
+                trainer.control.stop()
+
+    trainer.listeners.append(stop_later)
+    return trainer.run()
+
+
+def test_a_point_continued_in_its_folder_counts_as_that_point(finished, data, tmp_path):
+    """Continuing a finished point (more epochs, in the Runs panel) used to make every later run
+    of the sweep refuse the folder as 'trained with other settings'."""
+    out = tmp_path / "copy"
+    shutil.copytree(finished[0], out)
+    assert _continue(out / "unet__dice", epochs=2)["reason"] == "completed"
+    before = snapshot(out / "unet__dice")
+    result = run_sweep(tiny_spec(data), out)
+    assert [p.status for p in result.points] == ["completed"] * 4
+    assert result.points[0].summary == json.loads((out / "unet__dice" / "summary.json").read_text())
+    assert len((out / "unet__dice" / "history.csv").read_text().splitlines()) == 3  # its 2 epochs
+    assert snapshot(out / "unet__dice") == before
+
+
+def test_a_continued_point_that_was_stopped_resumes_with_its_own_settings(finished, data, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(finished[0], out)
+    assert _continue(out / "unet__dice", epochs=3, stop_after_batches=1)["reason"] == "stopped"
+    result = run_sweep(tiny_spec(data), out)
+    assert [p.status for p in result.points] == ["completed"] * 4
+    rows = (out / "unet__dice" / "history.csv").read_text().splitlines()
+    assert len(rows) == 4 and json.loads((out / "unet__dice" / "config.json").read_text())["training"]["epochs"] == 3
+
+
+def test_a_sweep_changed_to_more_epochs_than_its_points_trained_is_refused(finished, data, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(finished[0], out)
+    assert _continue(out / "unet__dice", epochs=2)["reason"] == "completed"
+    more = tiny_base(data)
+    more["training"]["epochs"] = 3
+    spec = SweepSpec.from_dict({"name": "tiny", "base": more, "grid": GRID_2X2})
+    with pytest.raises(SweepError, match=r"unet__dice was trained with other settings \(training.epochs 2 there, "
+                                         r"3 now\)"):
+        run_sweep(spec, out)
+
+
 def test_a_folder_of_the_users_that_is_not_a_sweep_is_refused(data, tmp_path):
     out = tmp_path / "mine"
     (out / "unet__dice").mkdir(parents=True)
