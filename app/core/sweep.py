@@ -189,6 +189,10 @@ class SweepSpec:
                 config = ExperimentConfig.from_dict(copy.deepcopy(self.base))
             except ConfigError as exc:
                 raise SweepError(f"base: {exc}") from None
+            for key in ("path", "label_stack"):  # relative to the sweep file, as a base file's are to it
+                value = getattr(config.data, key)
+                if value and self.base_dir is not None:
+                    setattr(config.data, key, str(self._resolve(value).absolute()))
         else:
             raise SweepError(f"base must be an experiment object, a path to an experiment JSON or null; "
                              f"got {self.base!r}")

@@ -73,6 +73,17 @@ def test_spec_from_file_resolves_base_and_out_beside_it_and_round_trips(tmp_path
         [p.config for p in expand(spec)]
 
 
+def test_relative_data_paths_of_a_base_are_taken_from_the_file_they_are_written_in(tmp_path, monkeypatch):
+    (tmp_path / "bases").mkdir()
+    (tmp_path / "bases" / "exp.json").write_text(json.dumps({"data": {"path": "isbi"}}))
+    (tmp_path / "from_file.json").write_text(json.dumps({"base": "bases/exp.json", "grid": {"optimizer.lr": [0.1]}}))
+    (tmp_path / "inline.json").write_text(json.dumps({"base": {"data": {"path": "isbi"}},
+                                                      "grid": {"optimizer.lr": [0.1]}}))
+    monkeypatch.chdir(tmp_path / "bases")  # neither file's folder decides, not the working folder
+    assert SweepSpec.load(tmp_path / "from_file.json").base_config().data.path == str(tmp_path / "bases" / "isbi")
+    assert SweepSpec.load(tmp_path / "inline.json").base_config().data.path == str(tmp_path / "isbi")
+
+
 @pytest.mark.parametrize("data, message", [
     ({"grid": {"loss.name": ["dice"]}, "gird": {}}, "gird: unknown key in the sweep; valid: name, base, grid, seed, "
                                                     "device, out"),
