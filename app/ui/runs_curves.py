@@ -45,6 +45,8 @@ def _points(curves: dict[str, np.ndarray], metric: str) -> tuple[np.ndarray, np.
     """(epochs, values) of ``metric``, without the epochs where it was not recorded (NaN)."""
     y = np.asarray(curves.get(metric, np.empty(0)), dtype=float)
     x = np.asarray(curves.get("epoch", np.arange(1, len(y) + 1)), dtype=float)
+    if len(x) != len(y):  # a run whose history lacks the column (an older run): nothing to draw
+        return np.empty(0), np.empty(0)
     keep = np.isfinite(x) & np.isfinite(y)
     return x[keep], y[keep]
 

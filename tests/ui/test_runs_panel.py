@@ -459,6 +459,21 @@ def test_long_histories_are_drawn_without_a_marker_per_epoch(qtbot):
     assert np.array_equal(long_item.getOriginalDataset()[1], long_run["val_loss"])
 
 
+def test_a_run_without_the_chosen_column_is_named_not_drawn(qtbot):
+    """A run whose history lacks a column (an older run) made drawing that column raise on the
+    GUI thread (its epochs and its empty values could not be paired)."""
+    from app.ui.runs_curves import RunsCurvesPlot
+
+    plot = RunsCurvesPlot()
+    qtbot.addWidget(plot)
+    new = {"epoch": np.array([1.0, 2.0]), "val_loss": np.array([0.5, 0.4]),
+           "val_adapted_rand_error": np.array([0.3, 0.2])}
+    old = {"epoch": np.array([1.0, 2.0]), "val_loss": np.array([0.6, 0.5])}
+    plot.set_runs([("new", new), ("old", old)])
+    plot.set_metric("val_adapted_rand_error")
+    assert plot.legend_names() == ["new"] and "old" in plot.note_label.text()
+
+
 @pytest.mark.parametrize("action", ["rename", "delete"])
 def test_a_scan_started_before_a_rename_or_delete_does_not_bring_old_folders_back(qtbot, panel, runs_root,
                                                                                   monkeypatch, action):
