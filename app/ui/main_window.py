@@ -341,14 +341,15 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def open_paths(self, paths: list[str]) -> bool:
-        """Open dropped files: ``.json`` an experiment, ``.pt`` a checkpoint, else a dataset."""
+        """Open dropped files: a review (``review.json`` or its folder), ``.json`` an experiment,
+        ``.pt`` a checkpoint, else a dataset."""
         if not paths or self.state.training:
             return False
         first = paths[0].lower()
+        if len(paths) == 1 and Path(paths[0]).name == "review.json":  # before other .json: not an experiment
+            return self.open_review(str(Path(paths[0]).parent))
         if len(paths) == 1 and first.endswith(".json"):
             return self.files.open(paths[0])
-        if len(paths) == 1 and Path(paths[0]).name == "review.json":
-            return self.open_review(str(Path(paths[0]).parent))
         if len(paths) == 1 and (Path(paths[0]) / "review.json").is_file():
             return self.open_review(paths[0])
         if len(paths) == 1 and first.endswith(".pt"):

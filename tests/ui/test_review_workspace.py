@@ -128,12 +128,18 @@ def test_review_command_line_option_opens_the_review(tmp_path, demo_folder):
     assert owner["pid"] == result.pid
 
 
-def test_dropping_a_review_folder_opens_it(qtbot, demo_folder, tmp_path):
+@pytest.mark.parametrize("dropped", ["folder", "review.json"])
+def test_dropping_a_review_folder_or_its_record_opens_it(qtbot, demo_folder, tmp_path, dropped, monkeypatch):
+    """A dropped review.json was opened as an experiment ("cases: unknown key in the experiment")."""
+    from PySide6.QtWidgets import QMessageBox
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kw: warnings.append(args[2]))
     folder = tmp_path / "review"
     train = demo_folder / "train"
     ReviewStore.create_from_folders(folder, train / "images", train / "masks").close()
     win = new_window(qtbot)
-    assert win.open_paths([str(folder)])
+    assert win.open_paths([str(folder if dropped == "folder" else folder / "review.json")])
     panel = win.panel("Review")
     assert panel.session.store is not None and panel.session.store.folder == folder
     assert win.docks["Review"].isVisible()
