@@ -88,6 +88,7 @@ class ReviewSession(QObject):
         self.preferred_view = "prediction"  # what uncorrected cases open with
         self.history = EditHistory()
         self._had_correction = False
+        self._unsaved: str | None = None  # the case whose correction on screen failed to save
         self._generation = 0  # bumped for every review opened: results of an older one are dropped
         self._cache: OrderedDict[str, PreparedCase] = OrderedDict()
         self._edits: dict[str, int] = {}  # saves per case: a copy read before the last save is stale
@@ -191,7 +192,7 @@ class ReviewSession(QObject):
             return
         self.store.record.case(name)  # unknown names fail here
         self.current, self.data, self.cleaned, self.working, self.display_image = name, None, None, None, None
-        self._had_correction = False
+        self._had_correction, self._unsaved = False, None
         self.history.clear()
         if not self.read_only:
             try:
@@ -353,6 +354,11 @@ class ReviewSession(QObject):
         if self.data is not None and self.mask() is None:
             self.failed.emit("The clean-up is being redone with the new settings; decide once it is on screen.")
             return False
+        if self._unsaved == self.current and not self._save_working():  # what is approved must be on disk
+            self.failed.emit("The correction on screen is still not saved, so the decision was not recorded "
+                             "(the export would not contain it). Check that the review folder can be written, "
+                             "then decide again.")
+            return False
         variant = self.view if self.view in ("prediction", "watershed") else self.store.case(self.current).variant
         try:
             self.store.decide(self.current, state, self.reviewer, reason=reason, comment=comment, variant=variant,
@@ -439,10 +445,11 @@ class ReviewSession(QObject):
         self._had_correction = False
         self._save_working(revert=True)
 
-    def _save_working(self, revert: bool = False, redraw: bool = True) -> None:
+    def _save_working(self, revert: bool = False, redraw: bool = True) -> bool:
+        """Write the working mask (or drop the correction); False when that failed."""
         name = self.current
         if name is None or self.store is None or (self.working is None and not revert):
-            return
+            return True
         back_to_start = not self._had_correction and not self.history.can_undo
         self._revision += 1
         try:
@@ -451,7 +458,9 @@ class ReviewSession(QObject):
                 self.working, self.view = None, self.preferred_view
             else:
                 self.store.save_correction(name, self.working, self.reviewer, stats=self._mask_stats(self.working))
+            self._unsaved = None
         except (OSError, ReviewError) as exc:
+            self._unsaved = name
             self.failed.emit(f"The correction was not saved: {exc}")
         self._cache.pop(name, None)  # the cached copy no longer shows the case as it is
         self._edits[name] = self._edits.get(name, 0) + 1  # and copies being read now are stale too
@@ -460,3 +469,4 @@ class ReviewSession(QObject):
         self.caseUpdated.emit(name)
         if redraw or self.working is None:
             self.maskChanged.emit()
+        return self._unsaved is None

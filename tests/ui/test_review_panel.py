@@ -464,6 +464,30 @@ def test_a_decision_that_cannot_be_saved_says_so(qtbot, panel, review_dir, monke
     assert panel.queue.progress_label.text().startswith("0 of 4")
 
 
+def test_a_correction_that_failed_to_save_is_saved_before_its_case_is_accepted(qtbot, panel, review_dir,
+                                                                              monkeypatch):
+    """Accepting after a correction's save had failed recorded the decision without the
+    correction: the export then wrote the prediction instead of the mask on screen."""
+    from app.core.review import ReviewStore
+
+    open_and_wait(qtbot, panel, review_dir, "a")
+    session, real = panel.session, ReviewStore.save_correction
+    monkeypatch.setattr(ReviewStore, "save_correction",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError(13, "Permission denied")))
+    assert session.begin_edit()
+    session.stroke([(0, 0), (20, 20)], 2, 1)
+    session.end_edit()
+    assert "correction was not saved" in panel.banner.text()
+    panel.decide("accepted")  # the folder still cannot be written
+    assert "still not saved" in panel.banner.text() and session.store.case("a").state == "unreviewed"
+    shown = session.working.copy()
+    monkeypatch.setattr(ReviewStore, "save_correction", real)
+    panel.decide("accepted")
+    case = session.store.case("a")
+    assert case.state == "accepted" and case.corrected
+    assert np.array_equal(session.store.load_case("a").corrected, shown) and shown[10, 10] == 1
+
+
 def test_a_new_reason_that_cannot_be_added_to_the_list_says_so_and_the_rejection_still_counts(
         qtbot, panel, review_dir, monkeypatch):
     open_and_wait(qtbot, panel, review_dir, "a")
