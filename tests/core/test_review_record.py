@@ -150,6 +150,14 @@ def test_state_labels():
      "'source': 'kind' must be a text"),
     (json.dumps({"format": FORMAT, "version": 1, "cases": [], "watershed": {"min_object_size": -5}}),
      "is damaged \\(clean-up settings: .*min_object_size = -5 is outside"),
+    # a second case of one name could never be reached (decisions on it landed on the other)
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [{"name": "a", "image": "a.png", "mask": "a.png"},
+                                                           {"name": "a", "image": "b.png", "mask": "b.png"}]}),
+     r"is damaged \(two cases are named 'a'\)"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [], "problems": [{"file": "x.png"}]}),
+     r"is damaged \(a left-out file needs a 'path' and a 'reason' text"),
+    (json.dumps({"format": FORMAT, "version": 1, "cases": [], "problems": [{"path": "x.png", "reason": 3}]}),
+     "a left-out file needs"),
 ])
 def test_bad_records_raise_review_error_naming_the_file(text, message):
     where = "/reviews/ward 3/review.json"

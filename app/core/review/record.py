@@ -166,6 +166,15 @@ class ReviewRecord:
             raise ReviewError(f"{path} was written by a newer SegStudio (review format {data['version']})")
         try:
             cases = [ReviewCase.from_dict(entry) for entry in _list_field(data, "cases", dict, [])]
+            seen: set[str] = set()
+            for case in cases:  # decisions are kept by name: a second case of that name is unreachable
+                if case.name in seen:
+                    raise TypeError(f"two cases are named {case.name!r}")
+                seen.add(case.name)
+            problems = _list_field(data, "problems", dict, [])
+            for problem in problems:  # {"path", "reason"} texts, as the panel lists them
+                if not all(isinstance(problem.get(k), str) for k in ("path", "reason")):
+                    raise TypeError(f"a left-out file needs a 'path' and a 'reason' text, not {problem!r}"[:200])
             watershed = _dict_field(data, "watershed")
             from ..postprocess import WatershedParams  # imported here: OpenCV is not needed to list cases
 
@@ -175,7 +184,7 @@ class ReviewRecord:
                 raise TypeError(f"clean-up settings: {exc}") from None
             return cls(cases=cases, source=_dict_field(data, "source", SOURCE_TEXTS), watershed=watershed,
                        reasons=_list_field(data, "reasons", str, list(DEFAULT_REASONS)),
-                       position=str(data.get("position", "")), problems=_list_field(data, "problems", dict, []),
+                       position=str(data.get("position", "")), problems=problems,
                        created=str(data.get("created", "")))
         except ReviewError as exc:
             raise ReviewError(f"{path}: {exc}") from None
