@@ -77,7 +77,11 @@ class Predictor:
         from .inference import predict_probabilities, tile_settings_for
         from .training.precision import autocast_dtype
 
-        image = self._to_training_depth(as_hwc(image))
+        image = as_hwc(image)
+        if image.dtype.kind == "f" and not np.isfinite(image).all():  # NaN spreads through every tile it touches
+            bad = int(image.size - np.count_nonzero(np.isfinite(image)))
+            raise ValueError(f"{bad} pixel(s) are NaN or infinite; fill them before predicting")
+        image = self._to_training_depth(image)
         if image.shape[2] != self.in_channels:
             if self.in_channels == 3 and image.shape[2] == 1:
                 image = np.repeat(image, 3, axis=2)

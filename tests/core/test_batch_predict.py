@@ -104,3 +104,23 @@ def test_the_record_says_which_files_are_whose_and_a_skipped_image_still_counts(
     assert by_image["a.png"]["probability"] != by_image["a_probability.png"]["mask"]
     for output in outputs:
         assert (tmp_path / "out" / output["mask"]).is_file() and (tmp_path / "out" / output["probability"]).is_file()
+
+
+def test_an_image_with_nan_pixels_is_skipped_with_the_reason(model, tmp_path):
+    """A float image with NaN pixels was predicted silently: NaN probabilities, a wrong mask."""
+    import tifffile
+
+    _, checkpoint, predictor = model
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = read_image(sorted(model[0].iterdir())[0]).astype(np.float32)
+    bad = good.copy()
+    bad[3, 4] = np.nan
+    tifffile.imwrite(folder / "good.tif", good)
+    tifffile.imwrite(folder / "holes.tif", bad)
+    with pytest.raises(ValueError, match=r"1 pixel\(s\) are NaN or infinite"):
+        predictor.predict(bad)
+    result = predict_folder(predictor, checkpoint, folder, tmp_path / "out")
+    assert [p.name for p in result.written] == ["good.png"]
+    assert result.skipped == [{"path": str(folder / "holes.tif"),
+                               "reason": "1 pixel(s) are NaN or infinite; fill them before predicting"}]
