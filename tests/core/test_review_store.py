@@ -271,8 +271,10 @@ def test_failed_creation_leaves_no_review_folder_behind(tmp_path):
     src = make_folder(tmp_path / "src", ["a", "b"])
     for name in ("a", "b"):
         (src / "masks" / f"{name}.png").write_bytes(b"broken")
-    with pytest.raises(ReviewError, match="no readable image and mask pairs"):
+    with pytest.raises(ReviewError, match="no readable image and mask pairs") as info:
         ReviewStore.create_from_folders(tmp_path / "new", src / "images", src / "masks")
+    assert "(masks/a.png: " in str(info.value) and "; masks/b.png: " in str(info.value)  # why, not only that
+    assert "left out" not in str(info.value)
     assert not (tmp_path / "new").exists()
     (tmp_path / "empty").mkdir()  # a chosen empty folder stays, and stays empty
     with pytest.raises(ReviewError):
@@ -814,6 +816,12 @@ def test_create_from_checkpoint_with_explicit_watershed_and_refusals(trained, tm
     with pytest.raises(ReviewError, match="no images"):
         ReviewStore.create_from_checkpoint(tmp_path / "new", checkpoint, tmp_path / "none", device="cpu")
     assert not (tmp_path / "new").exists()
+    (tmp_path / "broken").mkdir()
+    for name in ("a", "b", "c"):
+        (tmp_path / "broken" / f"{name}.png").write_bytes(b"not a picture")
+    with pytest.raises(ReviewError, match=r"none of the images in .*broken could be predicted \(broken/a.png: "
+                                          r".*; broken/b.png: .*; and 1 more\)"):
+        ReviewStore.create_from_checkpoint(tmp_path / "new", checkpoint, tmp_path / "broken", device="cpu")
 
 
 def test_adopted_correction_gets_its_area_and_a_history_entry(store):

@@ -51,6 +51,15 @@ def read_manifest(masks_dir: Path) -> dict:
         return {}
 
 
+def _why(problems: list[Problem], shown: int = 2) -> str:
+    """The first reasons files were left out, for a message that nothing could be used."""
+    if not problems:
+        return ""
+    first = "; ".join(f"{p.path.parent.name}/{p.path.name}: {p.reason.removesuffix('; case left out')}"
+                      for p in problems[:shown])
+    return f" ({first}{f'; and {len(problems) - shown} more' if len(problems) > shown else ''})"
+
+
 def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem],
                        progress: Progress | None = None, should_stop: ShouldStop = _none) -> list[ReviewCase]:
     """Pair images with predicted masks by stem and check each pair can be read and matches in
@@ -94,7 +103,7 @@ def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem
         if progress:
             progress(i + 1, len(pairs))
     if not cases:
-        raise ReviewError(f"no readable image and mask pairs in {images_dir} and {masks_dir}")
+        raise ReviewError(f"no readable image and mask pairs in {images_dir} and {masks_dir}{_why(problems)}")
     return cases
 
 
@@ -200,7 +209,7 @@ def cases_from_checkpoint(checkpoint: Path, images_dir: Path, review_dir: Path, 
         if progress:
             progress(i + 1, len(paths))
     if not cases:
-        raise ReviewError(f"none of the images in {images_dir} could be predicted")
+        raise ReviewError(f"none of the images in {images_dir} could be predicted{_why(problems)}")
     info = {"checkpoint": str(Path(checkpoint).resolve()), "model": predictor.config.model.name,
             "experiment": predictor.config.name, "postprocess": predictor.watershed_params.to_dict()}
     return cases, info
