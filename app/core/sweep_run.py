@@ -158,7 +158,10 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, progress: Callable[[S
         if difference:
             raise SweepError(f"{run_dir} was trained with other settings ({difference}); "
                              f"choose another output folder or remove it")
-        summary = RunFolder(run_dir, writable=False).read_summary() if run_dir.exists() else {}
+        try:
+            summary = RunFolder(run_dir, writable=False).read_summary() if run_dir.exists() else {}
+        except ValueError:  # damaged: the point resumes from its checkpoint and writes it again
+            summary = {}
         old = previous.get(point.name, {})
         result = PointResult(point.name, point.values, "pending", point.name)
         if summary.get("reason") in FINISHED_REASONS:

@@ -88,3 +88,13 @@ def test_time_used_counts_a_part_epoch_before_a_stop(tmp_path):
     assert load_run(run).seconds_done == 31.0 and load_run(run).time_left == 69.0
     (run / "summary.json").write_text(json.dumps({"reason": "stopped", "wall_seconds": "n/a"}))
     assert load_run(run).seconds_done == 25.0
+
+
+@pytest.mark.parametrize("text, why", [("{bad", "JSONDecodeError"), ("[" * 100_000 + "]" * 100_000, "RecursionError"),
+                                       ("[1, 2]", "not a JSON object")])
+def test_a_damaged_summary_is_named(tmp_path, text, why):
+    """A damaged summary.json gave a bare JSON message (or an uncaught RecursionError)."""
+    run = make_run(tmp_path / "run", 2, epochs=5)
+    (run / "summary.json").write_text(text)
+    with pytest.raises(ValueError, match=rf"summary.json is damaged \({why}"):
+        plan_continuation(run, epochs=8)

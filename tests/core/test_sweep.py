@@ -279,6 +279,15 @@ def test_a_sweep_changed_to_more_epochs_than_its_points_trained_is_refused(finis
         run_sweep(spec, out)
 
 
+def test_a_point_with_a_damaged_summary_is_resumed_and_its_summary_written_again(finished, data, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(finished[0], out)
+    (out / "unet__dice" / "summary.json").write_text("{damaged")
+    result = run_sweep(tiny_spec(data), out)
+    assert [p.status for p in result.points] == ["completed"] * 4
+    assert json.loads((out / "unet__dice" / "summary.json").read_text())["reason"] == "completed"
+
+
 def test_a_folder_of_the_users_that_is_not_a_sweep_is_refused(data, tmp_path):
     out = tmp_path / "mine"
     (out / "unet__dice").mkdir(parents=True)

@@ -122,8 +122,17 @@ class RunFolder:
         atomic_write_json(self.path / "summary.json", summary)
 
     def read_summary(self) -> dict:
+        """summary.json ({} before the run first ended); ValueError naming the file when damaged."""
         path = self.path / "summary.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (ValueError, RecursionError) as exc:  # bad JSON or text, or nested too deeply
+            raise ValueError(f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} is damaged (not a JSON object)")
+        return data
 
     def log(self, line: str) -> None:
         if not self.writable:
