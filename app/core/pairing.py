@@ -81,6 +81,9 @@ def _listing(folder: Path, problems: list[Problem]) -> list[Path]:
 
 def pair_folder(image_dir: Path, mask_dir: Path, split: str | None, problems: list[Problem]) -> list[PairSpec]:
     """Pair ``image_dir``'s images with ``mask_dir``'s masks by stem, reporting the leftovers."""
+    if image_dir.resolve() == mask_dir.resolve():
+        raise DatasetError(f"the images and the masks are the same folder ({image_dir}); each image would "
+                           "be its own mask")
     images = _listing(image_dir, problems)
     masks = _listing(mask_dir, problems)
     if not images:

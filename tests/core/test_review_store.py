@@ -267,6 +267,13 @@ def test_empty_images_folder_is_refused_and_nothing_is_left(tmp_path):
     assert not (tmp_path / "review").exists()
 
 
+def test_the_same_folder_for_images_and_masks_is_refused(tmp_path):
+    src = make_folder(tmp_path / "src", ["a", "b"])
+    with pytest.raises(ReviewError, match="the images and the masks are the same folder"):
+        ReviewStore.create_from_folders(tmp_path / "new", src / "images", src / "images" / ".." / "images")
+    assert not (tmp_path / "new").exists()
+
+
 def test_failed_creation_leaves_no_review_folder_behind(tmp_path):
     src = make_folder(tmp_path / "src", ["a", "b"])
     for name in ("a", "b"):

@@ -68,6 +68,9 @@ def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem
     for folder in (images_dir, masks_dir):
         if not folder.is_dir():
             raise ReviewError(f"folder not found: {folder}")
+    if images_dir.resolve() == masks_dir.resolve():  # every image would be its own mask
+        raise ReviewError(f"the images and the masks are the same folder ({images_dir}); choose the folder "
+                          "with the predicted masks")
     outputs = manifest_outputs(masks_dir)
     if outputs is not None:  # a `segstudio predict` folder: its record says which mask is whose
         pairs, maps = _pairs_from_outputs(images_dir, masks_dir, outputs, problems)
