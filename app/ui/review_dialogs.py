@@ -222,8 +222,8 @@ class CleanupDialog(QDialog):
 class ReviewDialogHooks:
     """The Review panel's questions to the user, each a modal dialog (tests replace them)."""
 
-    def ask_read_only(self, message: str) -> bool:
-        answer = QMessageBox.question(self, "Review in use", f"{message}\n\nOpen it read-only?",
+    def ask_read_only(self, message: str, title: str = "Review in use") -> bool:
+        answer = QMessageBox.question(self, title, f"{message}\n\nOpen it read-only?",
                                       QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Open
 

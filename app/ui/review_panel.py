@@ -8,6 +8,8 @@ Cancel button. See :mod:`app.ui.review_actions` for the keys.
 
 from __future__ import annotations
 
+import errno
+
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -121,7 +123,20 @@ class ReviewPanel(ReviewDialogHooks, QWidget):
             except ReviewError as inner:
                 self.show_error(str(inner))
                 return False
-        except (ReviewError, OSError) as exc:
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                self.show_error(f"Cannot open the review: {exc}")
+                return False
+            # an archived or shared review this user may read but not change
+            if not self.ask_read_only(f"{folder} cannot be written here ({exc.strerror or exc}).",
+                                      title="Review folder not writable"):
+                return False
+            try:
+                store = ReviewStore.open(folder, read_only=True)
+            except (ReviewError, OSError) as inner:
+                self.show_error(f"Cannot open the review: {inner}")
+                return False
+        except ReviewError as exc:
             self.show_error(f"Cannot open the review: {exc}")
             return False
         self.set_store(store)

@@ -294,6 +294,26 @@ def test_resume_after_reopening_restores_decisions_comment_correction_and_positi
     second.shutdown()
 
 
+def test_a_review_folder_that_cannot_be_written_opens_read_only_after_asking(qtbot, panel, review_dir,
+                                                                            monkeypatch):
+    """An archived review (readable, not writable) could not be opened at all: 'Permission denied:
+    review.lock'. (Root ignores permissions, so the lock's refusal is simulated.)"""
+    from app.core.review.lock import ReviewLock
+
+    before = {p.name: p.read_bytes() for p in review_dir.iterdir() if p.is_file()}
+    monkeypatch.setattr(ReviewLock, "acquire", lambda self: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied", str(review_dir / "review.lock"))))
+    asked = []
+    panel.ask_read_only = lambda message, title="": asked.append((title, message)) or False
+    assert not panel.open_review(review_dir) and panel.session.store is None
+    assert asked[0][0] == "Review folder not writable" and "cannot be written here (Permission denied)" in asked[0][1]
+    panel.ask_read_only = lambda message, title="": True
+    assert panel.open_review(review_dir)
+    wait_loaded(qtbot, panel, "a")
+    assert panel.session.read_only and not panel.decision.buttons["accepted"].isEnabled()
+    assert {p.name: p.read_bytes() for p in review_dir.iterdir() if p.is_file()} == before
+
+
 def test_second_window_opens_read_only_or_not_at_all(qtbot, panel, review_dir):
     open_and_wait(qtbot, panel, review_dir, "a")
     other = make_panel(qtbot)
