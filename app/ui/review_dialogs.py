@@ -250,13 +250,10 @@ class ReviewDialogHooks:
         dialog = ExportDialog(str(self.settings.value("review/export_folder", "") or ""), self)
         return dialog.values() if dialog.exec() else None
 
-    def ask_overwrite(self, replaced: int, removed: int, folder: str) -> bool:
-        """Whether an earlier export's files may be replaced, and its masks of cases no longer
-        approved removed."""
-        what = [f"{replaced} file(s) would be replaced"] if replaced else []
-        what += [f"{removed} mask(s) of cases no longer approved would be removed"] if removed else []
-        answer = QMessageBox.question(self, "Replace files?",
-                                      f"An earlier export is in {folder}: {' and '.join(what)}. Go on?",
+    def ask_overwrite(self, conflicts: str) -> bool:
+        """Whether the files ``conflicts`` describes (see ``describe_conflicts``) may be replaced
+        or removed."""
+        answer = QMessageBox.question(self, "Replace files?", f"{conflicts} Go on?",
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes

@@ -7,7 +7,7 @@ import copy
 from pathlib import Path
 
 from app.core.review import ReviewStore
-from app.core.review.export import conflicts, export_review, stale_masks
+from app.core.review.export import conflicts, describe_conflicts, export_review
 
 from .tasks import TaskRunner
 
@@ -60,8 +60,7 @@ class ReviewJobs:
         live = self.panel.session.store
         store = ReviewStore(live.folder, copy.deepcopy(live.record), None)  # a snapshot: decisions may go on
         existing = conflicts(store, Path(folder), fmt)
-        removed = [p for p in existing if p.name in stale_masks(store, Path(folder), fmt)]
-        if existing and not self.panel.ask_overwrite(len(existing) - len(removed), len(removed), folder):
+        if existing and not self.panel.ask_overwrite(describe_conflicts(store, Path(folder), fmt)):
             return
 
         def job(ctx):

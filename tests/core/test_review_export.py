@@ -17,7 +17,7 @@ from PIL import Image
 
 from app.core.postprocess import WatershedParams, watershed_postprocess
 from app.core.review import ReviewError, ReviewStore
-from app.core.review.export import CSV_COLUMNS, conflicts, export_review, planned_files
+from app.core.review.export import CSV_COLUMNS, conflicts, describe_conflicts, export_review, planned_files
 
 from .helpers import make_folder
 
@@ -181,6 +181,9 @@ def test_conflicts_are_refused_without_overwrite_and_nothing_is_written(review):
     assert planned_files(store, "png") == ["a.png", "b.png", "c.png", "review_report.csv", "review_summary.html"]
     assert conflicts(store, out, "png") == [out / "b.png", out / "review_report.csv"]
     assert conflicts(store, out, "tiff") == [out / "review_report.csv"]
+    assert describe_conflicts(store, out, "png") == (  # "old report" names no export: maybe the user's own
+        f"{out}: 2 file(s) there have the names this export writes (b.png, review_report.csv); no earlier SegStudio "
+        "export is recorded there, so they may be your own, and they would be replaced.")
     before = snapshot(out)
     with pytest.raises(ReviewError) as info:
         export_review(store, out, "png")
@@ -263,7 +266,15 @@ def test_a_new_export_removes_the_masks_of_cases_no_longer_approved(review):
     store.decide("a", "rejected", "Ann", reason="Poor boundary")  # a is no longer approved
     assert conflicts(store, out, "png") == [out / "b.png", out / "c.png", out / "review_report.csv",
                                             out / "review_summary.html", out / "a.png"]
-    with pytest.raises(ReviewError, match="would be replaced or removed .*--overwrite"):
+    assert describe_conflicts(store, out, "png") == (
+        f"An earlier export is in {out}: 4 file(s) would be replaced (b.png, c.png, review_report.csv …); and 1 "
+        "mask(s) of cases no longer approved would be removed.")
+    store.decide("a", "accepted", "Ann")
+    assert describe_conflicts(store, out, "tiff") == (  # every case still approved: only the format changed
+        f"An earlier export is in {out}: 2 file(s) would be replaced (review_report.csv, review_summary.html); "
+        "and 3 mask(s) of the earlier export in another format would be removed (they are written as .tif now).")
+    store.decide("a", "rejected", "Ann", reason="Poor boundary")
+    with pytest.raises(ReviewError, match="no longer approved would be removed. Nothing was written: .*--overwrite"):
         export_review(store, out, "png")
     assert (out / "a.png").exists()
     export_review(store, out, "png", overwrite=True)

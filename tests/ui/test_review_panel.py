@@ -432,14 +432,15 @@ def test_export_from_the_panel(qtbot, panel, review_dir, tmp_path):
     # exporting again asks before replacing; "no" writes nothing
     panel.jobs.last_export = None
     asked = []
-    panel.ask_overwrite = lambda replaced, removed, folder: asked.append((replaced, removed)) or False
+    panel.ask_overwrite = lambda conflicts: asked.append(conflicts) or False
     before = (out / "review_report.csv").stat().st_mtime_ns
     panel.export_review()
-    assert asked == [(3, 0)] and panel.jobs.last_export is None
+    assert asked == [f"An earlier export is in {out}: 3 file(s) would be replaced (a.png, review_report.csv, "
+                     "review_summary.html)."] and panel.jobs.last_export is None
     assert (out / "review_report.csv").stat().st_mtime_ns == before
     # a source mask changed since: its mask is not exported, and the banner says so as a warning
     Image.fromarray(np.full(_mask(0).shape, 255, np.uint8)).save(Path(panel.session.store.record.cases[0].mask))
-    panel.ask_overwrite = lambda replaced, removed, folder: True
+    panel.ask_overwrite = lambda conflicts: True
     panel.export_review()
     qtbot.waitUntil(lambda: panel.jobs.last_export is not None, timeout=WAIT)
     assert "1 approved mask(s) NOT exported" in panel.banner.text() and "has changed" in panel.banner.text()

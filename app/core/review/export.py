@@ -52,6 +52,42 @@ def conflicts(store: ReviewStore, out_dir: Path, fmt: str) -> list[Path]:
             if (Path(out_dir) / name).exists()]
 
 
+def describe_conflicts(store: ReviewStore, out_dir: Path, fmt: str) -> str:
+    """What exporting into ``out_dir`` would replace or remove, in words ("" when nothing):
+    files of an earlier export, or files that are not one's (the user's own), and why masks go."""
+    out_dir = Path(out_dir)
+    existing = conflicts(store, out_dir, fmt)
+    if not existing:
+        return ""
+    stale = set(stale_masks(store, out_dir, fmt))
+    replaced = [p.name for p in existing if p.name not in stale]
+    earlier = _holds_an_export(out_dir)
+    parts = []
+    if replaced:
+        shown = ", ".join(replaced[:3]) + (" …" if len(replaced) > 3 else "")
+        parts.append(f"{len(replaced)} file(s) would be replaced ({shown})" if earlier else
+                     f"{len(replaced)} file(s) there have the names this export writes ({shown}); no earlier "
+                     "SegStudio export is recorded there, so they may be your own, and they would be replaced")
+    exported_stems = {Path(name).stem for name in planned_files(store, fmt)}
+    other_format = sorted(n for n in stale if Path(n).stem in exported_stems)
+    if other_format:
+        parts.append(f"{len(other_format)} mask(s) of the earlier export in another format would be removed "
+                     f"(they are written as {_suffix(fmt)} now)")
+    if len(stale) > len(other_format):
+        parts.append(f"{len(stale) - len(other_format)} mask(s) of cases no longer approved would be removed")
+    lead = f"An earlier export is in {out_dir}: " if earlier else f"{out_dir}: "
+    return lead + "; and ".join(parts) + "."
+
+
+def _holds_an_export(out_dir: Path) -> bool:
+    """Whether ``out_dir`` has the report of a SegStudio export (its columns, not only its name)."""
+    try:
+        with (out_dir / REPORT_NAME).open(newline="", encoding="utf-8") as handle:
+            return "exported_mask" in (csv.DictReader(handle).fieldnames or [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+
+
 def stale_masks(store: ReviewStore, out_dir: Path, fmt: str) -> list[str]:
     """Masks an earlier export in ``out_dir`` wrote that this export would not write: they are
     removed, since their cases are no longer approved (or are written in the other format)."""
@@ -98,9 +134,8 @@ def export_review(store: ReviewStore, out_dir: str | Path, fmt: str = "png", *, 
     _check_target(store, out)
     existing = conflicts(store, out, fmt)
     if existing and not overwrite:
-        names = ", ".join(p.name for p in existing[:5]) + (" …" if len(existing) > 5 else "")
-        raise ReviewError(f"{len(existing)} file(s) of an earlier export in {out} would be replaced or removed "
-                          f"({names}); choose an empty folder or allow replacing them (--overwrite)")
+        raise ReviewError(f"{describe_conflicts(store, out, fmt)} Nothing was written: choose an empty folder "
+                          "or allow replacing them (--overwrite)")
     out.mkdir(parents=True, exist_ok=True)
     stale = [p for p in existing if p.name not in planned_files(store, fmt)]
     result = ExportResult(out)
