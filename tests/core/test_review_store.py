@@ -274,6 +274,30 @@ def test_the_same_folder_for_images_and_masks_is_refused(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_a_predict_folder_reviewed_with_other_images_of_the_same_names_leaves_those_out(tmp_path):
+    """predictions.json records the images folder the masks were predicted from; another folder
+    whose same-named files differ paired masks with images they were not predicted from."""
+    import json
+    import shutil
+
+    src = make_folder(tmp_path / "src", ["a", "b"])
+    (src / "masks" / "predictions.json").write_text(json.dumps({"images": str(src / "images"), "outputs": [
+        {"image": "a.png", "mask": "a.png", "probability": None},
+        {"image": "b.png", "mask": "b.png", "probability": None}]}))
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(src / "images" / "a.png", other / "a.png")  # a copy: the same image
+    shutil.copy(src / "images" / "a.png", other / "b.png")  # same name as b, another picture
+    store = ReviewStore.create_from_folders(tmp_path / "review", other, src / "masks")
+    try:
+        assert [c.name for c in store.cases] == ["a"]
+        assert store.record.problems == [{"path": str(other / "b.png"), "reason": (
+            f"not the image b.png was predicted from (that is {src / 'images' / 'b.png'}, per predictions.json); "
+            "left out")}]
+    finally:
+        store.close()
+
+
 def test_failed_creation_leaves_no_review_folder_behind(tmp_path):
     src = make_folder(tmp_path / "src", ["a", "b"])
     for name in ("a", "b"):

@@ -120,13 +120,28 @@ def manifest_outputs(masks_dir: Path) -> list | None:
     return outputs if isinstance(outputs, list) else None
 
 
+def _predicted_from(masks_dir: Path, images_dir: Path) -> Path | None:
+    """The images folder ``segstudio predict`` recorded for ``masks_dir`` when it is another
+    folder that still exists (its files are then compared with the chosen ones), else None."""
+    try:
+        recorded = json.loads((masks_dir / MANIFEST_NAME).read_text(encoding="utf-8")).get("images")
+        folder = Path(recorded) if isinstance(recorded, str) and recorded else None
+        return folder if folder and folder.is_dir() and folder.resolve() != images_dir.resolve() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _pairs_from_outputs(images_dir: Path, masks_dir: Path, outputs: list,
                         problems: list[Problem]) -> tuple[list[PairSpec], dict[Path, Path]]:
     """The image/mask pairs (and each mask's probability map) as ``segstudio predict`` recorded
-    them, so no file name can pair a mask or map with another image; leftovers are problems."""
+    them, so no file name can pair a mask or map with another image; leftovers are problems. An
+    image whose namesake in the recorded images folder differs is not the one predicted: left out."""
+    import filecmp
+
     images = {p.name: p for p in sorted(images_dir.iterdir()) if p.is_file() and is_image_file(p)}
     if not images:
         raise ReviewError(f"{images_dir} contains no images")
+    recorded = _predicted_from(masks_dir, images_dir)
     pairs, maps, listed, used = [], {}, {MANIFEST_NAME}, set()
     for entry in outputs:
         names = [entry.get(key) for key in ("image", "mask", "probability")] if isinstance(entry, dict) else []
@@ -143,6 +158,11 @@ def _pairs_from_outputs(images_dir: Path, masks_dir: Path, outputs: list,
         elif not mask.is_file():
             problems.append(Problem(images[image_name], f"its predicted mask {mask_name} is missing from "
                                                         f"{masks_dir}; left out"))
+        elif recorded is not None and (recorded / image_name).is_file() \
+                and not filecmp.cmp(recorded / image_name, images[image_name], shallow=False):
+            used.add(image_name)
+            problems.append(Problem(images[image_name], f"not the image {mask_name} was predicted from (that is "
+                                                        f"{recorded / image_name}, per {MANIFEST_NAME}); left out"))
         elif image_name not in used:
             used.add(image_name)
             pairs.append(PairSpec(mask.stem, images[image_name], mask))
