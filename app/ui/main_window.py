@@ -20,7 +20,7 @@ from app import __version__
 
 from .experiment_files import ExperimentFiles, startup_config
 from .resources import app_icon, load_style
-from .settings import AppSettings
+from .settings import STACK_SEPARATOR, AppSettings, dataset_entry
 from .state import ExperimentState
 from .status_bar import StatusBar
 from .tasks import TaskRunner
@@ -316,14 +316,15 @@ class MainWindow(QMainWindow):
     def _remember_dataset(self) -> None:
         data = self.state.config.data
         if self.state.dataset is not None and data.path:
-            self.settings.add_recent("datasets", f"{data.path}|{data.label_stack}" if data.label_stack else data.path)
+            self.settings.add_recent("datasets", f"{data.path}{STACK_SEPARATOR}{data.label_stack}"
+                                     if data.label_stack else data.path)
 
     def _fill_recent_datasets(self) -> None:
         menu, panel = self.recent_datasets_menu, self.panel("Dataset")
         menu.clear()
         for entry in self.settings.recent("datasets"):
-            image, _, labels = entry.partition("|")
-            action = menu.addAction(entry.replace("|", "  +  "),
+            image, labels = dataset_entry(entry)
+            action = menu.addAction(f"{image}  +  {labels}" if labels else image,
                                     (lambda i=image, l=labels: panel.open_stacks(i, l)) if labels
                                     else (lambda i=image: panel.open_folder(i)))
             action.setEnabled(not self.state.training)

@@ -12,6 +12,22 @@ from app.core.paths import user_data_dir
 RECENT_LIMIT = 8
 
 
+
+STACK_SEPARATOR = "\n"  # between an image stack and its label stack in a recent-datasets entry
+
+
+def dataset_entry(entry: str) -> tuple[str, str]:
+    """(image folder or stack, label stack or "") of a recent-datasets entry. Older versions
+    joined a stack pair with "|", which a folder name may contain: read so only when the whole
+    entry is not a path."""
+    if STACK_SEPARATOR in entry:
+        image, _, labels = entry.partition(STACK_SEPARATOR)
+        return image, labels
+    if "|" in entry and not Path(entry).exists():
+        image, _, labels = entry.partition("|")
+        return image, labels
+    return entry, ""
+
 class AppSettings:
     """Typed access to the settings file; every read tolerates missing or damaged values."""
 
@@ -37,7 +53,7 @@ class AppSettings:
         keeping only those that still exist."""
         value = self._qs.value(f"recent/{kind}", [])
         items = [value] if isinstance(value, str) else list(value or [])
-        return [p for p in items if isinstance(p, str) and p and Path(p.split("|")[0]).exists()]
+        return [p for p in items if isinstance(p, str) and p and Path(dataset_entry(p)[0]).exists()]
 
     def add_recent(self, kind: str, path: str | Path) -> list[str]:
         path = str(path)

@@ -268,3 +268,26 @@ def test_closing_while_a_folder_is_predicted_asks_then_stops_it(qtbot):
     assert not win.close() and bar.busy and win.isVisible()  # "no": it goes on
     assert win.close()  # "yes": stopped, then the window closes
     assert asked == [1, 1] and bar._stop.is_set() and not bar.busy
+
+
+def test_recent_datasets_keep_folder_names_with_a_bar_and_stack_pairs(window, tmp_path, monkeypatch):
+    """A stack pair was stored as "IMAGES|LABELS": a folder named "isbi|v2" came back as the
+    pair isbi + v2 ("TIFF stack not found")."""
+    barred, volume, labels = tmp_path / "isbi|v2", tmp_path / "vol.tif", tmp_path / "vol-labels.tif"
+    barred.mkdir()
+    volume.write_bytes(b"")
+    labels.write_bytes(b"")
+    (tmp_path / "old").mkdir()
+    old_pair = f"{tmp_path / 'old'}|{labels}"  # as earlier versions wrote a pair
+    for entry in (old_pair, f"{volume}\n{labels}", str(barred)):
+        window.settings.add_recent("datasets", entry)
+    panel, opened = window.panel("Dataset"), []
+    monkeypatch.setattr(panel, "open_folder", lambda path: opened.append(("folder", str(path))))
+    monkeypatch.setattr(panel, "open_stacks", lambda image, lab: opened.append(("stacks", str(image), str(lab))))
+    window._fill_recent_datasets()
+    actions = window.recent_datasets_menu.actions()
+    assert [a.text() for a in actions] == [str(barred), f"{volume}  +  {labels}", f"{tmp_path / 'old'}  +  {labels}"]
+    for action in actions:
+        action.trigger()
+    assert opened == [("folder", str(barred)), ("stacks", str(volume), str(labels)),
+                      ("stacks", str(tmp_path / "old"), str(labels))]
