@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("predict", help="predict masks for an image or a folder of images")
@@ -53,7 +51,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from app.core.metrics import ScoreAccumulator, adapted_rand_error, instance_labels
+    from app.core.metrics import ScoreAccumulator, adapted_rand_error, instance_labels, mean_defined
     from app.core.training.engine import load_experiment_data
     from app.core.predictor import Predictor
     from . import CommandError, warn_about_problems
@@ -79,6 +77,7 @@ def cmd_evaluate(args) -> int:
         truth = instance_labels(sample.mask)
         r_raw = adapted_rand_error(instance_labels(prediction.labels), truth)
         r_clean = adapted_rand_error(post.labels, truth)
+        r_raw, r_clean = mean_defined([r_raw]), mean_defined([r_clean])  # null in JSON: no true object
         rand_raw.append(r_raw)
         rand_clean.append(r_clean)
         s_raw, s_clean = raw.add(prediction.labels, sample.mask), cleaned.add(post.mask, (sample.mask > 0))
@@ -90,7 +89,7 @@ def cmd_evaluate(args) -> int:
     def block(acc, rand):
         micro = acc.micro()
         return {"pixel_accuracy": micro.pixel_accuracy, "iou": micro.iou, "dice": micro.dice,
-                "adapted_rand_error": float(np.mean(rand))}
+                "adapted_rand_error": mean_defined(rand)}  # over the images with true objects
 
     report = {"checkpoint": str(args.checkpoint), "data": str(args.data), "split": args.split,
               "images": len(samples), "before_watershed": block(raw, rand_raw),

@@ -84,11 +84,20 @@ def instance_labels(mask: np.ndarray, foreground: int | None = None, connectivit
 
 def adapted_rand_error(pred_labels: np.ndarray, true_labels: np.ndarray) -> float:
     """ISBI 2012 adapted Rand error (0 = perfect) of two instance label maps; label 0 of the
-    truth (the boundary/background) is ignored."""
+    truth (the boundary/background) is ignored, so a truth with no object gives NaN (undefined:
+    average with :func:`mean_defined`)."""
     from skimage.metrics import adapted_rand_error as _adapted_rand_error  # imported on first use
 
+    if not np.any(true_labels):
+        return float("nan")
     error, _, _ = _adapted_rand_error(true_labels.astype(np.int64), pred_labels.astype(np.int64))
     return float(error)
+
+
+def mean_defined(values) -> float | None:
+    """The mean of the finite values (an image without true objects has no Rand error), or None."""
+    finite = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
 
 
 def foreground_rand_error(pred: np.ndarray, truth: np.ndarray) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.metrics import foreground_rand_error, instance_labels, segmentation_scores
+from app.core.metrics import foreground_rand_error, instance_labels, mean_defined, segmentation_scores
 from app.core.postprocess import WatershedParams, watershed_postprocess
 
 from .prediction_cache import CachedPrediction
@@ -32,7 +32,7 @@ def image_metrics(foreground: np.ndarray, objects: int, truth: np.ndarray | None
     pred, true = (foreground > 0).astype(np.uint8), (truth > 0).astype(np.uint8)
     scores = segmentation_scores(pred, true, 2)
     out.update(pixel_accuracy=scores.pixel_accuracy, iou=scores.iou, dice=scores.dice,
-               adapted_rand_error=foreground_rand_error(pred, true))
+               adapted_rand_error=mean_defined([foreground_rand_error(pred, true)]))  # None ("—"): no true object
     return out
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from app.cli import main
 from app.core.demo_data import write_demo_dataset
-from app.core.imageio import read_image
+from app.core.imageio import read_image, write_image
 from app.core.postprocess import WatershedParams
 
 from .helpers import one_line_error, train_tiny_run
@@ -64,6 +64,27 @@ def test_evaluate_prints_json_before_and_after_watershed(trained, capsys):
         assert set(report[block]) == {"pixel_accuracy", "iou", "dice", "adapted_rand_error"}
         assert 0 <= report[block]["pixel_accuracy"] <= 1
     assert report["images"] == 2 and len(report["per_image"]) == 2
+
+
+def test_evaluate_on_an_image_without_objects_prints_valid_json(trained, tmp_path, capsys):
+    """An all-background validation mask made the Rand error NaN: invalid JSON, and a NaN mean."""
+    import shutil
+
+    data, run = trained
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    first = sorted((copy / "val" / "masks").iterdir())[0]
+    write_image(first, np.zeros_like(read_image(first)))
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run / "checkpoints/best.pt"), "--data", str(copy),
+                 "--per-image", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+    assert "RuntimeWarning" not in captured.err
+    rows = {row["name"]: row for row in report["per_image"]}
+    assert rows[first.stem]["adapted_rand_error"] is None
+    other = [row["adapted_rand_error"] for name, row in rows.items() if name != first.stem]
+    assert report["before_watershed"]["adapted_rand_error"] == pytest.approx(np.mean(other))
 
 
 def test_bad_checkpoint_is_one_line(trained, tmp_path, capsys):

@@ -51,6 +51,18 @@ def test_instance_measures():
     assert variation_of_information(merged, labels) > 0.5
 
 
+def test_rand_error_without_true_objects_is_undefined_and_left_out_of_means(recwarn):
+    """A truth without objects divided 0 by 0 (a RuntimeWarning and NaN in every mean)."""
+    from app.core.metrics import mean_defined
+
+    empty, objects = np.zeros((6, 6), int), np.zeros((6, 6), int)
+    objects[1:3, 1:3] = 1
+    assert np.isnan(adapted_rand_error(objects, empty)) and np.isnan(adapted_rand_error(empty, empty))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert mean_defined([0.2, float("nan"), 0.4]) == pytest.approx(0.3)
+    assert mean_defined([float("nan"), None]) is None and mean_defined([]) is None
+
+
 def test_error_map_codes_and_colours():
     target = np.array([1, 1, 0, 0])
     pred = np.array([1, 0, 1, 0])

@@ -455,7 +455,7 @@ class Trainer:
         """Loss, pixel accuracy, IoU, Dice and the mean adapted Rand error (of the predicted
         foreground's connected components, before clean-up) on the whole validation images (tiled)."""
         from ..inference import predict_probabilities, tile_settings_for
-        from ..metrics import foreground_rand_error
+        from ..metrics import foreground_rand_error, mean_defined
 
         settings = tile_settings_for(self.config)
         scores = ScoreAccumulator(max(2, self.num_classes))
@@ -472,7 +472,7 @@ class Trainer:
             scores.add(labels, sample.mask)
             rand_errors.append(foreground_rand_error(labels, sample.mask))
         micro = scores.micro()
-        return float(np.mean(losses)), micro.pixel_accuracy, micro.iou, micro.dice, float(np.mean(rand_errors))
+        return float(np.mean(losses)), micro.pixel_accuracy, micro.iou, micro.dice, mean_defined(rand_errors)
 
     def _summary(self, reason: str) -> dict:
         def extreme(key, pick):
