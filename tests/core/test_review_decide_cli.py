@@ -95,6 +95,25 @@ def test_correct_refuses_a_mask_of_the_wrong_size_naming_it(review, tmp_path, ca
     assert ReviewStore.open(review, read_only=True).case("a").state == "unreviewed"
 
 
+@pytest.mark.parametrize("values, reason", [("nan", "1 pixel(s) of the mask are NaN or infinite"),
+                                            ("complex", "a mask of complex numbers cannot be read as one")])
+def test_correct_refuses_a_float_mask_with_nan_or_complex_values(review, tmp_path, capsys, recwarn, values, reason):
+    """Such a mask was cast to uint8 with a RuntimeWarning on the terminal and stored."""
+    import tifffile
+
+    mask = np.zeros((12, 16), np.float32)
+    if values == "nan":
+        mask[2, 3] = np.nan
+    else:
+        mask = mask.astype(np.complex64)
+    tifffile.imwrite(tmp_path / "m.tif", mask)
+    assert main(["review-correct", str(review), "a", "--mask", str(tmp_path / "m.tif"), "--reviewer", "Ann"]) == 2
+    line = one_line_error(capsys, "review-correct")
+    assert "m.tif" in line and reason in line
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert not (review / "corrections").exists() or not any((review / "corrections").iterdir())
+
+
 def test_status_lists_cases_and_filters_by_state(review, capsys):
     main(["review-decide", str(review), "a", "--state", "accepted", "--reviewer", "Ann"])
     main(["review-decide", str(review), "c", "--state", "needs_edit", "--reviewer", "Ann", "--comment", "edges"])

@@ -67,13 +67,24 @@ def resolve(folder: Path, path: str) -> Path:
     return p if p.is_absolute() else Path(folder) / p
 
 
+def _finite(raw: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """``raw``, refused (naming the file) when it is complex or has NaN or infinite values: they
+    have no place on a 0..255 scale."""
+    if raw.dtype.kind == "c":
+        raise ImageReadError(path, f"a {what} of complex numbers cannot be read as one")
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        bad = int(raw.size - np.count_nonzero(np.isfinite(raw)))
+        raise ImageReadError(path, f"{bad} pixel(s) of the {what} are NaN or infinite")
+    return raw
+
+
 def read_mask_checked(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """Read a mask file as uint8 0..255 gray and check it matches the image's size.
 
     A colour-coded mask (channels that differ, e.g. red on black from an annotation tool, one
     colour per cell, or a palette PNG) is foreground wherever it is not black: by luminance pure
     red would be 76 of 255, and a dark class colour such as (64, 0, 0) less, and read as background."""
-    raw = read_image(path)
+    raw = _finite(read_image(path), path, "mask")
     if raw.shape[:2] != tuple(shape):
         raise ImageReadError(path, f"mask is {raw.shape[1]}×{raw.shape[0]} but its image is {shape[1]}×{shape[0]}")
     if raw.ndim == 3 and raw.shape[2] > 1:
@@ -87,7 +98,7 @@ def read_probability_checked(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """Read a foreground probability map (8-bit gray, 0..255 for 0..1, as ``segstudio predict
     --probabilities`` writes it) as it is, and check it matches the image's size. Unlike a mask,
     a map whose largest value is 1 (every probability under 0.6 %) stays that dark."""
-    raw = read_image(path)
+    raw = _finite(read_image(path), path, "probability map")
     if raw.shape[:2] != tuple(shape):
         raise ImageReadError(path, f"probability map is {raw.shape[1]}×{raw.shape[0]} but its image is "
                                    f"{shape[1]}×{shape[0]}")
