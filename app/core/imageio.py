@@ -7,7 +7,10 @@ file raises :class:`ImageReadError` naming the file, rather than returning a par
 from __future__ import annotations
 
 import io
+import logging
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,10 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from .atomic import atomic_write_bytes
+
+# tifffile logs each damaged tag it skips ("<tifffile.TiffTag 262 @58> raised ValueError(...)"), with no
+# file name, on the terminal; what matters reaches the user as an ImageReadError naming the file.
+logging.getLogger("tifffile").setLevel(logging.ERROR)
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -64,15 +71,24 @@ def _from_pil(img: Image.Image, *, keep_palette: bool) -> np.ndarray:
 
 def _read_pil(path: Path, *, keep_palette: bool) -> np.ndarray:
     try:
-        with Image.open(path) as img:
-            img.load()
-            if getattr(img, "n_frames", 1) > 1 and path.suffix.lower() != ".gif":
-                raise ImageReadError(path, f"has {img.n_frames} frames; expected a single image")
-            return _from_pil(img, keep_palette=keep_palette)
+        with warnings.catch_warnings():  # 90–180 megapixels: large microscopy images are real
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                if getattr(img, "n_frames", 1) > 1 and path.suffix.lower() != ".gif":
+                    raise ImageReadError(path, f"has {img.n_frames} frames; expected a single image")
+                return _from_pil(img, keep_palette=keep_palette)
     except ImageReadError:
         raise
     except UnidentifiedImageError:
         raise ImageReadError(path, "not a readable image (unknown or corrupt format)") from None
+    except Image.DecompressionBombError as exc:  # neither an OSError nor a ValueError
+        sizes = [f"{int(n):,}" for n in re.findall(r"\d+", str(exc))[:2]]
+        said = f" ({sizes[0]} pixels; at most {sizes[1]} are read)" if len(sizes) == 2 else ""
+        raise ImageReadError(path, f"too large to read safely{said}: a damaged file, or save it as a TIFF "
+                                   "(read without that limit)") from None
+    except PermissionError:
+        raise ImageReadError(path, "cannot be read (permission denied)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
         if "truncated" in reason.lower():
@@ -87,6 +103,8 @@ def _tiff_page_to_array(array: np.ndarray, axes: str) -> np.ndarray:
         array = np.moveaxis(array, 0, -1)
     elif "C" in axes and "S" not in axes and array.ndim == 3:  # channels first
         array = np.moveaxis(array, axes.index("C"), -1)
+    if array.dtype.kind == "c":
+        raise ValueError("complex-valued pixels; an image needs real values")
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
     if array.dtype.kind == "i" and array.size and array.min() >= 0:
@@ -106,7 +124,12 @@ def read_tiff_pages(path: str | os.PathLike) -> tuple[list[np.ndarray | ImageRea
             series = tif.series[0] if tif.series else None
             pages = list(tif.pages)
             if series is not None and len(pages) == 1:
-                return [_tiff_page_to_array(series.asarray(), series.axes[-3:])], 1
+                try:
+                    return [_tiff_page_to_array(series.asarray(), series.axes[-3:])], 1
+                except ValueError as exc:
+                    if "complex" in str(exc):
+                        raise ImageReadError(path, str(exc)) from None
+                    raise
             out: list[np.ndarray | ImageReadError] = []
             for index, page in enumerate(pages):
                 try:
@@ -116,6 +139,8 @@ def read_tiff_pages(path: str | os.PathLike) -> tuple[list[np.ndarray | ImageRea
             return out, len(pages)
     except ImageReadError:
         raise
+    except PermissionError:
+        raise ImageReadError(path, "cannot be read (permission denied)") from None
     except Exception as exc:  # noqa: BLE001 - tifffile raises many exception types
         raise ImageReadError(path, f"not a readable TIFF ({exc or type(exc).__name__})") from None
 

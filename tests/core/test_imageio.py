@@ -112,3 +112,44 @@ def test_planar_rgb_tiff_is_one_colour_image(tmp_path):
     out = read_image(tmp_path / "rgb.tif")
     assert out.shape == (6, 7, 3)
     assert np.array_equal(out[:, :, 1], planar[1])
+
+
+def test_an_image_over_pillows_safety_limit_is_an_error_naming_it(tmp_path, monkeypatch):
+    """Pillow's DecompressionBombError is neither an OSError nor a ValueError: a huge (or damaged)
+    PNG ended `predict` with a traceback, leaving the rest of the folder unpredicted."""
+    save(tmp_path / "big.png", pattern(20, 30))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 250)  # 600 pixels are over twice that
+    with pytest.raises(ImageReadError, match=r"big.png: too large to read safely \(600 pixels; at most 500"):
+        read_image(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # over the limit but under twice it: read, silently
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(tmp_path / "big.png").shape == (20, 30)
+
+
+def test_an_unreadable_file_is_not_called_corrupt(tmp_path, monkeypatch):
+    save(tmp_path / "a.png", pattern(4, 4))
+    tifffile.imwrite(tmp_path / "a.tif", pattern(4, 4))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Image, "open", refuse)
+    monkeypatch.setattr(tifffile, "TiffFile", refuse)
+    for name in ("a.png", "a.tif"):
+        with pytest.raises(ImageReadError, match=rf"{name}: cannot be read \(permission denied\)$"):
+            read_image(tmp_path / name)
+
+
+def test_complex_tiffs_are_refused_and_tifffile_does_not_log_to_the_terminal(tmp_path):
+    import logging
+
+    tifffile.imwrite(tmp_path / "c.tif", np.ones((4, 4), np.complex64))
+    with pytest.raises(ImageReadError, match="c.tif: complex-valued pixels"):
+        read_image(tmp_path / "c.tif")
+    tifffile.imwrite(tmp_path / "stack.tif", np.ones((2, 4, 4), np.complex64), photometric="minisblack")
+    pages, count = read_tiff_pages(tmp_path / "stack.tif")
+    assert count == 2 and all(isinstance(p, ImageReadError) and "complex" in p.reason for p in pages)
+    assert logging.getLogger("tifffile").getEffectiveLevel() >= logging.ERROR
