@@ -215,10 +215,18 @@ def test_a_damaged_run_is_listed_with_what_could_be_read_and_a_problem(tmp_path)
     assert any(p.startswith("damaged: config.json: not valid JSON") for p in problems)
     assert "damaged: history.csv: 1 row(s) with missing values (truncated file?)" in problems
     assert "garbage: summary.json: not a JSON object" in problems
-    assert "garbage: history.csv: 1 value(s) that are not numbers, first 'abc' in column train_loss (line 2)" \
+    assert "garbage: history.csv: 1 value(s) that are not numbers, first 'abc' in column 'train_loss' (line 2)" \
         in problems
     assert garbage.lowest_loss == 0.4 and garbage.problems and runs[0].problems == []
     assert len(problems) == len(damaged.problems) + len(garbage.problems) == 4
+
+
+def test_control_bytes_of_a_binary_history_are_quoted_not_printed(tmp_path):
+    """A binary history.csv's column name reached the terminal raw (bells, backspaces), and long."""
+    make_run(tmp_path, "binary", history="epoch,\x07\x08" + "x" * 200 + "\n1,\x1b[2J\n")
+    _, problems = scan_runs(tmp_path)
+    line = next(p for p in problems if "not numbers" in p)
+    assert not any(ord(c) < 32 for c in line) and "'\\x07\\x08xxx" in line and len(line) < 200, line
 
 
 def test_scan_skips_what_is_not_a_run(tmp_path):

@@ -120,7 +120,8 @@ def _read_history(path: Path, problems: list[str]) -> tuple[list[str], list[list
                 value = _parse_float(cell)
                 if value is None:
                     bad += 1
-                    first_bad = first_bad or f"{cell.strip()!r} in column {name} (line {reader.line_num})"
+                    first_bad = first_bad or (f"{cell.strip()[:40]!r} in column {name[:40]!r} "  # quoted: no raw
+                                              f"(line {reader.line_num})")  # control bytes reach the terminal
                     value = math.nan
                 values.append(value)
             rows.append(values)
