@@ -332,7 +332,7 @@ class RunsPanel(RunsDialogHooks, QWidget):
     def training_reason(self, run: RunInfo) -> str | None:
         """Why ``run`` looks like it is training (so it must not be renamed or deleted), or None."""
         if self.state.training:
-            if _same(run.path, self.state.run_dir):
+            if self.state.training_run is not None and _same(run.path, self.state.training_run):
                 return "it is training now"
             started = self._scan.started.get(run.path) if self._scan else None
             if run.status == INCOMPLETE and started is not None and self._training_since is not None \

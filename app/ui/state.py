@@ -38,6 +38,7 @@ class ExperimentState(QObject):
         self.run_dir: Path | None = None
         self.checkpoint: Path | None = None
         self.training = False
+        self.training_run: Path | None = None  # the folder of the run training now, if known
         self.selected_sample: str | None = None
         self._dirty = False
 
@@ -156,7 +157,9 @@ class ExperimentState(QObject):
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.runChanged.emit()
 
-    def set_training(self, running: bool) -> None:
+    def set_training(self, running: bool, run_dir: Path | None = None) -> None:
+        """A run started (in ``run_dir``, when one folder is known) or training ended."""
+        self.training_run = Path(run_dir) if running and run_dir else None
         if running != self.training:
             self.training = running
             self.trainingChanged.emit(running)

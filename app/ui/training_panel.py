@@ -273,7 +273,7 @@ class TrainingPanel(TrainingDialogs, QWidget):
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting… (loading PyTorch and preparing the data)")
         self._log(message)
-        self.state.set_training(True)
+        self.state.set_training(True, run_dir)
         self.session.start(config, dataset, run_dir=run_dir, resume=history is not None)
 
     def stop(self) -> None:

@@ -165,10 +165,15 @@ def test_f2_renames_through_the_hook_and_refuses_bad_names(qtbot, panel, runs_ro
 
 
 def test_a_training_run_cannot_be_renamed_or_deleted(qtbot, panel, runs_root, state):
-    state.set_run(runs_root / "b")
+    """Only the run training is blocked: the run whose results are shown (the last one finished)
+    was taken for it, so a finished run could not be renamed while another trained."""
+    shown = runs_root / "20240102-030405-exp-a"
+    state.set_run(shown)
     scan(qtbot, panel, runs_root)
     with qtbot.waitSignal(panel.scanned, timeout=10_000):
-        state.set_training(True)  # rescans
+        state.set_training(True, runs_root / "b")  # rescans
+    select(qtbot, panel, shown)
+    assert panel.rename_button.isEnabled() and "Training now" not in panel.rename_button.toolTip()
     select(qtbot, panel, runs_root / "b")
     asked = []
     panel.ask_new_name = lambda current: asked.append(current) or "x"
@@ -183,7 +188,6 @@ def test_a_training_run_cannot_be_renamed_or_deleted(qtbot, panel, runs_root, st
         state.set_training(False)
     select(qtbot, panel, runs_root / "b")
     assert panel.rename_button.isEnabled() and panel.rename_selected() == runs_root / "x"
-    assert state.run_dir == runs_root / "x"  # the window's run follows its folder
 
 
 def test_a_run_whose_training_lock_is_held_elsewhere_is_training(qtbot, panel, runs_root):

@@ -33,7 +33,7 @@ def run_to_end(qtbot, panel) -> list[StepBatch]:
     with qtbot.waitSignal(panel.session.runningChanged, timeout=RUN_TIMEOUT,
                           check_params_cb=lambda running: not running):
         assert panel.start()
-        assert panel.state.training
+        assert panel.state.training and panel.state.training_run == panel.run_dir  # (not the run shown)
         assert not panel.start_action.isEnabled()
         assert panel.stop_action.isEnabled() and panel.pause_action.isEnabled()
     return batches
@@ -60,7 +60,7 @@ def test_idle_panel_actions_and_tooltips(panel):
 def test_start_without_dataset_shows_banner(panel, state):
     state.set_dataset(None)
     assert not panel.start()
-    assert not panel.session.running and not state.training
+    assert not panel.session.running and not state.training and state.training_run is None
     assert "Load a dataset first" in panel.banner.text() and not panel.banner.isHidden()
 
 
