@@ -415,6 +415,7 @@ class RunsPanel(RunsDialogHooks, QWidget):
         self.show_message(f"Renamed {run.name} to {new_path.name}", "success")
         self.select_runs([new_path])
         self.runRenamed.emit(run.path, new_path)
+        self.state.runMoved.emit(run.path, new_path)  # panels showing it follow it
         return new_path
 
     def delete_selected(self) -> bool:
@@ -445,6 +446,8 @@ class RunsPanel(RunsDialogHooks, QWidget):
         else:
             self.show_message(f"Deleted {len(deleted)} run{'s' if len(deleted) != 1 else ''}", "success")
         self.runsDeleted.emit(deleted)
+        for path in deleted:
+            self.state.runMoved.emit(path, None)
 
     # -- export ----------------------------------------------------------------------------------
     def export_csv(self, path: str | os.PathLike) -> Path:

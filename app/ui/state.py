@@ -28,6 +28,7 @@ class ExperimentState(QObject):
     runChanged = Signal()  # run folder or checkpoint to show predictions from
     sampleSelected = Signal(str)  # the sample the user is looking at (dataset browser selection)
     trainingChanged = Signal(bool)  # a training run started (True) or ended (False)
+    runMoved = Signal(object, object)  # a run folder renamed (old, new path) or deleted (old, None)
     dirtyChanged = Signal(bool)
 
     def __init__(self, config: ExperimentConfig | None = None, parent: QObject | None = None):

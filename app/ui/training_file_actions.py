@@ -81,6 +81,18 @@ class TrainingDialogs:
     """The Training panel's file actions: exports, opening the run folder and continuing a run
     (tests replace the ``ask_*`` dialogs)."""
 
+    def _on_run_moved(self, old: Path, new: Path | None) -> None:
+        """The Runs panel renamed or deleted a run folder: follow it, or stop pointing at it
+        (its label, Open folder and the export's default folder)."""
+        if self.run_dir is None or self.session.running or Path(self.run_dir).absolute() != Path(old).absolute():
+            return
+        if new is not None:
+            self._set_run_dir(new)
+            return
+        self.run_dir = None
+        self.run_label.setText(f"{old} (deleted)")
+        self.open_run_button.setEnabled(False)
+
     def export_csv(self, path: str | Path) -> Path:
         """Write the epoch history as CSV (atomically)."""
         return write_history_csv(path, self._history)

@@ -158,6 +158,7 @@ class TrainingPanel(TrainingDialogs, QWidget):
         self.state.datasetChanged.connect(self._refresh_tooltips)
         self.state.trainingChanged.connect(lambda _running: self._update_actions())
         self.state.splitsChanged.connect(lambda *_: self._refresh_tooltips())
+        self.state.runMoved.connect(self._on_run_moved)
 
     # -- look ----------------------------------------------------------------------------------
     def _apply_palette(self) -> None:

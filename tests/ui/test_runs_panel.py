@@ -187,7 +187,10 @@ def test_a_training_run_cannot_be_renamed_or_deleted(qtbot, panel, runs_root, st
     with qtbot.waitSignal(panel.scanned, timeout=10_000):
         state.set_training(False)
     select(qtbot, panel, runs_root / "b")
+    moved = []
+    state.runMoved.connect(lambda old, new: moved.append((old, new)))  # other panels follow the folder
     assert panel.rename_button.isEnabled() and panel.rename_selected() == runs_root / "x"
+    assert moved == [(runs_root / "b", runs_root / "x")]
 
 
 def test_a_run_whose_training_lock_is_held_elsewhere_is_training(qtbot, panel, runs_root):

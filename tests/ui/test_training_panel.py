@@ -287,3 +287,19 @@ def test_best_epoch_labels_point_towards_the_middle_away_from_the_legends(qtbot)
            EpochFinished(2, 0.1, 0.95, 0.9, 0.55, 0.5, 0.5, 1e-3, 1.0),
            EpochFinished(3, 0.05, 0.99, 1.0, 0.50, 0.5, 0.5, 1e-3, 1.0)]
     assert anchors(odd) == {"min_val_loss": (-0.05, -0.2), "max_val_accuracy": (-0.05, 1.2)}
+
+
+def test_the_panel_follows_its_run_when_the_runs_panel_renames_or_deletes_it(panel, state, tmp_path):
+    """The panel kept the old folder after a rename: Open folder and the export's default
+    folder pointed at a folder that was gone."""
+    old, new = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
+    panel._set_run_dir(old)
+    state.runMoved.emit(tmp_path / "runs" / "other", tmp_path / "runs" / "c")  # not this panel's run
+    assert panel.run_dir == old
+    state.runMoved.emit(old, new)
+    assert panel.run_dir == new and panel.run_label.text() == str(new)
+    assert panel._default_export_path(".csv") == str(new / "training-curves.csv")
+    state.runMoved.emit(new, None)
+    assert panel.run_dir is None and "(deleted)" in panel.run_label.text()
+    assert not panel.open_run_button.isEnabled()
+    assert not panel._default_export_path(".csv").startswith(str(new))
