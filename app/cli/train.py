@@ -120,6 +120,12 @@ def cmd_train(args) -> int:
         config = build_config(args)
         if config.data.path and not Path(config.data.path).exists():  # before a run folder is made for it
             raise CommandError(f"{config.data.path} does not exist")
+        from app.core.training.device import resolve_device
+
+        try:  # a GPU that is not there: refused before a (failed) run folder is left behind
+            resolve_device(config.training.device)
+        except (ValueError, RuntimeError) as exc:
+            raise CommandError(str(exc)) from None
         if DistributedContext.from_env().is_main and args.out and args.out.exists() and any(args.out.iterdir()):
             raise FileExistsError(f"{args.out} is not empty; choose a new run folder or --resume it")
         trainer = Trainer(config, args.out, listeners=[ConsoleProgress(args.quiet)])

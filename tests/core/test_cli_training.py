@@ -362,3 +362,15 @@ def test_a_relative_data_path_in_a_config_is_taken_from_the_configs_folder(tmp_p
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) != 0
     error = capsys.readouterr().err
     assert f"{project / 'no-such-data'} does not exist" in error, error
+
+
+def test_a_gpu_that_is_not_there_is_refused_before_a_run_folder_is_made(tmp_path, capsys, monkeypatch):
+    """`--device cuda` without CUDA failed inside the engine: a 'failed' run folder was left behind."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    data = write_demo_dataset(tmp_path / "data", count=4, size=32)
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--device", "cuda", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "sees no CUDA GPU" in one_line_error(capsys, "train")
+    assert not (tmp_path / "run").exists()
