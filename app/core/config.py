@@ -23,6 +23,7 @@ DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 NORMALISATIONS = ("dataset", "range", "none")
 MIXED_PRECISION = ("auto", "on", "off")
 BEST_METRICS = ("val_dice", "val_iou", "val_pixel_accuracy", "val_loss")
+MANY = 10**9  # the largest step count accepted (a larger one is a typo or damage, not a plan)
 
 
 class ConfigError(ValueError):
@@ -194,19 +195,19 @@ class ExperimentConfig:
         _registered("optimizer.name", OPTIMIZERS, o.name, "optimizer.params", o.params)
         _registered("optimizer.schedule", SCHEDULES, o.schedule, "optimizer.schedule_params", o.schedule_params)
         _number("optimizer.lr", o.lr, 1e-9, 10.0)
-        _integer("optimizer.warmup_steps", o.warmup_steps, 0)
+        _integer("optimizer.warmup_steps", o.warmup_steps, 0, MANY)
         _integer("training.batch_size", t.batch_size, 1, 4096)
-        _integer("training.epochs", t.epochs, 1)
-        _integer("training.steps_per_epoch", t.steps_per_epoch, 0)
+        _integer("training.epochs", t.epochs, 1, 1_000_000)
+        _integer("training.steps_per_epoch", t.steps_per_epoch, 0, MANY)
         _number("training.time_limit", t.time_limit, 0.0, math.inf)
-        _integer("training.val_interval", t.val_interval, 1)
-        _integer("training.seed", t.seed, 0)
+        _integer("training.val_interval", t.val_interval, 1, 1_000_000)
+        _integer("training.seed", t.seed, 0, 2**63 - 1)
         _device("training.device", t.device)
         _choice("training.mixed_precision", t.mixed_precision, MIXED_PRECISION)
         _choice("training.best_metric", t.best_metric, BEST_METRICS)
         _number("training.tile_overlap", t.tile_overlap, 0.0, 0.9)
         _number("training.ema_decay", t.ema_decay, 0.0, 0.9999)
-        _integer("training.landscape_every", t.landscape_every, 0)
+        _integer("training.landscape_every", t.landscape_every, 0, 1_000_000)
         _integer("training.landscape_dims", t.landscape_dims, 1, 2)
         _integer("training.landscape_steps", t.landscape_steps, 3, 201)
         _number("training.landscape_span", t.landscape_span, 1e-4, 100.0)
@@ -244,16 +245,26 @@ def _build(cls, data: Any, prefix: str):
     return cls(**values)
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened (a hand-edited 400-digit number would fill the message)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
+
+
 def _integer(key: str, value: Any, low: int, high: float = math.inf) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        bound = f"{low} or more" if high == math.inf else f"{low}..{int(high)}"
-        raise ConfigError(f"{key} must be a whole number, {bound}; got {value!r}")
+        bound = f"{low} or more" if high == math.inf else f"{low}..{int(high):,}"
+        raise ConfigError(f"{key} must be a whole number, {bound}; got {_shown(value)}")
 
 
 def _number(key: str, value: Any, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise ConfigError(f"{key} must be a number in [{low}, {high}]; got {value!r}")
+    try:
+        fine = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
+            and low <= value <= high
+    except OverflowError:  # an integer too large for a float
+        fine = False
+    if not fine:
+        raise ConfigError(f"{key} must be a number in [{low}, {high}]; got {_shown(value)}")
 
 
 def _choice(key: str, value: Any, choices) -> None:

@@ -108,3 +108,17 @@ def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
     path.write_text('{"name": "x"}', encoding="utf-16")
     with pytest.raises(ConfigError, match="not UTF-8"):
         ExperimentConfig.load(path)
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("training", "epochs", 10**400, r"training.epochs must be a whole number, 1..1,000,000; got 100000"),
+    ("training", "steps_per_epoch", 10**12, "training.steps_per_epoch must be a whole number, 0..1,000,000,000"),
+    ("optimizer", "lr", 10**400, r"optimizer.lr must be a number in \[1e-09, 10.0\]; got 1000000"),
+])
+def test_numbers_too_large_to_be_meant_are_refused_shortly(section, key, value, message):
+    """10**400 epochs trained on for ever; as a learning rate it raised OverflowError."""
+    data = ExperimentConfig().to_dict()
+    data[section][key] = value
+    with pytest.raises(ConfigError, match=message) as info:
+        ExperimentConfig.from_dict(data)
+    assert len(str(info.value)) < 120

@@ -549,3 +549,13 @@ def test_a_run_holding_its_training_lock_is_training_and_cannot_be_renamed_or_de
         holder.wait()
     assert (run / TRAINING_LOCK).exists() and read_run(run).training is False
     assert rename_run(run, "other").name == "other"
+
+
+def test_a_config_with_a_huge_integer_is_read_not_raised(tmp_path):
+    """One run whose config.json held a 400-digit number made `runs` fail for the whole folder."""
+    (make_run(tmp_path, "huge", summary={"reason": "completed"}) / "config.json").write_text(json.dumps(
+        {"name": "huge", "model": {"name": "unet"}, "optimizer": {"lr": 10**400}, "training": {"epochs": 10**400}}))
+    finished_run(tmp_path)
+    runs, _ = scan_runs(tmp_path)
+    huge = next(r for r in runs if r.name == "huge")
+    assert huge.lr is None and len(runs) == 2

@@ -45,12 +45,18 @@ def is_run_folder(path: str | os.PathLike) -> bool:
 def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # a hand-edited integer too large for a float
+        return None
 
 
 def _integer(value) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value != int(value):
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value != int(value):
+            return None
+    except OverflowError:
         return None
     return int(value)
 
