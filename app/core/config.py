@@ -30,6 +30,32 @@ class ConfigError(ValueError):
     """A configuration key or value is not acceptable; the message names the key."""
 
 
+def settings_difference(theirs: dict, mine: dict, ignore: tuple[str, ...] = (), *,
+                        only_theirs: bool = False) -> str | None:
+    """The first difference between two experiments as dicts ("training.batch_size 2 there, 4
+    now"), leaving out the dotted keys in ``ignore`` (a section's key, or a top-level one) and,
+    with ``only_theirs``, keys ``theirs`` lacks (settings added after it was written)."""
+    theirs, mine = json.loads(json.dumps(theirs)), json.loads(json.dumps(mine))  # tuples as lists
+    for data in (theirs, mine):
+        for key in ignore:
+            section, _, name = key.partition(".")
+            if not name:
+                data.pop(section, None)
+            elif isinstance(data.get(section), dict):
+                data[section].pop(name, None)
+
+    def first(a, b, prefix=""):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in list(a) + ([] if only_theirs else [k for k in b if k not in a]):
+                found = first(a.get(k), b.get(k), f"{prefix}{k}.")
+                if found:
+                    return found
+            return None
+        return None if a == b else f"{prefix.rstrip('.')} {_shown(a)} there, {_shown(b)} now"
+
+    return first(theirs, mine)
+
+
 def _beside(config_file: Path, value: str | None) -> str | None:
     """``value`` as an absolute path, a relative one taken from ``config_file``'s folder."""
     if not value:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_json
-from .config import ExperimentConfig
+from .config import ExperimentConfig, settings_difference
 from .sweep import FINISHED_REASONS, SWEEP_FILE, SweepError, SweepSpec, _plain, check_buildable, expand
 
 @dataclass(frozen=True)
@@ -83,25 +83,8 @@ def _same_settings(run_dir: Path, config: ExperimentConfig, ignore: tuple[str, .
         theirs = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    mine = _plain(config.to_dict())
-    for data in (theirs, mine):  # the sweep's name and device may change between calls
-        data.get("training", {}).pop("device", None)
-        data.pop("name", None)
-        for key in ignore:
-            section, _, name = key.partition(".")
-            if isinstance(data.get(section), dict):
-                data[section].pop(name, None)
-
-    def first_difference(a, b, prefix=""):
-        if isinstance(a, dict) and isinstance(b, dict):
-            for k in list(a) + [k for k in b if k not in a]:
-                found = first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
-                if found:
-                    return found
-            return None
-        return None if a == b else f"{prefix.rstrip('.')} {a!r} there, {b!r} now"
-
-    return first_difference(theirs, mine)
+    # the sweep's name and device may change between calls
+    return settings_difference(theirs, config.to_dict(), ("name", "training.device", *ignore))
 
 
 def _continued_config(run_dir: Path, config: ExperimentConfig) -> ExperimentConfig | None:

@@ -412,6 +412,29 @@ def test_resuming_from_a_checkpoint_of_another_optimizer_or_without_state_is_ref
         _resume(run).run()
 
 
+def test_resuming_with_a_hand_edited_config_is_refused_but_what_continuing_changes_is_not(finished_run, tmp_path):
+    """An edited config.json (batch size 2 -> 4) was taken silently: the run went on with other
+    settings than its checkpoint's, and its folder recorded them for the whole run."""
+    import json
+
+    run = _copy_run(finished_run, tmp_path / "edited")
+    data = json.loads((run / "config.json").read_text())
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    data["training"]["batch_size"] += 2
+    data["training"]["epochs"] += 1
+    (run / "config.json").write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=r"last.pt: the run's settings changed since this checkpoint was written "
+                                              r"\(training.batch_size \d+ there, \d+ now\)"):
+        _resume(run).run()
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+    data["training"]["batch_size"] -= 2  # back: more epochs, a time limit, a rate, a moved data folder resume
+    data["training"].update(time_limit=600.0, device="cpu")
+    data["optimizer"]["lr"] /= 2
+    data["name"] = "renamed"
+    (run / "config.json").write_text(json.dumps(data))
+    assert _resume(run).run()["reason"] == "completed"
+
+
 def test_a_damaged_history_is_named_on_resume(finished_run, tmp_path):
     run = _copy_run(finished_run, tmp_path / "run")
     history = run / "history.csv"

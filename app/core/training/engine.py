@@ -20,7 +20,7 @@ from ..metrics import ScoreAccumulator
 from ..models import build_model, count_parameters
 from ..optim import build_optimizer, build_scheduler, load_scheduler_state
 from .control import TrainingControl
-from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from .checkpoint import CheckpointError, check_same_settings, load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset, ValidationWeights
 from .device import configure_cpu_threads, resolve_device
 from .distributed import DistributedContext, recount_steps
@@ -172,11 +172,7 @@ class Trainer:
     def _restore(self) -> None:
         last = self.folder.last
         state = load_checkpoint(last, map_location=self.device)
-        saved = (state.get("config") or {}).get("optimizer") if isinstance(state.get("config"), dict) else None
-        name = saved.get("name") if isinstance(saved, dict) else None
-        if name != self.config.optimizer.name:
-            raise CheckpointError(f"{last}: written by a run with optimizer {name!r}, but this run uses "
-                                  f"{self.config.optimizer.name!r}; it cannot be resumed from that checkpoint")
+        saved = check_same_settings(last, state, self.config)["optimizer"]
         try:
             self._restore_state(state)  # a CheckpointError (model mismatch) passes through as it is
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
