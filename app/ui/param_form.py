@@ -143,6 +143,10 @@ class ParamForm(QWidget):
             spin.setRange(int(math.ceil(low)), int(math.floor(high)))
         else:
             spin.setDecimals(_decimals(param))
+            scale = 10 ** spin.decimals()  # limits the box cannot show are rounded inwards, never out of range
+            inner_low, inner_high = math.ceil(low * scale - 1e-9) / scale, math.floor(high * scale + 1e-9) / scale
+            if math.isfinite(inner_low) and math.isfinite(inner_high) and inner_low <= inner_high:
+                low, high = inner_low, inner_high
             spin.setRange(low, high)
             span = high - low if math.isfinite(high - low) and high - low < limit else 10.0
             spin.setSingleStep(max(10 ** -spin.decimals(), round(span / 100, spin.decimals())))

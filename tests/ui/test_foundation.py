@@ -231,6 +231,32 @@ def test_param_form_edits_emit_values_and_ranges_are_enforced(qtbot):
     assert "main tuning knob" in form.editor("foreground_fraction").toolTip()
 
 
+def test_every_registered_number_editor_stays_inside_its_declared_range(qtbot):
+    """Spin boxes rounded limits they cannot show (1e-8 to 0, 0.9999 to 1 at 6 and 3 decimals):
+    the lowest Dice smoothing or highest Adam beta was reachable and then refused at Start."""
+    from app.core.augment.base import TRANSFORMS
+    from app.core.losses import LOSSES
+    from app.core.models import MODELS
+    from app.core.optim import OPTIMIZERS, SCHEDULES
+
+    checked = 0
+    for registry in (MODELS, LOSSES, OPTIMIZERS, SCHEDULES, TRANSFORMS):
+        for name in registry.names():
+            params = [p for p in registry.get(name).params if p.type in ("float", "float_range")]
+            form = ParamForm(params)
+            qtbot.addWidget(form)
+            for param in params:
+                editors = form.editor(param.name)
+                for spin in editors if isinstance(editors, tuple) else (editors,):
+                    low, high = spin.minimum(), spin.maximum()
+                    if param.minimum is not None:
+                        assert low >= param.minimum, (name, param.name, low)
+                    if param.maximum is not None:
+                        assert high <= param.maximum, (name, param.name, high)
+                    checked += 1
+    assert checked > 20
+
+
 def test_param_form_pairs_keep_low_below_high_and_set_values_is_silent(qtbot):
     params = [Param("sigma", "float_range", (0.5, 1.0), 0.0, 5.0), Param("size", "int_pair", (3, 4), 1, 9),
               Param("on", "bool", True)]
