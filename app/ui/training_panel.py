@@ -392,7 +392,7 @@ class TrainingPanel(TrainingDialogs, QWidget):
     def _on_failed(self, event) -> None:
         self.last_outcome = event
         title = FAILURE_TITLES.get(event.kind, FAILURE_TITLES["error"])
-        kept = self._checkpoint_exists()
+        kept = self._checkpoint_exists() and bool(self._history)  # weights trained for an epoch at least
         text = f"{title}: {event.message}"
         self._log(f"failed ({event.kind}): {event.message}")
         self.show_banner(text + (" — the saved checkpoint is available for predictions." if kept else ""), "error")
@@ -481,7 +481,9 @@ class TrainingPanel(TrainingDialogs, QWidget):
         return (checkpoints / "best.pt").exists() or (checkpoints / "last.pt").exists()
 
     def _publish_run(self) -> None:
-        if self._checkpoint_exists() and not self._closed:
+        """Show the run's predictions, once an epoch trained (a stop before that leaves the
+        initial random weights in last.pt: the run shown stays)."""
+        if self._checkpoint_exists() and self._history and not self._closed:
             self.state.set_run(self.run_dir)
 
     def _set_run_dir(self, path: Path) -> None:

@@ -121,7 +121,9 @@ def test_full_run_curves_checkpoint_and_export(qtbot, panel, state, tmp_path):
 
 
 def test_stop_during_run_saves_last_checkpoint(qtbot, panel, state):
-    state.update("training", None, epochs=50)
+    """Stopped inside its first epoch: last.pt holds the initial weights, so the run shown for
+    predictions stays (it was replaced by the untrained run without a word)."""
+    state.update("training", None, epochs=50, steps_per_epoch=10_000)
     with qtbot.waitSignal(panel.session.stepsReady, timeout=RUN_TIMEOUT):
         panel.start()
     with qtbot.waitSignal(panel.session.runningChanged, timeout=RUN_TIMEOUT):
@@ -130,7 +132,7 @@ def test_stop_during_run_saves_last_checkpoint(qtbot, panel, state):
     assert panel.last_outcome.reason == "stopped"
     assert not panel.session.running and not state.training
     assert (panel.run_dir / "checkpoints" / "last.pt").exists()
-    assert state.run_dir == panel.run_dir
+    assert panel._history == [] and state.run_dir is None
     assert panel.start_action.isEnabled() and not panel.pause_action.isChecked()
     panel.shutdown()
     panel.shutdown()  # safe twice
