@@ -559,3 +559,11 @@ def test_a_config_with_a_huge_integer_is_read_not_raised(tmp_path):
     runs, _ = scan_runs(tmp_path)
     huge = next(r for r in runs if r.name == "huge")
     assert huge.lr is None and len(runs) == 2
+
+
+def test_a_history_row_with_an_extra_value_is_left_out_and_named(tmp_path):
+    """A row with one value too many was read shifted: a loss shown as an accuracy, and so on."""
+    make_run(tmp_path, "extra", history=HEADER + "1,0.5,0.6,0.4,0.7,0.3,0.4,0.001,2\n2,5,0.45,0.62,0.38,0.72,0.31,0.41,0.001,2\n")
+    runs, problems = scan_runs(tmp_path)
+    assert runs[0].epochs == 1 and runs[0].lowest_loss == 0.4
+    assert "extra: history.csv: 1 row(s) with more values than columns (damaged file?); left out" in problems

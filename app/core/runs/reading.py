@@ -109,7 +109,7 @@ def _read_history(path: Path, problems: list[str]) -> tuple[list[str], list[list
     reader = csv.reader(io.StringIO(text.replace("\0", "")))
     header: list[str] = []
     rows: list[list[float]] = []
-    short = bad = 0
+    short = long = bad = 0
     first_bad = ""
     try:
         for line in reader:
@@ -121,6 +121,9 @@ def _read_history(path: Path, problems: list[str]) -> tuple[list[str], list[list
             if len(line) < len(header):
                 short += 1
                 line = line + [""] * (len(header) - len(line))
+            elif len(line) > len(header):  # which value is extra is unknown: every one may be shifted
+                long += 1
+                continue
             values = []
             for name, cell in zip(header, line):
                 value = _parse_float(cell)
@@ -137,6 +140,8 @@ def _read_history(path: Path, problems: list[str]) -> tuple[list[str], list[list
         problems.append("history.csv: contains NUL bytes (damaged file)")
     if short:
         problems.append(f"history.csv: {short} row(s) with missing values (truncated file?)")
+    if long:
+        problems.append(f"history.csv: {long} row(s) with more values than columns (damaged file?); left out")
     if bad:
         problems.append(f"history.csv: {bad} value(s) that are not numbers, first {first_bad}")
     if not header and text.strip() == "":
