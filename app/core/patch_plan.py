@@ -45,3 +45,14 @@ def training_patch(config: ExperimentConfig, samples: list[Sample], epoch: int, 
     sample = samples[int(order[index % len(samples)])]
     pipeline = pipeline or training_pipeline(config)
     return sample, pipeline(sample.image, sample.mask, key=(epoch, index))
+
+
+def oversized_patch(samples: list[Sample], patch: int) -> str | None:
+    """A warning when ``patch`` is larger than every training image: its patches are mostly
+    padding (weighted 0), which costs time and teaches nothing; None otherwise."""
+    if not samples or any(max(s.shape) >= patch for s in samples):
+        return None
+    side = max(max(s.shape) for s in samples)
+    return (f"the patch size {patch} is larger than every training image (the largest side is {side} pixels): "
+            f"patches are mostly padding, which costs time and teaches nothing; a patch size of {side} or less "
+            "would do")

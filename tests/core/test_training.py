@@ -116,6 +116,20 @@ def test_no_validation_samples_warns(tmp_path):
     assert any("no validation samples" in getattr(e, "message", "") for e in events)
 
 
+def test_a_patch_larger_than_every_image_warns(tiny_data, tmp_path):
+    """A patch of 1000 on 48-pixel images trained silently on patches that were nearly all padding."""
+    events = []
+    config = tiny_config(tiny_data, epochs=1, steps_per_epoch=1)
+    config.data.patch_size = 64
+    Trainer(config.validate(), tmp_path / "big", listeners=[events.append]).run()
+    warned = [e.message for e in events if isinstance(e, TrainingWarning)]
+    assert any("patch size 64 is larger than every training image (the largest side is 48 pixels)" in w
+               for w in warned), warned
+    events.clear()
+    Trainer(tiny_config(tiny_data, epochs=1, steps_per_epoch=1), tmp_path / "fits", listeners=[events.append]).run()
+    assert not any("patch size" in getattr(e, "message", "") for e in events)
+
+
 def test_checkpoint_write_interrupted_half_way_keeps_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"model_state": {"w": torch.ones(3)}})

@@ -19,6 +19,7 @@ from ..losses import build_loss
 from ..metrics import ScoreAccumulator
 from ..models import build_model, count_parameters
 from ..optim import build_optimizer, build_scheduler, load_scheduler_state
+from ..patch_plan import oversized_patch
 from .control import TrainingControl
 from .checkpoint import CheckpointError, check_same_settings, load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset, ValidationWeights
@@ -88,6 +89,8 @@ class Trainer:
         if not self.val:
             self.emit(TrainingWarning("the dataset has no validation samples: curves show training loss only and "
                                       "best.pt follows the training loss"))
+        if oversized := oversized_patch(train, cfg.data.patch_size):
+            self.emit(TrainingWarning(oversized))
         channels = {s.channels for s in train}
         if len(channels) > 1:
             raise TrainingError(f"training images mix {sorted(channels)} channels; convert them to one kind", "data")
