@@ -144,6 +144,12 @@ def cmd_train(args) -> int:
     if not trainer.ctx.is_main:
         return 0
     print(f"run folder: {trainer.folder.path}")
-    print(f"finished ({summary['reason']}): best {summary['best_metric']} {summary['best_value']} "
-          f"at epoch {summary['best_epoch']}; {summary['wall_seconds']}s on {summary['device']}")
+    print(finished_line(summary))
     return 0
+
+
+def finished_line(summary: dict) -> str:
+    """The last line of ``train``: how the run ended, its best epoch (if one finished), the time."""
+    best = (f"best {summary['best_metric']} {summary['best_value']} at epoch {summary['best_epoch']}"
+            if summary.get("best_value") is not None else "no epoch finished")
+    return f"finished ({summary['reason']}): {best}; {summary['wall_seconds']}s on {summary['device']}"

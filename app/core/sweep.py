@@ -29,6 +29,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ FIXED_FIELDS = ("name", "schema_version", "training.seed", "training.device", "d
                 "data.val_fraction", "data.split_seed", "data.splits", "data.mask_mode")
 OPEN_DICTS = ("model.params", "loss.params", "optimizer.params", "optimizer.schedule_params", "postprocess")
 FINISHED_REASONS = ("completed", "time limit")
+MAX_POINTS = 10_000  # runs in one sweep: more is a typo (and expanding them would take minutes)
 NAME_KEYS = {"model.name": "model.params", "loss.name": "loss.params", "optimizer.name": "optimizer.params",
              "optimizer.schedule": "optimizer.schedule_params"}
 NOT_APPLICABLE = "n/a"
@@ -113,6 +115,10 @@ class SweepSpec:
         if self.out is not None and not isinstance(self.out, str):
             raise SweepError(f"out must be a folder path or null, got {self.out!r}")
         self._check_grid(self.base_config().to_dict())
+        combinations = math.prod(len(values) for values in self.grid.values())
+        if combinations > MAX_POINTS:
+            raise SweepError(f"the grid makes {combinations:,} combinations, more than the {MAX_POINTS:,} runs a sweep "
+                             "may have; split it into smaller sweeps")
         return self
 
     # -- serialisation ---------------------------------------------------------------------

@@ -130,7 +130,13 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, progress: Callable[[S
     control = control or TrainingControl()
     previous = {}
     if (out_dir / SWEEP_FILE).exists():
-        previous = {p["name"]: p for p in read_state(out_dir).get("points", [])}
+        state = read_state(out_dir)
+        state = state if isinstance(state, dict) else {}
+        earlier = (state.get("spec") or {}).get("name") if isinstance(state.get("spec"), dict) else None
+        if isinstance(earlier, str) and earlier != spec.name:  # its record and results table would be replaced
+            raise SweepError(f"{out_dir} holds the sweep {earlier!r}, not {spec.name!r}; choose another folder, or "
+                             f"name this sweep {earlier!r} to add its runs to that one")
+        previous = {p["name"]: p for p in state.get("points", [])}
     results = []
     for point in points:
         run_dir = out_dir / point.name

@@ -374,3 +374,14 @@ def test_a_gpu_that_is_not_there_is_refused_before_a_run_folder_is_made(tmp_path
     assert main(["train", "--data", str(data), "--device", "cuda", "--out", str(tmp_path / "run"), "--quiet"]) == 2
     assert "sees no CUDA GPU" in one_line_error(capsys, "train")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_that_ends_before_its_first_epoch_says_so():
+    """The summary line printed a raw 'best val_dice None at epoch 0' (Ctrl-C before an epoch ended)."""
+    from app.cli.train import finished_line
+
+    summary = {"reason": "stopped", "best_metric": "val_dice", "best_value": None, "best_epoch": 0,
+               "wall_seconds": 0.17, "device": "cpu"}
+    assert finished_line(summary) == "finished (stopped): no epoch finished; 0.17s on cpu"
+    summary.update(best_value=0.9, best_epoch=3)
+    assert finished_line(summary) == "finished (stopped): best val_dice 0.9 at epoch 3; 0.17s on cpu"

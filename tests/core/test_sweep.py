@@ -288,6 +288,26 @@ def test_a_point_with_a_damaged_summary_is_resumed_and_its_summary_written_again
     assert json.loads((out / "unet__dice" / "summary.json").read_text())["reason"] == "completed"
 
 
+def test_another_sweep_into_a_sweep_folder_is_refused_before_its_record_is_touched(finished, data, tmp_path):
+    """A different sweep replaced the folder's sweep.json and results: its runs fell out of every table."""
+    out = tmp_path / "copy"
+    shutil.copytree(finished[0], out)
+    before = (out / SWEEP_FILE).read_bytes()
+    other = SweepSpec.from_dict({"name": "other", "base": tiny_base(data), "grid": {"loss.name": ["dice"]}})
+    with pytest.raises(SweepError, match=r"holds the sweep 'tiny', not 'other'; choose another folder, or name this "
+                                         r"sweep 'tiny'"):
+        run_sweep(other, out)
+    assert (out / SWEEP_FILE).read_bytes() == before
+
+
+def test_a_grid_of_too_many_runs_is_refused_at_once(data):
+    """A 2,000 × 1,000 grid was expanded point by point: minutes without a word."""
+    with pytest.raises(SweepError, match="the grid makes 20,000 combinations, more than the 10,000 runs"):
+        SweepSpec.from_dict({"name": "huge", "base": tiny_base(data),
+                             "grid": {"optimizer.lr": [i / 1e5 + 1e-5 for i in range(200)],
+                                      "training.epochs": list(range(1, 101))}})
+
+
 def test_a_folder_of_the_users_that_is_not_a_sweep_is_refused(data, tmp_path):
     out = tmp_path / "mine"
     (out / "unet__dice").mkdir(parents=True)
