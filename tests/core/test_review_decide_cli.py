@@ -96,7 +96,7 @@ def test_correct_refuses_a_mask_of_the_wrong_size_naming_it(review, tmp_path, ca
 
 
 @pytest.mark.parametrize("values, reason", [("nan", "1 pixel(s) of the mask are NaN or infinite"),
-                                            ("complex", "a mask of complex numbers cannot be read as one")])
+                                            ("complex", "complex-valued pixels; an image needs real values")])
 def test_correct_refuses_a_float_mask_with_nan_or_complex_values(review, tmp_path, capsys, recwarn, values, reason):
     """Such a mask was cast to uint8 with a RuntimeWarning on the terminal and stored."""
     import tifffile

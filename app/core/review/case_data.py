@@ -68,10 +68,8 @@ def resolve(folder: Path, path: str) -> Path:
 
 
 def _finite(raw: np.ndarray, path: Path, what: str) -> np.ndarray:
-    """``raw``, refused (naming the file) when it is complex or has NaN or infinite values: they
-    have no place on a 0..255 scale."""
-    if raw.dtype.kind == "c":
-        raise ImageReadError(path, f"a {what} of complex numbers cannot be read as one")
+    """``raw``, refused (naming the file) when it has NaN or infinite values: they have no place
+    on a 0..255 scale (complex ones :func:`read_image` refuses)."""
     if raw.dtype.kind == "f" and not np.isfinite(raw).all():
         bad = int(raw.size - np.count_nonzero(np.isfinite(raw)))
         raise ImageReadError(path, f"{bad} pixel(s) of the {what} are NaN or infinite")
