@@ -23,6 +23,7 @@ DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 NORMALISATIONS = ("dataset", "range", "none")
 MIXED_PRECISION = ("auto", "on", "off")
 BEST_METRICS = ("val_dice", "val_iou", "val_pixel_accuracy", "val_loss")
+CONTINUABLE = ("training.epochs", "training.time_limit", "optimizer.lr")  # what continuing a run changes
 MANY = 10**9  # the largest step count accepted (a larger one is a typo or damage, not a plan)
 
 

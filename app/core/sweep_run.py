@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_json
-from .config import ExperimentConfig, settings_difference
+from .config import CONTINUABLE, ExperimentConfig, settings_difference
 from .sweep import FINISHED_REASONS, SWEEP_FILE, SweepError, SweepSpec, _plain, check_buildable, expand
 
 @dataclass(frozen=True)
@@ -70,10 +70,6 @@ def read_state(out_dir: str | os.PathLike) -> dict:
         raise SweepError(f"{out_dir} has no {SWEEP_FILE}: not a sweep folder") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SweepError(f"{path} is not readable: {exc}") from None
-
-
-# what continuing a run (the Runs panel's Continue, ``train --resume``) may change in its folder
-CONTINUABLE = ("training.epochs", "training.time_limit", "optimizer.lr")
 
 
 def _same_settings(run_dir: Path, config: ExperimentConfig, ignore: tuple[str, ...] = ()) -> str | None:

@@ -84,15 +84,14 @@ def load_model_state(model: torch.nn.Module, state: dict, path: str | os.PathLik
 
 # what may differ from a checkpoint's settings when its run resumes: the run's name (renamed), the
 # device, the data's place (a moved folder), and what continuing a run changes
-CONTINUE_MAY_CHANGE = ("name", "training.device", "data.path", "data.label_stack", "training.epochs",
-                       "training.time_limit", "optimizer.lr")
+CONTINUE_MAY_CHANGE = ("name", "training.device", "data.path", "data.label_stack")
 
 
 def check_same_settings(path: Path, state: dict, config) -> dict:
     """The settings checkpoint ``state`` (read from ``path``) was written with; CheckpointError
     when ``config`` uses another optimizer, or other settings than those a continuation changes
     differ (config.json edited by hand)."""
-    from ..config import settings_difference
+    from ..config import CONTINUABLE, settings_difference
 
     saved = state.get("config")
     optimizer = saved.get("optimizer") if isinstance(saved, dict) else None
@@ -100,7 +99,8 @@ def check_same_settings(path: Path, state: dict, config) -> dict:
     if name != config.optimizer.name:
         raise CheckpointError(f"{path}: written by a run with optimizer {name!r}, but this run uses "
                               f"{config.optimizer.name!r}; it cannot be resumed from that checkpoint")
-    changed = settings_difference(saved, config.to_dict(), CONTINUE_MAY_CHANGE, only_theirs=True)  # older files
+    # only_theirs: a checkpoint of an older SegStudio lacks settings added since
+    changed = settings_difference(saved, config.to_dict(), CONTINUE_MAY_CHANGE + CONTINUABLE, only_theirs=True)
     if changed:
         raise CheckpointError(f"{path}: the run's settings changed since this checkpoint was written ({changed}); "
                               "a run continues with its own settings, only the epochs, the time limit and the "
