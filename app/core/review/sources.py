@@ -39,16 +39,22 @@ def check_review_folder(review_dir: Path, sources: list[Path]) -> None:
         raise ReviewError(f"{review_dir} is not an empty folder; choose a new or empty folder for the review")
 
 
-def read_manifest(masks_dir: Path) -> dict:
-    """The model and checkpoint recorded by ``segstudio predict`` beside its masks, if any."""
+def _manifest(masks_dir: Path) -> dict:
+    """The predictions.json ``segstudio predict`` wrote beside its masks ({} without a readable one)."""
     try:
         data = json.loads((Path(masks_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
-        info = {k: str(data[k]) for k in ("checkpoint", "model") if data.get(k)}
-        if isinstance(data.get("postprocess"), dict):
-            info["postprocess"] = data["postprocess"]
-        return info
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, ValueError, RecursionError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_manifest(masks_dir: Path) -> dict:
+    """The model and checkpoint recorded by ``segstudio predict`` beside its masks, if any."""
+    data = _manifest(masks_dir)
+    info = {k: str(data[k]) for k in ("checkpoint", "model") if data.get(k)}
+    if isinstance(data.get("postprocess"), dict):
+        info["postprocess"] = data["postprocess"]
+    return info
 
 
 def _why(problems: list[Problem], shown: int = 2) -> str:
@@ -71,9 +77,11 @@ def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem
     if images_dir.resolve() == masks_dir.resolve():  # every image would be its own mask
         raise ReviewError(f"the images and the masks are the same folder ({images_dir}); choose the folder "
                           "with the predicted masks")
-    outputs = manifest_outputs(masks_dir)
-    if outputs is not None:  # a `segstudio predict` folder: its record says which mask is whose
-        pairs, maps = _pairs_from_outputs(images_dir, masks_dir, outputs, problems)
+    manifest = _manifest(masks_dir)
+    outputs = manifest.get("outputs")
+    if isinstance(outputs, list):  # a `segstudio predict` folder: its record says which mask is whose
+        recorded = _other_images_folder(manifest, images_dir)
+        pairs, maps = _pairs_from_outputs(images_dir, masks_dir, outputs, recorded, problems)
     else:
         found: list[Problem] = []
         try:
@@ -110,28 +118,18 @@ def cases_from_folders(images_dir: Path, masks_dir: Path, problems: list[Problem
     return cases
 
 
-def manifest_outputs(masks_dir: Path) -> list | None:
-    """The ``outputs`` that ``segstudio predict`` recorded in its predictions.json (which mask and
-    probability map it wrote for which image); None for a folder without that record."""
+def _other_images_folder(manifest: dict, images_dir: Path) -> Path | None:
+    """The images folder ``segstudio predict`` recorded in ``manifest`` when it is another folder
+    that still exists (its files are then compared with the chosen ones), else None."""
+    recorded = manifest.get("images")
+    folder = Path(recorded) if isinstance(recorded, str) and recorded else None
     try:
-        outputs = json.loads((Path(masks_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))["outputs"]
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-    return outputs if isinstance(outputs, list) else None
-
-
-def _predicted_from(masks_dir: Path, images_dir: Path) -> Path | None:
-    """The images folder ``segstudio predict`` recorded for ``masks_dir`` when it is another
-    folder that still exists (its files are then compared with the chosen ones), else None."""
-    try:
-        recorded = json.loads((masks_dir / MANIFEST_NAME).read_text(encoding="utf-8")).get("images")
-        folder = Path(recorded) if isinstance(recorded, str) and recorded else None
         return folder if folder and folder.is_dir() and folder.resolve() != images_dir.resolve() else None
-    except (OSError, ValueError, AttributeError):
+    except OSError:
         return None
 
 
-def _pairs_from_outputs(images_dir: Path, masks_dir: Path, outputs: list,
+def _pairs_from_outputs(images_dir: Path, masks_dir: Path, outputs: list, recorded: Path | None,
                         problems: list[Problem]) -> tuple[list[PairSpec], dict[Path, Path]]:
     """The image/mask pairs (and each mask's probability map) as ``segstudio predict`` recorded
     them, so no file name can pair a mask or map with another image; leftovers are problems. An
@@ -141,7 +139,6 @@ def _pairs_from_outputs(images_dir: Path, masks_dir: Path, outputs: list,
     images = {p.name: p for p in sorted(images_dir.iterdir()) if p.is_file() and is_image_file(p)}
     if not images:
         raise ReviewError(f"{images_dir} contains no images")
-    recorded = _predicted_from(masks_dir, images_dir)
     pairs, maps, listed, used = [], {}, {MANIFEST_NAME}, set()
     for entry in outputs:
         names = [entry.get(key) for key in ("image", "mask", "probability")] if isinstance(entry, dict) else []
