@@ -96,6 +96,10 @@ def _read_pil(path: Path, *, keep_palette: bool) -> np.ndarray:
         raise ImageReadError(path, f"corrupt image ({reason})") from None
 
 
+class _UnusablePixels(ValueError):
+    """Pixel values no image has (complex numbers): said as they are, not as a damaged file."""
+
+
 def _tiff_page_to_array(array: np.ndarray, axes: str) -> np.ndarray:
     """Bring one TIFF page (or a single-image series) to H×W or H×W×C."""
     axes = axes.upper()
@@ -104,7 +108,7 @@ def _tiff_page_to_array(array: np.ndarray, axes: str) -> np.ndarray:
     elif "C" in axes and "S" not in axes and array.ndim == 3:  # channels first
         array = np.moveaxis(array, axes.index("C"), -1)
     if array.dtype.kind == "c":
-        raise ValueError("complex-valued pixels; an image needs real values")
+        raise _UnusablePixels("complex-valued pixels; an image needs real values")
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
     if array.dtype.kind == "i" and array.size and array.min() >= 0:
@@ -126,10 +130,8 @@ def read_tiff_pages(path: str | os.PathLike) -> tuple[list[np.ndarray | ImageRea
             if series is not None and len(pages) == 1:
                 try:
                     return [_tiff_page_to_array(series.asarray(), series.axes[-3:])], 1
-                except ValueError as exc:
-                    if "complex" in str(exc):
-                        raise ImageReadError(path, str(exc)) from None
-                    raise
+                except _UnusablePixels as exc:
+                    raise ImageReadError(path, str(exc)) from None
             out: list[np.ndarray | ImageReadError] = []
             for index, page in enumerate(pages):
                 try:

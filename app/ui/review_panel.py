@@ -9,7 +9,6 @@ Cancel button. See :mod:`app.ui.review_actions` for the keys.
 from __future__ import annotations
 
 import errno
-
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal

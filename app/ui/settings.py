@@ -10,9 +10,6 @@ from PySide6.QtCore import QByteArray, QSettings
 from app.core.paths import user_data_dir
 
 RECENT_LIMIT = 8
-
-
-
 STACK_SEPARATOR = "\n"  # between an image stack and its label stack in a recent-datasets entry
 
 
@@ -27,6 +24,7 @@ def dataset_entry(entry: str) -> tuple[str, str]:
         image, _, labels = entry.partition("|")
         return image, labels
     return entry, ""
+
 
 class AppSettings:
     """Typed access to the settings file; every read tolerates missing or damaged values."""
