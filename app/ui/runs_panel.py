@@ -67,7 +67,6 @@ class RunsPanel(RunsDialogHooks, QWidget):
     continueRun = Signal(object)  # the run folder (Path) to train on (the Training panel asks how far)
     scanned = Signal()  # a scan's runs are in the table
     curvesShown = Signal()  # the selected runs' curves are drawn
-    runRenamed = Signal(object, object)  # old path, new path
     runsDeleted = Signal(object)  # list of deleted paths
 
     def __init__(self, state: ExperimentState, parent=None):
@@ -414,7 +413,6 @@ class RunsPanel(RunsDialogHooks, QWidget):
             self.state.set_run(new_path)
         self.show_message(f"Renamed {run.name} to {new_path.name}", "success")
         self.select_runs([new_path])
-        self.runRenamed.emit(run.path, new_path)
         self.state.runMoved.emit(run.path, new_path)  # panels showing it follow it
         return new_path
 
