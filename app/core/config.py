@@ -176,7 +176,7 @@ class ExperimentConfig:
         relative to the file's folder (not the working folder) and made absolute."""
         path = Path(path)
         try:
-            config = cls.from_json(path.read_text(encoding="utf-8"))
+            config = cls.from_json(path.read_text(encoding="utf-8-sig"))
             config.data.path, config.data.label_stack = (
                 _beside(path, config.data.path), _beside(path, config.data.label_stack))
             return config

@@ -147,7 +147,7 @@ class SweepSpec:
         """Read a sweep JSON; a relative ``base`` path or ``out`` folder is taken from its folder."""
         path = Path(path)
         try:
-            return cls.from_json(path.read_text(encoding="utf-8"), path.parent)
+            return cls.from_json(path.read_text(encoding="utf-8-sig"), path.parent)
         except (SweepError, ConfigError) as exc:
             raise SweepError(f"{path}: {exc}") from None
         except UnicodeDecodeError:

@@ -122,7 +122,7 @@ def spec_shape_problem(data) -> str | None:
 def read_spec_file(path: Path) -> dict:
     """A sweep file's data, shaped for the editor; ValueError naming the file and the problem."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON: {exc}") from None
     except UnicodeDecodeError:

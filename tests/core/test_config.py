@@ -110,6 +110,14 @@ def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
         ExperimentConfig.load(path)
 
 
+def test_a_file_with_a_byte_order_mark_loads(tmp_path):
+    """Windows editors may save UTF-8 with a byte-order mark; the file is still an experiment."""
+    path = tmp_path / "exp.json"
+    path.write_text('{"name": "bom", "training": {"epochs": 3}}', encoding="utf-8-sig")
+    config = ExperimentConfig.load(path)
+    assert (config.name, config.training.epochs) == ("bom", 3)
+
+
 @pytest.mark.parametrize("section, key, value, message", [
     ("training", "epochs", 10**400, r"training.epochs must be a whole number, 1..1,000,000; got 100000"),
     ("training", "steps_per_epoch", 10**12, "training.steps_per_epoch must be a whole number, 0..1,000,000,000"),

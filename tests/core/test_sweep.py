@@ -84,6 +84,13 @@ def test_relative_data_paths_of_a_base_are_taken_from_the_file_they_are_written_
     assert SweepSpec.load(tmp_path / "inline.json").base_config().data.path == str(tmp_path / "isbi")
 
 
+def test_sweep_and_base_files_with_a_byte_order_mark_load(tmp_path):
+    (tmp_path / "exp.json").write_text(json.dumps({"optimizer": {"name": "sgd"}}), encoding="utf-8-sig")
+    (tmp_path / "s.json").write_text(json.dumps({"base": "exp.json", "grid": {"optimizer.lr": [0.1]}}),
+                                     encoding="utf-8-sig")
+    assert SweepSpec.load(tmp_path / "s.json").base_config().optimizer.name == "sgd"
+
+
 @pytest.mark.parametrize("data, message", [
     ({"grid": {"loss.name": ["dice"]}, "gird": {}}, "gird: unknown key in the sweep; valid: name, base, grid, seed, "
                                                     "device, out"),

@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor
 from app.core.sweep_run import read_state
 from app.core.training import engine as engine_module
 from app.ui import sweep_worker
-from app.ui.sweep_editor import format_values, parse_values
+from app.ui.sweep_editor import format_values, parse_values, read_spec_file
 from app.ui.sweep_panel import SweepPanel
 from app.ui.sweep_results_view import metric_text
 
@@ -153,6 +153,12 @@ def test_sweep_json_save_and_load_round_trip(qtbot, panel, state, tmp_path):
     assert other.spec_data()["base"] == state.config.to_dict() and "current experiment" in \
         other.editor.base_label.text()
     other.shutdown()
+
+
+def test_a_sweep_file_with_a_byte_order_mark_opens(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"name": "bom", "grid": GRID_2X2}), encoding="utf-8-sig")
+    assert read_spec_file(path)["grid"] == GRID_2X2
 
 
 def test_bad_sweep_files_are_named_with_their_problem(qtbot, panel, tmp_path):
