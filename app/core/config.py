@@ -303,10 +303,17 @@ def _landscape_losses(key: str, value: Any, registry) -> None:
     """Comma-separated loss names with optional ``:param=value`` parts; each name registered."""
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be a text such as 'dice,bce,tversky:alpha=0.7'; got {value!r}")
+    from .landscape.loss_text import check_loss_spec
+
     for item in filter(None, (part.strip() for part in value.split(","))):
         name = item.split(":", 1)[0].strip()
         if name not in registry:
             raise ConfigError(f"{key}: loss {name!r} is not registered; valid: {', '.join(registry.names())}")
+    items, problem = check_loss_spec(value)  # parameters too, or training would drop the slices at its start
+    if problem:
+        raise ConfigError(f"{key}: {problem.rstrip('.')}")
+    if value.strip() and not items:
+        raise ConfigError(f"{key}: no losses given in {value!r}; leave it empty for the training loss")
 
 
 def _device(key: str, value: Any) -> None:

@@ -80,6 +80,11 @@ def test_slices_are_off_by_default(tiny_data, tmp_path):
     ("landscape_dims", 3, "training.landscape_dims"),
     ("landscape_steps", 2, "training.landscape_steps"),
     ("landscape_losses", "dice,nosuch", "loss 'nosuch' is not registered; valid:"),
+    # parameters were checked only when training started, which then turned the slices off
+    ("landscape_losses", "dice,tversky:alpha=5", r"training.landscape_losses: .*alpha.*5"),
+    ("landscape_losses", "dice:zz", "training.landscape_losses: loss 'dice:zz': parameters are written"),
+    ("landscape_losses", ",", "training.landscape_losses: no losses given"),
+    ("landscape_losses", "dice,dice", "training.landscape_losses: dice is listed twice"),
 ])
 def test_bad_slice_settings_are_refused(tiny_data, key, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
