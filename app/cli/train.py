@@ -93,9 +93,11 @@ class ConsoleProgress:
 
 def cmd_train(args) -> int:
     from app.core.training.engine import Trainer, TrainingControl
+    from app.core.training.run_folder import clear_unused, holds_nothing
 
     from . import CommandError
 
+    existed = True  # the run folder was there before this command (resumed, or given by --out)
     if args.resume:
         fixed = [f"--{k.replace('_', '-')}" for k in ("config", "data", "model", "loss", "optimizer",
                                                       "batch_size", "patch_size", "device", "precision", "seed",
@@ -126,8 +128,12 @@ def cmd_train(args) -> int:
             resolve_device(config.training.device)
         except (ValueError, RuntimeError) as exc:
             raise CommandError(str(exc)) from None
-        if DistributedContext.from_env().is_main and args.out and args.out.exists() and any(args.out.iterdir()):
-            raise FileExistsError(f"{args.out} is not empty; choose a new run folder or --resume it")
+        if DistributedContext.from_env().is_main and args.out and args.out.is_dir():
+            if not holds_nothing(args.out):
+                resumable = " or --resume it" if (args.out / "config.json").exists() else ""
+                raise FileExistsError(f"{args.out} is not empty; choose a new run folder{resumable}")
+            clear_unused(args.out, remove_folder=False)  # left by a run aborted before it wrote anything
+        existed = args.out is not None and args.out.exists()
         trainer = Trainer(config, args.out, listeners=[ConsoleProgress(args.quiet)])
     control: TrainingControl = trainer.control
 
@@ -139,6 +145,10 @@ def cmd_train(args) -> int:
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         summary = trainer.run()
+    except KeyboardInterrupt:  # aborted: a folder with nothing written in it is not left behind
+        if trainer.ctx.is_main:
+            clear_unused(trainer.folder.path, remove_folder=not existed)
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     if not trainer.ctx.is_main:

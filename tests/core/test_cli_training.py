@@ -385,3 +385,36 @@ def test_a_run_that_ends_before_its_first_epoch_says_so():
     assert finished_line(summary) == "finished (stopped): no epoch finished; 0.17s on cpu"
     summary.update(best_value=0.9, best_epoch=3)
     assert finished_line(summary) == "finished (stopped): best val_dice 0.9 at epoch 3; 0.17s on cpu"
+
+
+def test_an_abort_before_anything_was_written_leaves_no_dead_run_folder(tmp_path, capsys, monkeypatch):
+    """Two quick Ctrl-Cs left an --out folder holding only an empty checkpoints/: `train --out` refused
+    it as not empty and `--resume` as not a run, so the user had to delete it by hand."""
+    from app.core.training import engine
+
+    data = write_demo_dataset(tmp_path / "data", count=4, size=32)
+    options = ["--data", str(data), "--epochs", "1", "--patch-size", "32", "--batch-size", "2", "--device", "cpu",
+               "--quiet"]
+
+    def aborted(self):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(engine.Trainer, "run", aborted)
+        assert main(["train", *options, "--out", str(tmp_path / "new")]) == 130
+        assert not (tmp_path / "new").exists()  # the folder this command made is gone
+        (tmp_path / "mine").mkdir()
+        assert main(["train", *options, "--out", str(tmp_path / "mine")]) == 130
+        assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())  # the user's stays, empty
+
+    (tmp_path / "left" / "checkpoints").mkdir(parents=True)  # what an older SegStudio's abort left
+    (tmp_path / "left" / ".training.lock").touch()
+    assert main(["train", *options, "--out", str(tmp_path / "left")]) == 0
+    assert (tmp_path / "left" / "checkpoints" / "last.pt").exists()
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["train", *options, "--out", str(tmp_path / "notes")]) == 2
+    error = one_line_error(capsys, "train")
+    assert "is not empty; choose a new run folder" in error and "--resume" not in error  # not a run: no resume

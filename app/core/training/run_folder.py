@@ -66,6 +66,29 @@ def is_training(run_dir: str | Path) -> bool:
     return False
 
 
+def holds_nothing(run_dir: str | Path) -> bool:
+    """True when ``run_dir`` holds no file: at most an empty ``checkpoints/`` and a training lock
+    no process holds, which is what a run aborted before it wrote anything leaves behind."""
+    for entry in Path(run_dir).iterdir():
+        if entry.name == "checkpoints" and entry.is_dir() and not any(entry.iterdir()):
+            continue
+        if entry.name == TRAINING_LOCK and entry.is_file() and not is_training(run_dir):
+            continue
+        return False
+    return True
+
+
+def clear_unused(run_dir: str | Path, remove_folder: bool) -> None:
+    """Remove what :func:`holds_nothing` allows (and the folder itself if ``remove_folder``)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or not holds_nothing(run_dir):
+        return
+    for entry in run_dir.iterdir():
+        entry.rmdir() if entry.is_dir() else entry.unlink()
+    if remove_folder:
+        run_dir.rmdir()
+
+
 class RunFolder:
     """Paths and writers of one run; ``writable=False`` (ranks other than 0) writes nothing."""
 
