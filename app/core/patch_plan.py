@@ -36,6 +36,14 @@ def patches_per_epoch(samples: list[Sample], patch_size: int) -> int:
     return max(len(samples), math.ceil(area / (patch_size * patch_size)))
 
 
+def patches_in_epoch(config: ExperimentConfig, samples: list[Sample]) -> int:
+    """The patches one training epoch draws: ``steps_per_epoch`` batches when set, else one pass."""
+    steps = config.training.steps_per_epoch * config.training.batch_size
+    if steps:
+        return max(1, int(steps))
+    return patches_per_epoch(samples, config.data.patch_size) if samples else 1
+
+
 def training_patch(config: ExperimentConfig, samples: list[Sample], epoch: int, index: int,
                    pipeline: Pipeline | None = None) -> tuple[Sample, Augmented]:
     """The sample behind item ``index`` of ``epoch`` and its augmented patch, as training draws it."""

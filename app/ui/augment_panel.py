@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.core.augment import TRANSFORMS, Augmented, Pipeline, default_pipeline
 from app.core.augment.pipeline import PIPELINE_VERSION
-from app.core.patch_plan import patches_per_epoch
+from app.core.patch_plan import patches_in_epoch
 from app.core.registry import RegistryError
 
 from .augment_layout import GRID_COLUMNS, GRID_DRAWS, MASK_MODES, NOTE_STYLE, SEED_LIMIT, AugmentLayout
@@ -216,14 +216,10 @@ class AugmentPanel(AugmentLayout, QWidget):
         dataset = self.state.dataset
         if dataset is None:
             return []
-        return dataset.split("train") or list(dataset.samples)
+        return dataset.split("train")  # training draws from these only
 
     def _per_epoch(self, samples: list) -> int:
-        config = self.state.config
-        steps = config.training.steps_per_epoch * config.training.batch_size
-        if steps:
-            return max(1, int(steps))
-        return patches_per_epoch(samples, config.data.patch_size) if samples else 1
+        return patches_in_epoch(self.state.config, samples)
 
     def _update_ranges(self) -> None:
         """Epoch and index spin boxes cover the configured run."""
@@ -242,6 +238,9 @@ class AugmentPanel(AugmentLayout, QWidget):
             return "No dataset loaded.\nOpen a dataset to preview the augmented training patches."
         samples = self._train_samples()
         if not samples:
+            if self.state.dataset.samples:
+                return ("No training samples: every sample is in val or test, and training draws only from "
+                        "train.\nMove some to train in the Dataset panel to preview the training patches.")
             return "The dataset has no samples to preview."
         error = self._validation_error(self.state.config.augmentation)
         if error is not None:

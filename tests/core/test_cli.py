@@ -9,7 +9,7 @@ from app.cli import main
 from app.core.dataset import load_dataset
 from app.core.imageio import read_image
 
-from .helpers import make_folder
+from .helpers import binary_mask, make_folder, save
 
 
 def test_demo_data_writes_a_dataset_the_loader_reads_cleanly(tmp_path, capsys):
@@ -48,6 +48,28 @@ def test_dataset_info_text_and_json(tmp_path, capsys):
     assert report["problems"][0]["path"].endswith("orphan.png")
 
 
+def test_dataset_info_fails_when_no_sample_is_usable(tmp_path, capsys):
+    """It exited 0 and printed an invented "binary: 2 classes (0→0)" for a dataset of nothing."""
+    save(tmp_path / "images" / "a.png", np.zeros((8, 8), np.uint8))
+    save(tmp_path / "masks" / "a.png", np.zeros((9, 9), np.uint8))  # the wrong size: left out
+    for extra in ([], ["--json"]):
+        assert main(["dataset-info", str(tmp_path), *extra]) == 2
+        captured = capsys.readouterr()
+        assert "binary" not in captured.out and "a.png" in captured.out
+        assert captured.err.strip() == f"segstudio dataset-info: no usable samples in {tmp_path}"
+
+
+def test_dataset_info_gives_float_statistics_in_file_units(tmp_path, capsys):
+    import tifffile
+
+    for name in ("a", "b"):
+        (tmp_path / "images").mkdir(exist_ok=True)
+        tifffile.imwrite(tmp_path / "images" / f"{name}.tif", np.full((8, 8), 1000.0, np.float32))
+        save(tmp_path / "masks" / f"{name}.png", binary_mask(8, 8))
+    assert main(["dataset-info", str(tmp_path)]) == 0
+    assert "normalisation (train): mean 1000.0000; std 0.0000 (file units)" in capsys.readouterr().out
+
+
 def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert main(["dataset-info", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
@@ -55,19 +77,55 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_augment_writes_what_training_draws(tmp_path):
-    make_folder(tmp_path / "data", ["a", "b"], size=(20, 24))
-    pipeline = tmp_path / "p.json"
-    pipeline.write_text(json.dumps({"seed": 5, "transforms": [{"name": "flip"}, {"name": "gaussian_noise"}]}))
+    """It wrote every sample in file order (validation ones too) with the wrong keys, no crop and the
+    split seed as the augmentation seed: pairs of sample and draw that training never makes."""
+    from app.core.config import ExperimentConfig
+    from app.core.experiment_data import load_experiment_data
+    from app.core.patch_plan import training_patch
+    from app.core.training.data import Normaliser, PatchDataset
+
+    data = make_folder(tmp_path / "data", ["a", "b", "c", "d", "e"], size=(40, 48))
+    experiment = tmp_path / "exp.json"
+    experiment.write_text(json.dumps({"data": {"val_fraction": 0.4, "split_seed": 3, "patch_size": 16},
+                                      "training": {"seed": 9, "steps_per_epoch": 3, "batch_size": 2},
+                                      "augmentation": {"seed": 5, "transforms": [{"name": "flip"},
+                                                                                 {"name": "gaussian_noise"}]}}))
     out = tmp_path / "out"
-    assert main(["augment", str(tmp_path / "data"), "--out", str(out), "--pipeline", str(pipeline),
-                 "--count", "3"]) == 0
-    files = sorted(p.name for p in out.iterdir())
-    assert len(files) == 6 and files[0].startswith("000_")
-    from app.core.augment import Pipeline
-    ds = load_dataset(tmp_path / "data")
-    expected = Pipeline.from_json(pipeline.read_text())(ds.samples[0].image, ds.samples[0].mask, key=(0, 0))
-    written = read_image(out / f"000_{ds.samples[0].name}_image.png")
-    assert np.array_equal(written, expected.image[:, :, 0])
+    assert main(["augment", str(data), "--out", str(out), "--config", str(experiment), "--count", "8",
+                 "--epoch", "1"]) == 0
+    config = ExperimentConfig.load(experiment)
+    config.data.path = str(data)
+    train = load_experiment_data(config).split("train")
+    assert len(train) == 3  # the two validation samples are never drawn
+    patches = PatchDataset(train, config, Normaliser(0.0, 1.0))
+    for number in range(8):
+        epoch, index = 1 + number // 6, number % 6  # 3 steps × 2 patches an epoch, rolling on
+        sample, patch = training_patch(config, train, epoch, index)
+        written = read_image(out / f"{number:03d}_e{epoch}_i{index}_{sample.name}_image.png")
+        assert written.shape == (16, 16) and np.array_equal(written, patch.image[:, :, 0])
+        patches.set_epoch(epoch)
+        assert np.array_equal(patches[index][0][0].numpy(), written.astype(np.float32))  # what training trains on
+        mask = read_image(out / f"{number:03d}_e{epoch}_i{index}_{sample.name}_mask.png")
+        assert np.array_equal(mask, patch.mask.astype(np.uint8) * 255)
+
+
+def test_augment_writes_float_and_16_bit_colour_patches_and_split_folder_names(tmp_path):
+    """It crashed on float or 16-bit RGB images (PNG cannot hold them) and on train/a, val/a names."""
+    import tifffile
+
+    for kind, image in (("float", np.linspace(0, 4000, 32 * 32, dtype=np.float32).reshape(32, 32)),
+                        ("rgb16", np.arange(32 * 32 * 3, dtype=np.uint16).reshape(32, 32, 3) * 20)):
+        for split in ("train", "val"):
+            for name in ("a", "b"):
+                (tmp_path / kind / split / "images").mkdir(parents=True, exist_ok=True)
+                tifffile.imwrite(tmp_path / kind / split / "images" / f"{name}.tif", image)
+                save(tmp_path / kind / split / "masks" / f"{name}.png", binary_mask(32, 32, seed=1))
+        out = tmp_path / f"out-{kind}"
+        assert main(["augment", str(tmp_path / kind), "--out", str(out), "--count", "2", "--patch-size",
+                     "16"]) == 0
+        images = sorted(out.glob("*_image.tif"))
+        assert [p.name for p in images][0].startswith("000_e0_i0_train_") and len(images) == 2
+        assert read_image(images[0]).dtype == image.dtype
 
 
 def test_unknown_augmentation_in_pipeline_file(tmp_path, capsys):
