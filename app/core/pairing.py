@@ -66,17 +66,36 @@ def _find_child(folder: Path, names: tuple[str, ...]) -> Path | None:
     return None
 
 
+SYSTEM_FILES = ("thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r")  # written by file managers, not by users
+
+
 def _listing(folder: Path, problems: list[Problem]) -> list[Path]:
-    """Image files in a folder, sorted; other visible files are reported."""
+    """Image files in a folder, sorted; other visible files are reported (file managers' own
+    files such as ``Thumbs.db`` are passed over like hidden ones)."""
     files = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.is_dir():
+        if path.name.startswith(".") or path.name.lower() in SYSTEM_FILES or path.is_dir():
             continue
         if is_image_file(path):
             files.append(path)
+        elif path.is_symlink() and not path.exists():
+            problems.append(Problem(path, "a broken link: the file it points to does not exist"))
         else:
             problems.append(Problem(path, f"not an image SegStudio reads ({', '.join(IMAGE_SUFFIXES)})"))
     return files
+
+
+def looks_like_labels(path: Path) -> bool:
+    """True when a file's name says it holds labels/masks (e.g. ``train-labels.tif``)."""
+    words = set(re.split(r"[^a-z0-9]+", Path(path).stem.lower()))
+    return bool(words & set(STACK_LABEL_WORDS))
+
+
+def order_stack_pair(first: Path, second: Path) -> tuple[Path, Path]:
+    """``(image_stack, label_stack)``: the one named like labels is the label stack, else as given."""
+    if looks_like_labels(first) and not looks_like_labels(second):
+        return second, first
+    return first, second
 
 
 def pair_folder(image_dir: Path, mask_dir: Path, split: str | None, problems: list[Problem]) -> list[PairSpec]:
@@ -170,7 +189,10 @@ def discover(source: str | Path | tuple, problems: list[Problem]) -> tuple[str, 
     if isinstance(source, (tuple, list)):
         if len(source) != 2:
             raise DatasetError("a TIFF stack dataset needs two paths: the image stack and the label stack")
-        image_stack, label_stack = (Path(p) for p in source)
+        image_stack, label_stack = order_stack_pair(*(Path(p) for p in source))
+        if image_stack.exists() and image_stack.resolve() == label_stack.resolve():
+            raise DatasetError(f"the image stack and the label stack are the same file ({image_stack}); each "
+                               "image would be its own mask")
         return "tiff-stack", image_stack.parent, stack_pairs(image_stack, label_stack, problems)
 
     root = Path(source)

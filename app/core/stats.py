@@ -34,8 +34,8 @@ class DatasetStats:
     num_classes: int
     label_mapping: str
     class_fractions: tuple[float, ...]  # over all pixels of all samples
-    min_size: tuple[int, int]  # (height, width)
-    max_size: tuple[int, int]
+    min_size: tuple[int, int]  # (height, width) of the smallest image by area
+    max_size: tuple[int, int]  # ... and of the largest
     channels: tuple[int, ...]  # distinct channel counts
     dtypes: tuple[str, ...]
     # Normalisation, from the training split: per channel, in the file's units and in [0, 1] units.
@@ -44,6 +44,11 @@ class DatasetStats:
     normalised_mean: tuple[float, ...]
     normalised_std: tuple[float, ...]
     samples: tuple[SampleStats, ...]
+
+    @property
+    def float_data(self) -> bool:
+        """True for floating-point images, whose "full range" (and so the scaled figures) means nothing."""
+        return any(np.dtype(d).kind == "f" for d in self.dtypes)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -84,7 +89,7 @@ def dataset_stats(dataset) -> DatasetStats:
     per_sample = [sample_stats(s, dataset.num_classes) for s in dataset.samples]
     if not per_sample:
         empty: tuple = ()
-        return DatasetStats(0, dataset.split_counts(), dataset.num_classes, dataset.labels.describe(),
+        return DatasetStats(0, dataset.split_counts(), dataset.num_classes, "no masks read",
                             (0.0,) * dataset.num_classes, (0, 0), (0, 0), empty, empty,
                             empty, empty, empty, empty, empty)
     pixels = np.array([s.height * s.width for s in per_sample], dtype=np.float64)
@@ -99,14 +104,16 @@ def dataset_stats(dataset) -> DatasetStats:
     pool = [s for s in pool if s.channels == common]
     mean, std = _pooled(pool)
     scale = max(dtype_range(np.dtype(s.dtype))[1] for s in pool)
+    by_area = sorted(per_sample, key=lambda s: (s.height * s.width, s.height, s.width))
+    smallest, largest = by_area[0], by_area[-1]  # real image sizes, not the least width with the least height
     return DatasetStats(
         count=len(per_sample),
         split_counts=dataset.split_counts(),
         num_classes=dataset.num_classes,
         label_mapping=dataset.labels.describe(),
         class_fractions=class_fractions,
-        min_size=(min(s.height for s in per_sample), min(s.width for s in per_sample)),
-        max_size=(max(s.height for s in per_sample), max(s.width for s in per_sample)),
+        min_size=(smallest.height, smallest.width),
+        max_size=(largest.height, largest.width),
         channels=tuple(sorted({s.channels for s in per_sample})),
         dtypes=tuple(sorted({s.dtype for s in per_sample})),
         intensity_mean=mean,

@@ -14,11 +14,11 @@ from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QComboBox, QFileDialog, QSplitter, QStyle, QToolBar, QVBoxLayout, QWidget
 
 from app.core.experiment_data import load_experiment_data
-from app.core.pairing import SPLITS
+from app.core.pairing import SPLITS, looks_like_labels, order_stack_pair
 from app.core.stats import dataset_stats
 
 from .dataset_sources import (PROBLEMS_IN_MESSAGE, Loaded, apply_splits, data_key, drop_source, load_job,
-                              looks_like_labels, no_samples_message, order_stack_pair, same_path, shown_path)
+                              no_samples_message, same_path, shown_path)
 from .dataset_viewer import SampleViewer
 from .dataset_widgets import BANNER_STYLE, DatasetInfoTabs, ErrorBanner, LoadProgressRow, SampleTablePane
 from .sample_table import SampleFilterProxy, SampleTableModel, stats_html

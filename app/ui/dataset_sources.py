@@ -7,29 +7,15 @@ that loads a dataset (with its result, :class:`Loaded`). No widgets here: plain 
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from app.core.imageio import TIFF_SUFFIXES
-from app.core.pairing import STACK_LABEL_WORDS, DatasetError
+from app.core.pairing import DatasetError, order_stack_pair
 from app.core.paths import ensure_demo_dataset
 
 PROBLEMS_IN_MESSAGE = 3
-
-
-def looks_like_labels(path: Path) -> bool:
-    """True when a file's name says it holds labels/masks (e.g. ``train-labels.tif``)."""
-    words = set(re.split(r"[^a-z0-9]+", Path(path).stem.lower()))
-    return bool(words & set(STACK_LABEL_WORDS))
-
-
-def order_stack_pair(first: Path, second: Path) -> tuple[Path, Path]:
-    """``(image_stack, label_stack)``: the one named like labels is the label stack, else as given."""
-    if looks_like_labels(first) and not looks_like_labels(second):
-        return second, first
-    return first, second
 
 
 def drop_source(paths: list[Path]) -> Path | tuple[Path, Path] | None:

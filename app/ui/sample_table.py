@@ -64,8 +64,11 @@ def stats_html(dataset, stats) -> str:
     rows += [
         ("Channels", ", ".join(map(str, stats.channels)) or "–"),
         ("Data types", esc(", ".join(stats.dtypes)) or "–"),
-        ("Normalisation", f"mean {_numbers(stats.normalised_mean)}, std {_numbers(stats.normalised_std)}"
-                          " (scaled to 0–1; training split)"),
+    ]
+    if not stats.float_data:  # float images have no full range to scale by: their file units say it all
+        rows.append(("Normalisation", f"mean {_numbers(stats.normalised_mean)}, std "
+                                      f"{_numbers(stats.normalised_std)} (scaled to 0–1; training split)"))
+    rows += [
         ("Intensity", f"mean {_numbers(stats.intensity_mean)}, std {_numbers(stats.intensity_std)} (file units)"),
     ]
     body = "".join(f"<tr><td valign='top'><b>{key}</b>&nbsp;&nbsp;</td><td>{value}</td></tr>" for key, value in rows)

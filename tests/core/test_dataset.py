@@ -120,6 +120,39 @@ def test_tiff_stacks_of_different_length(tmp_path):
     assert "2 pages" in reasons(ds)["l.tif"] and "3" in reasons(ds)["l.tif"]
 
 
+def test_a_stack_pair_given_labels_first_is_ordered_and_one_stack_twice_is_refused(tmp_path):
+    images = np.stack([pattern(10, 12, seed=i) for i in range(3)])
+    tifffile.imwrite(tmp_path / "train-volume.tif", images, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "train-labels.tif", np.stack([binary_mask(10, 12, seed=i) for i in range(3)]),
+                     photometric="minisblack")
+    swapped = load_dataset((tmp_path / "train-labels.tif", tmp_path / "train-volume.tif"))
+    assert len(swapped.samples) == 3 and np.array_equal(swapped.samples[0].image[:, :, 0], images[0])
+    with pytest.raises(DatasetError, match="the image stack and the label stack are the same file"):
+        load_dataset((tmp_path / "train-volume.tif", tmp_path / "train-volume.tif"))
+
+
+def test_file_manager_files_are_passed_over_and_a_broken_link_is_named_as_one(tmp_path):
+    make_folder(tmp_path, ["a", "b"])
+    for folder in ("images", "masks"):
+        (tmp_path / folder / "Thumbs.db").write_bytes(b"\0" * 8)
+        (tmp_path / folder / "desktop.ini").write_text("[.ShellClassInfo]")
+    (tmp_path / "images" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    ds = load_dataset(tmp_path)
+    assert len(ds.samples) == 2
+    assert [(p.path.name, p.reason) for p in ds.problems] == [
+        ("gone.png", "a broken link: the file it points to does not exist")]
+
+
+def test_the_size_range_gives_real_image_sizes(tmp_path):
+    """The least width was paired with the least height: 6×5 for images of 8×8, 200×5 and 6×200."""
+    for name, (h, w) in {"a": (8, 8), "b": (5, 200), "c": (200, 6), "d": (48, 48)}.items():
+        save(tmp_path / "images" / f"{name}.png", pattern(h, w))
+        save(tmp_path / "masks" / f"{name}.png", binary_mask(h, w))
+    st = load_dataset(tmp_path).stats
+    assert (st.min_size, st.max_size) == ((8, 8), (48, 48))
+    assert not st.float_data
+
+
 def test_formats_depths_and_channels(tmp_path):
     save(tmp_path / "images" / "gray16.png", pattern(8, 8, dtype=np.uint16))
     save(tmp_path / "images" / "rgb.jpg", pattern(8, 8, 3))
