@@ -72,12 +72,16 @@ class PreviewRequest:
     sources: dict | None = None  # source views already prepared (ViewCache.snapshot())
 
 
-def draw_keys(epoch: int, index: int, count: int, per_epoch: int) -> list[tuple[int, int]]:
-    """``count`` consecutive training keys from ``(epoch, index)``, rolling into the next epoch."""
+def draw_keys(epoch: int, index: int, count: int, per_epoch: int, epochs: int) -> list[tuple[int, int]]:
+    """Up to ``count`` consecutive training keys from ``(epoch, index)``, rolling into the next
+    epoch and ending with the run's last draw (a run of ``epochs`` epochs draws nothing after it)."""
     keys = []
     for offset in range(count):
         position = index + offset
-        keys.append((epoch + position // per_epoch, position % per_epoch))
+        key = (epoch + position // per_epoch, position % per_epoch)
+        if offset and key[0] >= max(1, epochs):  # the first key is the one asked for, always shown
+            break
+        keys.append(key)
     return keys
 
 
@@ -179,7 +183,8 @@ def compute_preview(request: PreviewRequest, check: Callable[[], None] = lambda:
     """The draws for the request's consecutive keys (the first is the one previewed large)."""
     pipeline = _TracingPipeline(training_pipeline(request.config))
     draws = []
-    for epoch, index in draw_keys(request.epoch, request.index, request.count, request.per_epoch):
+    for epoch, index in draw_keys(request.epoch, request.index, request.count, request.per_epoch,
+                                  int(request.config.training.epochs)):
         check()
         draws.append(compute_draw(request.config, request.samples, epoch, index, pipeline, request.levels_cache))
     return draws

@@ -330,13 +330,23 @@ def test_training_locks_the_editor(panel, state):
     assert panel.rows_box.isEnabled() and panel.controls.isEnabled()
 
 
-def test_all_samples_used_when_no_train_split(panel, state):
+def test_no_preview_without_training_samples(panel, state):
+    """With every sample in val it previewed validation images as "training patches", which
+    training (which then refused to start) never draws."""
     state.set_split([s.name for s in state.dataset.samples], "val")
-    panel.index_spin.setValue(1)
     panel.refresh_now()
-    sample, patch = training_patch(state.config, state.dataset.samples, 0, 1)
-    assert panel.current_sample().name == sample.name
-    assert np.array_equal(panel.current_patch().image, patch.image)
+    assert panel.preview_stack.currentIndex() == 0 and panel.current_patch() is None
+    assert "No training samples" in panel.hint_label.text() and "Dataset panel" in panel.hint_label.text()
+
+
+def test_the_grid_ends_with_the_runs_last_draw(qtbot, panel, state):
+    """Tiles went on into epochs the run never reaches, and clicking one showed another draw."""
+    state.update("training", None, epochs=1)
+    per_epoch = panel.index_spin.maximum() + 1
+    panel.index_spin.setValue(per_epoch - 2)
+    panel.refresh_now()
+    keys = [tile.key for tile in panel.grid_canvases]
+    assert keys[:2] == [(0, per_epoch - 2), (0, per_epoch - 1)] and keys[2:] == [None] * (len(keys) - 2)
 
 
 def test_reset_to_default(panel, state):
