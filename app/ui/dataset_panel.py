@@ -51,7 +51,6 @@ class DatasetPanel(QWidget):
         self._runner = TaskRunner("dataset-load", self)
         self._stats_runner = TaskRunner("dataset-stats", self)
         self._view_runner = TaskRunner("dataset-view", self)
-        self._loaded_key: tuple | None = None
         self._load_generation = 0  # results of older loads (superseded or cancelled) are dropped
         self._reload_after_training = False
         self._closed = False
@@ -307,12 +306,11 @@ class DatasetPanel(QWidget):
             if section == "all":
                 self.load_from_config()
             return
-        if data_key(self.state.config.data) != self._loaded_key:
+        if data_key(self.state.config.data) != self.state.dataset_key:
             self.load_from_config()
 
     def _on_dataset_changed(self) -> None:
         dataset = self.state.dataset
-        self._loaded_key = data_key(self.state.config.data) if dataset is not None else None
         self.views.clear()  # views of the previous dataset's samples: free their memory
         self.model.set_dataset(dataset)
         self.tabs.show_problems(dataset)
@@ -322,8 +320,6 @@ class DatasetPanel(QWidget):
 
     def _on_splits_changed(self, source) -> None:
         self.model.refresh_splits()
-        if self.state.dataset is not None:
-            self._loaded_key = data_key(self.state.config.data)
         self._refresh_stats()
         self.viewer.update_title()
 
@@ -345,7 +341,7 @@ class DatasetPanel(QWidget):
                              "Open it again after the run.")
         elif not running and self._reload_after_training:
             self._reload_after_training = False
-            if self.state.dataset is None or data_key(self.state.config.data) != self._loaded_key:
+            if self.state.dataset is None or data_key(self.state.config.data) != self.state.dataset_key:
                 self.load_from_config()  # the experiment names other data than the loaded one
 
     # -- the table ---------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from PySide6.QtCore import QObject, Signal
 
 from app.core.config import ExperimentConfig
 
+from .dataset_sources import data_key
+
 SECTIONS = ("data", "augmentation", "model", "loss", "optimizer", "training", "postprocess", "name")
 FROZEN_WHILE_TRAINING = ("data", "augmentation", "model", "loss", "optimizer", "training", "name")
 
@@ -35,6 +37,7 @@ class ExperimentState(QObject):
         super().__init__(parent)
         self._config = config or ExperimentConfig()
         self.dataset = None  # app.core.dataset.Dataset once loaded
+        self.dataset_key: tuple | None = None  # the data settings it was loaded with (dataset_sources.data_key)
         self.config_path: Path | None = None
         self.run_dir: Path | None = None
         self.checkpoint: Path | None = None
@@ -106,6 +109,7 @@ class ExperimentState(QObject):
     def set_dataset(self, dataset) -> None:
         """A freshly loaded dataset (its splits already follow ``config.data.splits``)."""
         self.dataset = dataset
+        self.dataset_key = data_key(self._config.data) if dataset is not None else None
         if self.sample(self.selected_sample) is None:
             self.selected_sample = dataset.samples[0].name if dataset is not None and dataset.samples else None
         self.datasetChanged.emit()
@@ -125,8 +129,8 @@ class ExperimentState(QObject):
     def dataset_matches_config(self) -> bool:
         """Whether the loaded dataset is the one the experiment names (not an older one while
         the new one is still loading)."""
-        if self.dataset is None:
-            return False
+        if self.dataset is None or self.dataset_key != data_key(self._config.data):
+            return False  # e.g. a new validation fraction, its reload not done (or failed)
         data = self._config.data
         if data.path is None:
             from app.core.paths import demo_dataset_dir
@@ -141,10 +145,13 @@ class ExperimentState(QObject):
         if self.dataset is None or self.training:
             self.splitsChanged.emit(None)
             return
+        matched = self.dataset_key == data_key(self._config.data)
         self.dataset.assign_splits({name: split for name in names})
         splits = dict(self._config.data.splits)
         splits.update({name: split for name in names})
         self._config.data.splits = splits
+        if matched:  # the move is in both; other settings still to be loaded stay unmatched
+            self.dataset_key = data_key(self._config.data)
         self.splitsChanged.emit(source)
         self._set_dirty(True)
 

@@ -218,8 +218,9 @@ class TrainingPanel(TrainingDialogs, QWidget):
             self.show_banner("Load a dataset first: training needs images and masks.", "warning")
             return False
         if not self.state.dataset_matches_config():
-            self.show_banner("The experiment's dataset is not the one loaded (it may still be loading); "
-                             "wait for it to load, then train.", "warning")
+            self.show_banner("The experiment's data settings are not those of the loaded dataset: it may still be "
+                             "loading, or its last load failed (see the Dataset panel). Wait for it to load, "
+                             "then train.", "warning")
             return False
         if not self.state.dataset.split("train"):
             self.show_banner("No training images: every sample is in val or test. Move some to train in the "

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage, QKeySequence
 
+from app.core.experiment_data import load_experiment_data
 from app.core.training.run_folder import HISTORY_COLUMNS
 from app.ui import training_panel as tp
 from app.ui.training_panel import RunProgress, StepSeries, TrainingPanel, format_duration
@@ -62,6 +63,20 @@ def test_start_without_dataset_shows_banner(panel, state):
     assert not panel.start()
     assert not panel.session.running and not state.training and state.training_run is None
     assert "Load a dataset first" in panel.banner.text() and not panel.banner.isHidden()
+
+
+def test_start_is_refused_while_the_split_settings_are_not_the_loaded_ones(panel, state):
+    """A new validation fraction, its reload not done: the run trained on the old split while its
+    config.json recorded the new fraction."""
+    state.update("data", None, val_fraction=0.5)
+    assert not panel.start() and not panel.session.running
+    assert "not those of the loaded dataset" in panel.banner.text()
+    state.set_split([state.dataset.samples[0].name], "val")  # a move does not make the new fraction loaded
+    assert not panel.start() and not state.dataset_matches_config()
+    state.set_dataset(load_experiment_data(state.config))  # the reload the Dataset panel starts
+    assert state.dataset_matches_config()
+    state.set_split([state.dataset.samples[1].name], "val")  # a move while matched stays matched
+    assert state.dataset_matches_config() and len(state.config.data.splits) == 2
 
 
 def test_invalid_config_shows_banner(panel, state):
