@@ -161,7 +161,7 @@ def load_dataset(
 
     A folder with ``train/``/``val/``[/``test/``] keeps that split; otherwise samples get a
     seeded random split with ``val_fraction`` of them in ``val``. ``progress(done, total)`` is
-    called as files are read (from worker threads).
+    called as files are read, at most once per percent (from worker threads).
     """
     problems: list[Problem] = []
     layout, root, specs = discover(source, problems)
@@ -180,8 +180,8 @@ def load_dataset(
         for result in pool.map(lambda spec: _read_one(spec, pages, max_classes), specs):
             results.append(result)
             done += 1
-            if progress is not None:
-                progress(done, total)
+            if progress is not None and (done == total or done * 100 // total != (done - 1) * 100 // total):
+                progress(done, total)  # at most once a percent: each call is a GUI update
 
     raw = [r for r in results if isinstance(r, _RawSample)]
     problems.extend(r for r in results if isinstance(r, Problem))

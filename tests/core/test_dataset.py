@@ -264,6 +264,14 @@ def test_progress_callback(tmp_path):
     assert calls == [(1, 3), (2, 3), (3, 3)]
 
 
+def test_progress_is_reported_at_most_once_a_percent(tmp_path):
+    """Each report is a progress-bar update on the GUI thread: 2,000 files froze the window 0.8 s."""
+    make_folder(tmp_path, [f"s{i:03d}" for i in range(250)], size=(4, 4))
+    calls = []
+    load_dataset(tmp_path, progress=lambda done, total: calls.append((done, total)))
+    assert len(calls) == 100 and calls[-1] == (250, 250) and calls[:2] == [(3, 250), (5, 250)]
+
+
 def test_statistics(tmp_path):
     save(tmp_path / "images" / "a.png", np.full((4, 5), 100, np.uint8))
     save(tmp_path / "images" / "b.png", np.full((4, 5), 200, np.uint8))
