@@ -19,7 +19,7 @@ import numpy as np
 from .arrays import as_hwc
 from .imageio import ImageReadError, read_image, read_tiff_pages
 from .masks import (DEFAULT_MAX_CLASSES, LabelMapping, apply_label_mapping, infer_label_mapping,
-                    raw_label_values, unique_values)
+                    looks_soft, raw_label_values, unique_values)
 from .pairing import SPLITS, DatasetError, PairSpec, Problem, discover
 
 __all__ = ["Dataset", "DatasetError", "Problem", "Sample", "load_dataset", "random_split"]
@@ -97,6 +97,7 @@ class _RawSample:
     image: np.ndarray
     labels: np.ndarray
     values: np.ndarray
+    soft: bool  # a binary mask with blurred edges (masks.looks_soft)
 
 
 def _read_one(spec: PairSpec, pages: dict, max_classes: int) -> _RawSample | Problem:
@@ -125,10 +126,11 @@ def _read_one(spec: PairSpec, pages: dict, max_classes: int) -> _RawSample | Pro
     except ValueError as exc:
         return Problem(where, f"{exc}; left out")
     values = unique_values(labels)
-    if len(values) > max_classes:
+    soft = looks_soft(labels, values)
+    if len(values) > max_classes and not soft:
         return Problem(where, f"mask has {len(values)} distinct values, more than a label map of at most "
-                              f"{max_classes} classes can mean (a photo, or a JPEG-compressed mask?); left out")
-    return _RawSample(spec, as_hwc(image), labels, values)
+                              f"{max_classes} classes can mean (a photo?); left out")
+    return _RawSample(spec, as_hwc(image), labels, values, soft)
 
 
 def random_split(names: list[str], val_fraction: float, seed: int) -> dict[str, str]:
@@ -185,7 +187,8 @@ def load_dataset(
 
     raw = [r for r in results if isinstance(r, _RawSample)]
     problems.extend(r for r in results if isinstance(r, Problem))
-    mapping = infer_label_mapping([r.values for r in raw], mode=mask_mode, max_classes=max_classes)
+    mapping = infer_label_mapping([r.values for r in raw], mode=mask_mode, max_classes=max_classes,
+                                  soft=[r.soft for r in raw])
     if mapping.note:
         problems.append(Problem(root, mapping.note))
 

@@ -45,6 +45,23 @@ def unique_values(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels)
 
 
+SOFT_MIN_BETWEEN = 8  # values between the lowest and the highest that make a mask look blurred
+SOFT_BAND = 5  # blurred edges are bands narrower than this many pixels
+
+
+def looks_soft(labels: np.ndarray, values: np.ndarray) -> bool:
+    """True for a binary mask with blurred edges (anti-aliased drawing, JPEG compression): many
+    values between its lowest and highest, on thin bands only (where the two meet). A grey-coded
+    label map's classes fill regions instead."""
+    if len(values) < 2 + SOFT_MIN_BETWEEN:
+        return False
+    import cv2
+
+    between = ((labels != values[0]) & (labels != values[-1])).astype(np.uint8)
+    inside = cv2.erode(between, np.ones((SOFT_BAND, SOFT_BAND), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    return np.count_nonzero(inside) <= 0.1 * np.count_nonzero(between)
+
+
 @dataclass(frozen=True)
 class LabelMapping:
     """How raw mask values map to class indices."""
@@ -66,13 +83,17 @@ def infer_label_mapping(
     *,
     mode: str = "auto",
     max_classes: int = DEFAULT_MAX_CLASSES,
+    soft: list[bool] | None = None,
 ) -> LabelMapping:
-    """Decide the mapping from the distinct values of every mask in a dataset.
+    """Decide the mapping from the distinct values of every mask in a dataset (and, given
+    ``soft``, whether each mask :func:`looks_soft`).
 
     ``auto``: two values or fewer → binary (lowest → 0, highest → 1); a mix of 0/1 and 0/255
     masks → binary; values all below ``max_classes`` → indexed as they are; otherwise up to
-    ``max_classes`` distinct values → grey-coded (sorted values → 0..C-1). More than that →
-    binary (lowest value is background), with a note saying so.
+    ``max_classes`` distinct values → grey-coded (sorted values → 0..C-1), unless every mask
+    with values between its lowest and highest looks soft: then binary, thresholded half-way,
+    with a note. More than
+    ``max_classes`` values → binary (lowest value is background), with a note saying so.
     ``binary``: the lowest value is background, everything else foreground.
     ``indexed``: values are class indices as they are.
     """
@@ -96,6 +117,12 @@ def infer_label_mapping(
         return binary("masks mix 0/1 and 0/255 encodings; both read as binary")
     if union[-1] < max_classes:
         return LabelMapping("indexed", union[-1] + 1)
+    if soft and any(soft) and all(flag or len(v) <= 2 for flag, v in zip(soft, value_sets)):
+        low, high = union[0], union[-1]
+        middle = (low + high) / 2
+        return LabelMapping("binary", 2, {v: int(v > middle) for v in union},
+                            f"masks look anti-aliased or JPEG-compressed ({len(union) - 2} values between {low} "
+                            f"and {high}, on their edges only); read as binary, above {middle:g} = foreground")
     if len(union) <= max_classes:
         return LabelMapping("grey-coded", len(union), {v: i for i, v in enumerate(union)})
     note = (
