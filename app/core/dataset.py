@@ -8,6 +8,7 @@ missing, empty or unrecognisable dataset raises :class:`DatasetError`.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -133,6 +134,38 @@ def _read_one(spec: PairSpec, pages: dict, max_classes: int) -> _RawSample | Pro
     return _RawSample(spec, as_hwc(image), labels, values, soft)
 
 
+def _one_channel_count(raw: list[_RawSample], root: Path, problems: list[Problem]) -> list[_RawSample]:
+    """Give every image the most common channel count: grayscale saved as RGB (three equal
+    channels) becomes grayscale, grayscale among colour images is repeated into three
+    channels, as prediction does; other images are left out, named (a model takes one kind)."""
+    counts = Counter(r.image.shape[2] for r in raw)
+    if len(counts) < 2:
+        return raw
+    def grey(image: np.ndarray) -> bool:
+        return image.shape[2] == 3 and all(np.array_equal(image[:, :, 0], image[:, :, c]) for c in (1, 2))
+
+    kinds = Counter(1 if grey(r.image) else r.image.shape[2] for r in raw)  # grayscale saved as RGB counts as 1
+    common = max(kinds, key=lambda c: (kinds[c], c))
+    kept, converted = [], 0
+    for r in raw:
+        image, channels = r.image, r.image.shape[2]
+        if channels != common:
+            if common == 1 and grey(image):
+                r.image, converted = np.ascontiguousarray(image[:, :, :1]), converted + 1
+            elif common == 3 and channels == 1:
+                r.image, converted = np.repeat(image, 3, axis=2), converted + 1
+            else:
+                where = r.spec.image_path if r.spec.page is None else Path(f"{r.spec.image_path}#page{r.spec.page}")
+                problems.append(Problem(where, f"has {channels} channels but most images have {common}; a model "
+                                               f"takes one kind; left out"))
+                continue
+        kept.append(r)
+    if converted:
+        kind = "grayscale saved as RGB read as grayscale" if common == 1 else "grayscale read as RGB"
+        problems.append(Problem(root, f"{converted} image(s) of {len(raw)}: {kind}, like the others"))
+    return kept
+
+
 def random_split(names: list[str], val_fraction: float, seed: int) -> dict[str, str]:
     """Seeded train/val split of ``names``; the same names, fraction and seed give the same split.
 
@@ -187,6 +220,7 @@ def load_dataset(
 
     raw = [r for r in results if isinstance(r, _RawSample)]
     problems.extend(r for r in results if isinstance(r, Problem))
+    raw = _one_channel_count(raw, root, problems)
     mapping = infer_label_mapping([r.values for r in raw], mode=mask_mode, max_classes=max_classes,
                                   soft=[r.soft for r in raw])
     if mapping.note:

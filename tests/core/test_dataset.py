@@ -153,6 +153,34 @@ def test_the_size_range_gives_real_image_sizes(tmp_path):
     assert not st.float_data
 
 
+def test_images_of_another_channel_count_are_made_alike_or_left_out_by_name(tmp_path):
+    """Grayscale saved as RGB beside grayscale loaded fine, then training refused "images mix [1, 3]
+    channels" naming no file (and left a failed run behind)."""
+    gray = pattern(8, 8)
+    for name in ("a", "b"):
+        save(tmp_path / "grey" / "images" / f"{name}.png", gray)
+        save(tmp_path / "grey" / "images" / f"{name}_rgb.png", np.dstack([gray] * 3))
+    save(tmp_path / "grey" / "images" / "colour.png", pattern(8, 8, 3))
+    for name in ("a", "b", "a_rgb", "b_rgb", "colour"):
+        save(tmp_path / "grey" / "masks" / f"{name}.png", binary_mask(8, 8))
+    ds = load_dataset(tmp_path / "grey")
+    assert {s.name: s.channels for s in ds.samples} == {"a": 1, "b": 1, "a_rgb": 1, "b_rgb": 1}
+    assert np.array_equal(next(s for s in ds.samples if s.name == "a_rgb").image[:, :, 0], gray)
+    assert sorted(str(p) for p in ds.problems) == sorted([
+        f"{tmp_path / 'grey'}: 2 image(s) of 5: grayscale saved as RGB read as grayscale, like the others",
+        f"{tmp_path / 'grey' / 'images' / 'colour.png'}: has 3 channels but most images have 1; a model takes one "
+        "kind; left out"])
+
+    for name in ("a", "b", "c"):
+        save(tmp_path / "colour" / "images" / f"{name}.png", pattern(8, 8, 3, seed=ord(name)))
+        save(tmp_path / "colour" / "masks" / f"{name}.png", binary_mask(8, 8))
+    save(tmp_path / "colour" / "images" / "d.png", gray)
+    save(tmp_path / "colour" / "masks" / "d.png", binary_mask(8, 8))
+    ds = load_dataset(tmp_path / "colour")
+    d = next(s for s in ds.samples if s.name == "d")
+    assert d.channels == 3 and all(np.array_equal(d.image[:, :, c], gray) for c in range(3))
+
+
 def test_formats_depths_and_channels(tmp_path):
     save(tmp_path / "images" / "gray16.png", pattern(8, 8, dtype=np.uint16))
     save(tmp_path / "images" / "rgb.jpg", pattern(8, 8, 3))
@@ -162,12 +190,12 @@ def test_formats_depths_and_channels(tmp_path):
     for name in ("gray16", "rgb", "rgba", "bmp", "tif"):
         save(tmp_path / "masks" / f"{name}.png", binary_mask(8, 8))
     ds = load_dataset(tmp_path)
-    assert ds.problems == []
+    assert [p.reason for p in ds.problems] == ["2 image(s) of 5: grayscale read as RGB, like the others"]
     shapes = {s.name: (s.image.shape, s.image.dtype) for s in ds.samples}
-    assert shapes["gray16"] == ((8, 8, 1), np.uint16)
+    assert shapes["gray16"] == ((8, 8, 3), np.uint16)  # most images are colour: the grayscale ones join them
     assert shapes["rgba"] == ((8, 8, 3), np.uint8)
     assert shapes["rgb"][0] == (8, 8, 3) and shapes["tif"][0] == (8, 8, 3)
-    assert set(ds.stats.channels) == {1, 3}
+    assert set(ds.stats.channels) == {3}
 
 
 def test_bad_inputs_are_reported_and_skipped(tmp_path):
