@@ -100,8 +100,12 @@ class _UnusablePixels(ValueError):
     """Pixel values no image has (complex numbers): said as they are, not as a damaged file."""
 
 
-def _tiff_page_to_array(array: np.ndarray, axes: str) -> np.ndarray:
-    """Bring one TIFF page (or a single-image series) to H×W or H×W×C."""
+TIFF_ALPHA = (1, 2)  # ExtraSamples: associated and unassociated alpha; 0 is "unspecified data"
+
+
+def _tiff_page_to_array(array: np.ndarray, axes: str, extrasamples: tuple = ()) -> np.ndarray:
+    """Bring one TIFF page (or a single-image series) to H×W or H×W×C; a 2nd or 4th channel
+    is dropped only when the file marks it as alpha (otherwise it is data SegStudio cannot take)."""
     axes = axes.upper()
     if array.ndim == 3 and axes[0] == "S":  # planar RGB: samples first
         array = np.moveaxis(array, 0, -1)
@@ -113,6 +117,9 @@ def _tiff_page_to_array(array: np.ndarray, axes: str) -> np.ndarray:
         array = array.astype(np.uint8)
     if array.dtype.kind == "i" and array.size and array.min() >= 0:
         array = array.astype(np.uint16 if array.dtype.itemsize <= 2 else np.uint32)
+    if array.ndim == 3 and array.shape[2] in (2, 4) and not any(v in TIFF_ALPHA for v in extrasamples):
+        raise _UnusablePixels(f"has {array.shape[2]} channels and the last is not alpha; SegStudio reads "
+                              "grayscale or RGB images: save the channels to use as one of those")
     return _drop_alpha(array)
 
 
@@ -129,13 +136,15 @@ def read_tiff_pages(path: str | os.PathLike) -> tuple[list[np.ndarray | ImageRea
             pages = list(tif.pages)
             if series is not None and len(pages) == 1:
                 try:
-                    return [_tiff_page_to_array(series.asarray(), series.axes[-3:])], 1
+                    return [_tiff_page_to_array(series.asarray(), series.axes[-3:], pages[0].extrasamples)], 1
                 except _UnusablePixels as exc:
                     raise ImageReadError(path, str(exc)) from None
             out: list[np.ndarray | ImageReadError] = []
             for index, page in enumerate(pages):
                 try:
-                    out.append(_tiff_page_to_array(page.asarray(), page.axes))
+                    out.append(_tiff_page_to_array(page.asarray(), page.axes, page.extrasamples))
+                except _UnusablePixels as exc:
+                    out.append(ImageReadError(path, f"page {index}: {exc}"))
                 except Exception as exc:  # noqa: BLE001 - any decoder failure is a per-page problem
                     out.append(ImageReadError(path, f"page {index}: corrupt ({exc})"))
             return out, len(pages)
@@ -145,6 +154,16 @@ def read_tiff_pages(path: str | os.PathLike) -> tuple[list[np.ndarray | ImageRea
         raise ImageReadError(path, "cannot be read (permission denied)") from None
     except Exception as exc:  # noqa: BLE001 - tifffile raises many exception types
         raise ImageReadError(path, f"not a readable TIFF ({exc or type(exc).__name__})") from None
+
+
+def _channel_pages(path: Path) -> bool:
+    """True when a multi-page TIFF's pages are the channels of one image (ImageJ's ``CYX``)."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            axes = tif.series[0].axes.upper() if tif.series else ""
+    except Exception:  # noqa: BLE001 - it was just read; any failure here only loses the better message
+        return False
+    return "C" in axes and not set(axes) & set("ZTQI")
 
 
 def tiff_page_count(path: str | os.PathLike) -> int:
@@ -170,6 +189,9 @@ def read_image(path: str | os.PathLike, *, keep_palette: bool = False) -> np.nda
     if path.suffix.lower() in TIFF_SUFFIXES:
         pages, count = read_tiff_pages(path)
         if count != 1:
+            if _channel_pages(path):
+                raise ImageReadError(path, f"is a {count}-channel image (one page per channel); SegStudio reads "
+                                           "grayscale or RGB images: save the channels to use as one of those")
             raise ImageReadError(path, f"has {count} pages; open it as a TIFF stack instead")
         page = pages[0]
         if isinstance(page, ImageReadError):

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import tifffile
@@ -153,3 +155,19 @@ def test_complex_tiffs_are_refused_and_tifffile_does_not_log_to_the_terminal(tmp
     pages, count = read_tiff_pages(tmp_path / "stack.tif")
     assert count == 2 and all(isinstance(p, ImageReadError) and "complex" in p.reason for p in pages)
     assert logging.getLogger("tifffile").getEffectiveLevel() >= logging.ERROR
+
+
+def test_channels_beyond_grayscale_and_rgb_are_refused_unless_marked_as_alpha(tmp_path):
+    """A second fluorescence channel (ExtraSamples 'unspecified', or ImageJ's channel pages) was
+    dropped as if it were alpha, and the model trained on one channel without a word."""
+    a, b = np.full((6, 6), 10, np.uint8), np.full((6, 6), 200, np.uint8)
+    tifffile.imwrite(tmp_path / "two.tif", np.dstack([a, b]), photometric="minisblack", extrasamples=["unspecified"])
+    tifffile.imwrite(tmp_path / "four.tif", np.dstack([a, b, a, b]), photometric="rgb", extrasamples=["unspecified"])
+    tifffile.imwrite(tmp_path / "imagej.tif", np.stack([a, b]), imagej=True, metadata={"axes": "CYX"})
+    tifffile.imwrite(tmp_path / "rgba.tif", np.dstack([a, b, a, b]), photometric="rgb", extrasamples=["unassalpha"])
+    for name, message in (("two", "has 2 channels and the last is not alpha"),
+                          ("four", "has 4 channels and the last is not alpha"),
+                          ("imagej", "is a 2-channel image (one page per channel)")):
+        with pytest.raises(ImageReadError, match=re.escape(message)):
+            read_image(tmp_path / f"{name}.tif")
+    assert np.array_equal(read_image(tmp_path / "rgba.tif"), np.dstack([a, b, a]))
