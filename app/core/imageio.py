@@ -56,7 +56,9 @@ def _from_pil(img: Image.Image, *, keep_palette: bool) -> np.ndarray:
     mode = img.mode
     if mode == "P":
         if keep_palette:
-            return np.asarray(img, dtype=np.uint8)  # palette indices: label maps are stored so
+            indices = np.asarray(img, dtype=np.uint8)
+            if _palette_orders_labels(img, indices):
+                return indices  # palette indices: label maps are stored so
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif mode == "PA":
         img = img.convert("RGBA")
@@ -67,6 +69,21 @@ def _from_pil(img: Image.Image, *, keep_palette: bool) -> np.ndarray:
     elif mode.startswith("I;16"):
         return np.asarray(img).astype(np.uint16, copy=False)
     return _drop_alpha(np.asarray(img))
+
+
+def _palette_orders_labels(img: Image.Image, indices: np.ndarray) -> bool:
+    """True when a palette mask's indices can be its labels: the lowest index used is no brighter
+    than the highest (background first). A palette with white at 0 and black at 1 shows the
+    foreground white; read by index it would be inverted, so it is read by colour instead."""
+    palette = img.getpalette() or []
+    used = np.flatnonzero(np.bincount(indices.ravel(), minlength=256))
+    if len(used) < 2 or len(palette) < 3 * (int(used[-1]) + 1):
+        return True
+
+    def brightness(index: int) -> int:
+        return sum(palette[3 * index:3 * index + 3])
+
+    return brightness(int(used[0])) <= brightness(int(used[-1]))
 
 
 def _read_pil(path: Path, *, keep_palette: bool) -> np.ndarray:

@@ -157,6 +157,17 @@ def test_complex_tiffs_are_refused_and_tifffile_does_not_log_to_the_terminal(tmp
     assert logging.getLogger("tifffile").getEffectiveLevel() >= logging.ERROR
 
 
+def test_a_palette_mask_with_white_first_is_read_by_colour_not_inverted(tmp_path):
+    """Index 0 white, 1 black: the disc an image viewer shows white became class 0."""
+    labels = np.ones((6, 6), np.uint8)  # the black background: index 1
+    labels[2:4, 2:4] = 0  # the white foreground: index 0
+    img = Image.fromarray(labels, mode="P")
+    img.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+    img.save(tmp_path / "p.png")
+    read = read_image(tmp_path / "p.png", keep_palette=True)
+    assert np.array_equal(read[:, :, 0] > 0, labels == 0)  # white where the viewer shows white
+
+
 def test_channels_beyond_grayscale_and_rgb_are_refused_unless_marked_as_alpha(tmp_path):
     """A second fluorescence channel (ExtraSamples 'unspecified', or ImageJ's channel pages) was
     dropped as if it were alpha, and the model trained on one channel without a word."""
