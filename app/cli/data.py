@@ -146,7 +146,7 @@ def cmd_augment(args) -> int:
         refuse_writing_inside(args.out, source, "dataset")
     _require_empty(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
-    pipeline, per_epoch = training_pipeline(config), patches_in_epoch(config, train)
+    pipeline, per_epoch = training_pipeline(config, train), patches_in_epoch(config, train)
     scale = 255 // max(1, dataset.num_classes - 1)
     for number in range(args.count):
         position = args.epoch * per_epoch + number

@@ -13,13 +13,17 @@ import numpy as np
 from .augment import Pipeline
 from .augment.base import Augmented
 from .augment.geometric import Crop
+from .augment.intensity import data_range, set_value_range
 from .config import ExperimentConfig
 from .dataset import Sample
 
 
-def training_pipeline(config: ExperimentConfig) -> Pipeline:
-    """The configured augmentation followed by a random crop to the patch size."""
+def training_pipeline(config: ExperimentConfig, samples: list[Sample] | None = None) -> Pipeline:
+    """The configured augmentation followed by a random crop to the patch size; given the
+    training ``samples``, intensity amounts are fractions of their range (``data_range``)."""
     pipeline = Pipeline.from_dict(config.augmentation)
+    if samples:
+        set_value_range(pipeline.transforms, data_range([s.image for s in samples]))
     size = config.data.patch_size
     pipeline.transforms.append(Crop(p=1.0, size=(size, size), position="random"))
     return pipeline
@@ -51,7 +55,7 @@ def training_patch(config: ExperimentConfig, samples: list[Sample], epoch: int, 
         raise ValueError("no training samples")
     order = epoch_order(config.training.seed, epoch, len(samples))
     sample = samples[int(order[index % len(samples)])]
-    pipeline = pipeline or training_pipeline(config)
+    pipeline = pipeline or training_pipeline(config, samples)
     return sample, pipeline(sample.image, sample.mask, key=(epoch, index))
 
 

@@ -181,7 +181,7 @@ def render_preview(draws: list[Draw], whole: bool, padding: bool, sources: dict 
 
 def compute_preview(request: PreviewRequest, check: Callable[[], None] = lambda: None) -> list[Draw]:
     """The draws for the request's consecutive keys (the first is the one previewed large)."""
-    pipeline = _TracingPipeline(training_pipeline(request.config))
+    pipeline = _TracingPipeline(training_pipeline(request.config, request.samples))
     draws = []
     for epoch, index in draw_keys(request.epoch, request.index, request.count, request.per_epoch,
                                   int(request.config.training.epochs)):

@@ -855,3 +855,28 @@ def test_large_seeds_do_not_collide():
     one = Pipeline.from_dict({**spec, "seed": 1})(image, key=0).image
     big = Pipeline.from_dict({**spec, "seed": 2**32 + 1})(image, key=0).image
     assert not np.array_equal(one, big)
+
+
+def test_intensity_amounts_follow_the_training_images_range():
+    """12-bit camera data in 16-bit files: brightness ±0.1 of 65,535 moved patches past any real pixel."""
+    from app.core.augment.intensity import data_range
+    from app.core.config import ExperimentConfig
+    from app.core.dataset import Sample
+    from app.core.patch_plan import training_pipeline
+
+    twelve = np.linspace(0, 4000, 64 * 64).reshape(64, 64, 1).astype(np.uint16)
+    assert data_range([twelve, twelve // 2]) == 4095
+    assert data_range([np.full((4, 4, 1), 70000, np.uint32)]) == 2 ** 17 - 1
+    assert data_range([np.linspace(-2, 6, 16, dtype=np.float32).reshape(4, 4, 1)]) == 8.0
+    assert data_range([image(dtype=np.uint8)]) is None and data_range([]) is None
+    assert data_range([np.zeros((4, 4, 1), np.uint16)]) is None
+
+    config = ExperimentConfig()
+    config.data.patch_size = 64
+    config.augmentation = {"seed": 0, "transforms": [{"name": "brightness", "p": 1.0, "params": {"max_shift": 0.1}}]}
+    samples = [Sample("a", twelve, np.zeros((64, 64), np.uint8), None, None)]
+    for key in range(20):
+        shifted = training_pipeline(config, samples)(twelve, samples[0].mask, key=(0, key)).image
+        assert abs(float(shifted.astype(np.float64).mean() - twelve.mean())) <= 0.1 * 4095 + 1
+    unscaled = [training_pipeline(config)(twelve, samples[0].mask, key=(0, key)).image for key in range(20)]
+    assert max(abs(float(u.astype(np.float64).mean() - twelve.mean())) for u in unscaled) > 0.1 * 4095

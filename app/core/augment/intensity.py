@@ -1,12 +1,15 @@
 """Intensity transforms: noise, brightness and contrast. They change the image only.
 
-Amounts are fractions of the image dtype's full range (255 for 8-bit, 65535 for 16-bit, 1 for
-float), so one setting means the same for any bit depth. Integer results are rounded and
-clipped to the dtype's range; float images are not clipped.
+Amounts are fractions of the data's intensity range, so one setting means the same for any
+bit depth: the dtype's full range (255 for 8-bit, 65535 for 16-bit, 1 for float) unless the
+pipeline was given the training images' own range (:func:`data_range`: 4095 for 12-bit camera
+data in 16-bit files, max − min for float data). Integer results are rounded and clipped to
+the dtype's range; float images are not clipped.
 """
 
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 
 import numpy as np
@@ -39,17 +42,49 @@ def _scale(image: np.ndarray) -> float:
     return high - low
 
 
+_EXTREMES: dict[int, tuple[float, float]] = {}  # id(image) -> (min, max), dropped with the image
+
+
+def _extremes(image: np.ndarray) -> tuple[float, float]:
+    key = id(image)
+    if key not in _EXTREMES:
+        _EXTREMES[key] = (float(np.min(image)), float(np.max(image)))
+        weakref.finalize(image, _EXTREMES.pop, key, None)
+    return _EXTREMES[key]
+
+
+def data_range(images: list[np.ndarray]) -> float | None:
+    """The intensity range of a set of images for amounts to be fractions of: for integers wider
+    than 8 bits the smallest 2**k − 1 that holds their maximum, for floats max − min; None
+    (the dtype's range) for 8-bit images, an empty list or a range of 0."""
+    if not images or images[0].dtype == np.uint8:
+        return None
+    low, high = (f(values) for f, values in zip((min, max), zip(*(_extremes(i) for i in images))))
+    if images[0].dtype.kind in "ui":
+        return float(2 ** max(1, int(high).bit_length()) - 1) if high > 0 else None
+    return float(high - low) if np.isfinite(high - low) and high > low else None
+
+
+def set_value_range(transforms, value_range: float | None) -> None:
+    """Make the amounts of the noise and brightness ``transforms`` fractions of ``value_range``."""
+    for transform in transforms:
+        if isinstance(transform, _IntensityTransform):
+            transform.value_range = value_range
+
+
 class _IntensityTransform(Transform):
     """Adds a random ``delta`` (array or number) to the image, clipped to its dtype."""
 
     kind = "intensity"
+    value_range: float | None = None  # the data's range (data_range), else the dtype's
 
     def delta(self, image: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray | float:
         raise NotImplementedError
 
     def apply(self, sample, rng):
         image = sample.image
-        return Augmented(add_clipped(image, self.delta(image, _scale(image), rng)), sample.mask, sample.valid)
+        scale = self.value_range or _scale(image)
+        return Augmented(add_clipped(image, self.delta(image, scale, rng)), sample.mask, sample.valid)
 
 
 @register_transform

@@ -58,7 +58,7 @@ class PatchDataset(torch.utils.data.Dataset):
         if not samples:
             raise ValueError("no training samples")
         self.samples = samples
-        self.pipeline = training_pipeline(config)
+        self.pipeline = training_pipeline(config, samples)
         self.normaliser = normaliser
         self.seed = config.training.seed
         self.loss_cfg = config.loss
