@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
+import re
 
 import numpy as np
 import pytest
@@ -265,6 +267,26 @@ def test_result_saves_and_loads_as_npz(setup, tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="bad.npz"):
         LandscapeResult.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"meta": np.array(json.dumps([1, 2]))}, "its settings are a JSON list"),
+    ({"meta": np.array(json.dumps({"span": "1.0"}))}, "its setting 'span' is '1.0', not a number"),
+    ({"losses": np.array("dice")}, "it names no losses"),
+    ({"losses": np.array([], dtype=np.str_), "values": np.zeros((0, 3)), "centre": np.zeros(0)}, "names no losses"),
+    ({"axis_1": np.zeros(3)}, "values must be losses × steps × steps"),  # values are 1-D: shapes disagree
+    ({"axis_0": np.zeros(1), "values": np.zeros((1, 1)), "centre": np.zeros(1)}, "2 or more steps"),
+])
+def test_files_that_are_not_landscapes_are_refused_by_name(tmp_path, change, words):
+    """Another program's or version's .npz raised AttributeError, IndexError or TypeError in the
+    viewer, on the GUI thread, or made one damaged stored slice hide all of them."""
+    arrays = {"losses": np.array(["dice"]), "axis_0": np.linspace(-1, 1, 3), "values": np.ones((1, 3)),
+              "centre": np.ones(1), "meta": np.array(json.dumps({"span": 1.0}))}
+    np.savez(tmp_path / "bad.npz", **{**arrays, **change})
+    with pytest.raises(ValueError, match=f"bad.npz: not a readable landscape file .*{re.escape(words)}"):
+        LandscapeResult.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "good.npz", **arrays)
+    assert LandscapeResult.load(tmp_path / "good.npz").losses == ["dice"]
 
 
 def test_figure_has_a_row_per_loss_with_curve_and_map_side_by_side():

@@ -342,6 +342,19 @@ def test_snapshots_stored_during_training_appear_when_it_ends(qtbot, panel, stat
     assert panel.shown_result is panel.snapshots[1][1]
 
 
+def test_a_damaged_stored_slice_is_named_and_the_others_shown(qtbot, panel, state, snapshot_run, tmp_path):
+    """A slice whose losses were a 0-d array raised TypeError: no slice shown, the slider stuck on
+    "Reading 3 stored slices..." and the banner named no file."""
+    run = tmp_path / "run"
+    shutil.copytree(snapshot_run, run)
+    np.savez(run / "landscapes" / "epoch_003.npz", losses=np.array("dice"), axis_0=np.zeros(3),
+             values=np.zeros((1, 3)), centre=np.zeros(1), meta=np.array("{}"))
+    with qtbot.waitSignal(panel.snapshotsLoaded, timeout=WAIT) as loaded:
+        state.set_run(run)
+    assert loaded.args == [2] and panel.snapshot_box.epoch_label.text().startswith("Epoch")
+    assert "epoch_003.npz: not a readable landscape file (it names no losses)" in panel.banner.text()
+
+
 def test_module_import_and_construction_do_not_load_torch():
     code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]);"
             "from app.ui.state import ExperimentState; from app.ui.landscape_panel import LandscapePanel;"

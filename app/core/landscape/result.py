@@ -88,16 +88,38 @@ class LandscapeResult:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LandscapeResult":
+        """Read a saved landscape; ValueError naming the file for anything that is not one
+        SegStudio can show (damaged, another program's ``.npz``, 3 axes, a 1-step grid...)."""
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 axes = []
                 while f"axis_{len(axes)}" in data:
                     axes.append(data[f"axis_{len(axes)}"])
-                return cls([str(s) for s in data["losses"]], axes, data["values"], data["centre"],
-                           json.loads(str(data["meta"])))
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise ValueError(f"{path}: not a readable landscape file ({exc})") from None
+                losses = data["losses"]
+                if losses.ndim != 1 or losses.size == 0 or losses.dtype.kind not in "US":
+                    raise ValueError("it names no losses")
+                if not 1 <= len(axes) <= 2 or any(a.ndim != 1 or a.size < 2 for a in axes):
+                    raise ValueError(f"{len(axes)} axes of {[a.shape for a in axes]} values; a landscape has 1 or 2 "
+                                     "axes of 2 or more steps")
+                meta = json.loads(str(data["meta"]))
+                _check_meta(meta)
+                return cls([str(s) for s in losses], axes, data["values"], data["centre"], meta)
+        except (OSError, KeyError, ValueError, TypeError, EOFError, RecursionError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path}: not a readable landscape file ({str(exc)[:200]})") from None
+
+
+def _check_meta(meta: Any) -> None:
+    """ValueError unless ``meta`` is an object whose settings the viewer shows have their types."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"its settings are a JSON {type(meta).__name__}, not an object")
+    for key in ("span", "images", "seed", "epoch", "seconds"):
+        value = meta.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"its setting {key!r} is {str(value)[:40]!r}, not a number")
+    size = meta.get("image_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2):
+        raise ValueError(f"its setting 'image_size' is {str(size)[:40]!r}, not a height and a width")
 
 
 def _json_default(value):
