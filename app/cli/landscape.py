@@ -110,8 +110,12 @@ def cmd_landscape(args) -> int:
     npz = result.save(out / "landscape.npz")
     png = save_figure(result, out / "landscape.png")
     for name, centre, values in zip(result.losses, result.centre, result.values):
-        print(f"  {name}: {centre:.6g} at the checkpoint's weights, {np.nanmin(values):.6g} .. "
-              f"{np.nanmax(values):.6g} on the grid")
+        finite = values[np.isfinite(values)]
+        spread = f"{finite.min():.6g} .. {finite.max():.6g} on the grid" if finite.size else "no finite value on the grid"
+        bad = values.size - finite.size
+        print(f"  {name}: {centre:.6g} at the checkpoint's weights, {spread}"
+              + (f"; {bad} of {values.size} points not finite (the loss overflowed: try a smaller --span)" if bad
+                 else ""))
     seconds = result.meta["seconds"]
     print(f"computed in {seconds:.1f}s ({1e3 * seconds / points:.0f} ms per point; set-up {prepared:.1f}s)")
     print(f"wrote {npz} and {png}")

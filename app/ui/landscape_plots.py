@@ -50,13 +50,23 @@ def finite_range(values: np.ndarray, pad: float = 0.06) -> tuple[float, float] |
 
 def interpolated_field(grid: np.ndarray, size: int = FIELD_SIZE) -> np.ndarray:
     """``grid`` (a × b) resized to about ``size`` pixels a side by cubic interpolation, clipped to
-    the grid's own range (no overshoot); a non-finite point takes the highest value."""
-    finite = grid[np.isfinite(grid)]
+    the grid's own range (no overshoot); a non-finite point's cell is NaN (drawn as a hole, no
+    iso-line through it), its neighbours interpolated as if it held the highest value."""
+    bad = ~np.isfinite(grid)
+    finite = grid[~bad]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    filled = np.where(np.isfinite(grid), grid, high).astype(np.float32)
+    filled = np.where(bad, high, grid).astype(np.float32)
     factor = max(1, int(np.ceil(size / max(grid.shape))))
-    field = cv2.resize(filled, (grid.shape[1] * factor, grid.shape[0] * factor), interpolation=cv2.INTER_CUBIC)
-    return np.clip(field, low, high)
+    field = np.clip(cv2.resize(filled, (grid.shape[1] * factor, grid.shape[0] * factor),
+                               interpolation=cv2.INTER_CUBIC), low, high)
+    field[np.repeat(np.repeat(bad, factor, axis=0), factor, axis=1)] = np.nan
+    return field
+
+
+def not_finite_note(values: np.ndarray) -> str:
+    """" · 3 of 25 points not finite" for a slice with overflowed losses, else ""."""
+    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+    return f" · {bad} of {np.size(values)} points not finite" if bad else ""
 
 
 def pooled_values(results) -> dict[str, np.ndarray]:
@@ -269,8 +279,8 @@ class LandscapePlots(QWidget):
         values = np.asarray(result.values[k], np.float64)
         curve_min = float(row.curve_values[finite].min()) if finite.any() else np.nan
         low = float(values[np.isfinite(values)].min()) if np.isfinite(values).any() else np.nan
-        row.curve_plot.setTitle(f"<b>{row.name}</b> · at the weights {fmt(row.centre)} · min {fmt(curve_min)}",
-                                color=colour, size="9pt")
+        row.curve_plot.setTitle(f"<b>{row.name}</b> · at the weights {fmt(row.centre)} · min {fmt(curve_min)}"
+                                + not_finite_note(row.curve_values), color=colour, size="9pt")
         if row.map_plot is None:
             row.grid = None
             return
@@ -298,7 +308,9 @@ class LandscapePlots(QWidget):
             where = f"min {fmt(low)} at ({fmt(a[i])}, {fmt(b[j])})"
         else:
             where = "no finite value"
-        row.map_plot.setTitle(f"<b>{row.name}</b>: 2-D slice · {where}", color=colour, size="9pt")
+        row.map_plot.setTitle(f"<b>{row.name}</b>: 2-D slice · {where}{not_finite_note(row.grid)} (holes)"
+                              if not np.isfinite(row.grid).all() else f"<b>{row.name}</b>: 2-D slice · {where}",
+                              color=colour, size="9pt")
 
     # -- hover read-out ------------------------------------------------------------------------
     def _on_mouse(self, event) -> None:

@@ -303,6 +303,20 @@ def test_figure_has_a_row_per_loss_with_curve_and_map_side_by_side():
     assert render_figure(LandscapeResult(["bowl", "cone"], [axis, axis], values, values[:, 3, 3])).shape == img2.shape
 
 
+def test_overflowed_points_are_grey_cells_and_counted_not_an_invented_basin():
+    """Non-finite points took the highest value and were interpolated: a smooth basin with no word."""
+    from app.core.landscape.figure import LIGHT, _not_finite
+
+    axis = np.linspace(-1, 1, 7)
+    a, b = np.meshgrid(axis, axis, indexing="ij")
+    values = (a**2 + b**2)[None]
+    light = [int(np.all(render_figure(LandscapeResult(["bowl"], [axis, axis], v, v[:, 3, 3])) == LIGHT, axis=2).sum())
+             for v in (values, np.where(a < -0.5, np.nan, values))]
+    assert light[1] > light[0] + 1000  # the cells at a = -1 and -2/3 are grey
+    assert _not_finite(np.where(a < -0.5, np.inf, values)[0]) == ", 14 of 49 points not finite"
+    assert _not_finite(values[0]) == ""
+
+
 def test_a_skewed_surface_is_coloured_on_a_log_scale_with_the_median_mid_scale():
     from app.core.landscape.figure import ColourScale
 

@@ -355,6 +355,16 @@ def test_a_damaged_stored_slice_is_named_and_the_others_shown(qtbot, panel, stat
     assert "epoch_003.npz: not a readable landscape file (it names no losses)" in panel.banner.text()
 
 
+def test_overflowed_points_are_holes_in_the_map_and_counted_in_its_title():
+    from app.ui.landscape_plots import interpolated_field, not_finite_note
+
+    grid = np.add.outer(np.linspace(0, 1, 5), np.linspace(0, 1, 5))
+    grid[0, 0] = np.inf
+    field = interpolated_field(grid, size=20)
+    assert field.shape == (20, 20) and np.isnan(field[:4, :4]).all() and np.isfinite(field[4:, :]).all()
+    assert not_finite_note(grid) == " · 1 of 25 points not finite"
+
+
 def test_module_import_and_construction_do_not_load_torch():
     code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]);"
             "from app.ui.state import ExperimentState; from app.ui.landscape_panel import LandscapePanel;"

@@ -157,6 +157,9 @@ def _map_panel(axes: list[np.ndarray], grid: np.ndarray, title: str) -> np.ndarr
         mask = (u <= level).astype(np.uint8)
         contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(colour, contours, -1, WHITE, 1, cv2.LINE_AA)
+    bad = ~np.isfinite(grid.T[::-1])
+    if bad.any():  # overflowed points: grey cells, not an invented basin
+        colour[cv2.resize(bad.astype(np.uint8), (MAP, MAP), interpolation=cv2.INTER_NEAREST) > 0] = LIGHT
     img[top:top + MAP, left:left + MAP] = colour
     cv2.rectangle(img, (left - 1, top - 1), (left + MAP, top + MAP), BLACK, 1)
     a, b = axes
@@ -193,14 +196,23 @@ def _map_panel(axes: list[np.ndarray], grid: np.ndarray, title: str) -> np.ndarr
     return img
 
 
+def _not_finite(values: np.ndarray, shown: str = "") -> str:
+    """", 3 of 25 points not finite" (and how they are shown) when the loss overflowed, else ""."""
+    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+    return f", {bad} of {np.size(values)} points not finite{shown and ' (' + shown.strip() + ')'}" if bad else ""
+
+
 def render_figure(result: LandscapeResult, title: str | None = None) -> np.ndarray:
     """The figure as an RGB uint8 array: one row per loss, curve (and 2-D map) side by side."""
     rows = []
     for k, name in enumerate(result.losses):
         centre = float(result.centre[k])
-        panels = [_curve_panel(result.axes[0], result.curve(k), f"{name}  (at weights: {_fmt(centre)})", centre)]
+        curve = result.curve(k)
+        panels = [_curve_panel(result.axes[0], curve, f"{name}  (at weights: {_fmt(centre)}){_not_finite(curve)}",
+                               centre)]
         if result.dims == 2:
-            panels.append(_map_panel(result.axes, result.values[k], f"{name}: 2-D slice"))
+            grid = result.values[k]
+            panels.append(_map_panel(result.axes, grid, f"{name}: 2-D slice{_not_finite(grid, ' grey')}"))
         rows.append(np.hstack(panels))
     body = np.vstack(rows)
     header = np.full((36, body.shape[1], 3), 255, np.uint8)
