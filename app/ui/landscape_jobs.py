@@ -187,7 +187,7 @@ def save_result(result, path: Path) -> tuple[Path, Path]:
     if path.suffix.lower() != ".npz":
         path = path.with_name(path.name + ".npz")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(exist_ok=True)  # a run's landscape/ folder; never a run folder that has gone
         npz = result.save(path)
         png = save_figure(result, png_path(npz))
     except OSError as exc:

@@ -316,8 +316,8 @@ class LandscapePanel(QWidget):
         if result is None:
             return self._show_banner("Nothing to save: compute a landscape or open one first.", "warning")
         computed = result is self.result and self.result_source == "computed"  # maybe around another run's weights
-        path = path or self.ask_save_path(default_save_path(self._result_path if computed else self.checkpoint,
-                                                            result.meta.get("epoch")))
+        source = self._result_path if computed and Path(self._result_path or "").is_file() else self.checkpoint
+        path = path or self.ask_save_path(default_save_path(source, result.meta.get("epoch")))
         if path:
             self._save_runner.start(lambda ctx: save_result(result, Path(path)), self._on_saved,
                                     lambda message: self._show_banner(f"Could not save the landscape: {message}"))

@@ -365,6 +365,25 @@ def test_overflowed_points_are_holes_in_the_map_and_counted_in_its_title():
     assert not_finite_note(grid) == " · 1 of 25 points not finite"
 
 
+def test_save_after_the_run_is_renamed_or_deleted_never_brings_the_old_folder_back(qtbot, panel, state,
+                                                                                   trained_run, tmp_path):
+    run = tmp_path / "ren_a"
+    shutil.copytree(trained_run, run)
+    state.set_run(run)
+    set_grid(panel, 3, images=1, dims=1)
+    compute(qtbot, panel)
+    run.rename(tmp_path / "ren_b")  # what the Runs panel's Rename does, then the window follows it
+    state.set_run(tmp_path / "ren_b")
+    suggested = []
+    panel.ask_save_path = lambda default: suggested.append(default)
+    panel.save_button.click()
+    assert suggested == [tmp_path / "ren_b" / "landscape" / "landscape.npz"]
+    shutil.rmtree(tmp_path / "ren_b")
+    with qtbot.waitSignal(panel.failed, timeout=WAIT):
+        panel.save(tmp_path / "ren_b" / "landscape" / "landscape.npz")
+    assert "Could not save" in panel.banner.text() and not (tmp_path / "ren_b").exists()
+
+
 def test_module_import_and_construction_do_not_load_torch():
     code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]);"
             "from app.ui.state import ExperimentState; from app.ui.landscape_panel import LandscapePanel;"
