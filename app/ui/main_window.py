@@ -23,7 +23,7 @@ from .resources import app_icon, load_style
 from .settings import STACK_SEPARATOR, AppSettings, dataset_entry
 from .state import ExperimentState
 from .status_bar import StatusBar
-from .tasks import TaskRunner
+from .tasks import TaskRunner, leave_if_jobs_outlived
 
 # (title, module in app.ui, class), in tab order. The panels whose actions sit in the menus and
 # toolbar, and the first one shown, are built with the window; the others are imported and built
@@ -449,11 +449,11 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._closing_confirmed = True
-        for panel in self.panels.values():
-            panel.shutdown()
-        self.warmup.shutdown()
         self.settings.save_window_state(self.saveGeometry(), self._layout_before_review or self.saveState(LAYOUT_VERSION))
         self.files.save_session()
+        self.hide()  # background jobs may take a moment to stop (a loss-landscape layer): not in a frozen window
+        for part in (*self.panels.values(), self.warmup):
+            part.shutdown()
         event.accept()
 
 
@@ -497,4 +497,4 @@ def run(argv: list[str], review: str | None = None, open_path: str | None = None
     if splash is not None:
         window.shown.connect(splash.close)
     window.show()
-    return app.exec()
+    return leave_if_jobs_outlived(app.exec())

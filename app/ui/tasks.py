@@ -7,6 +7,8 @@ back to the GUI thread by queued signals, so callbacks may touch widgets.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -215,3 +217,14 @@ class TaskRunner(QObject):
 
 
 _STILL_RUNNING: list[Task] = []  # jobs that outlived a shutdown; never freed while their thread runs
+
+
+def leave_if_jobs_outlived(code: int) -> int:
+    """``code``, after the event loop. A job that outlived its shutdown still runs in a QThread
+    that Qt would destroy at exit, aborting the process: end it here instead (the window has
+    saved everything; the job's writes are atomic, so nothing is left half-written)."""
+    if any(task._thread.isRunning() for task in _STILL_RUNNING):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

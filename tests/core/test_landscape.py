@@ -194,6 +194,18 @@ def test_progress_reports_every_point_and_should_stop_stops(setup):
     assert len(asked) == 5
 
 
+def test_a_stop_lands_inside_a_point(setup):
+    """The stop was checked between points only: closing the window during a minute-long point of
+    big images froze it for 30 s, then Qt aborted the process."""
+    model, batch, losses, dirs = setup
+    asked, done = [], []
+    with pytest.raises(InterruptedError):
+        slice_2d(model, batch, losses, dirs, steps=3, progress=lambda d, t: done.append(d),
+                 should_stop=lambda: asked.append(1) or len(asked) > 2)
+    assert done == [] and len(asked) == 3  # before the first point, then in its first two layers
+    assert np.isfinite(slice_1d(model, batch, losses, dirs[0], steps=3).values).all()  # the model runs as before
+
+
 def test_an_even_step_count_still_reports_the_centre(setup):
     model, batch, losses, dirs = setup
     result = slice_1d(model, batch, losses, dirs[0], steps=4)

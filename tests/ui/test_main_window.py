@@ -255,6 +255,34 @@ def test_the_other_panels_are_built_soon_after_the_window_is_shown(qtbot):
     window.close()
 
 
+def test_the_window_is_gone_before_background_jobs_are_waited_for(window, monkeypatch):
+    """Closing during a slow loss-landscape point left a frozen window on screen for 30 s."""
+    seen = []
+    panel = window.panel("Dataset")
+    monkeypatch.setattr(panel, "shutdown", lambda: seen.append(window.isVisible()))
+    window.close()
+    assert seen == [False]
+
+
+def test_a_job_that_outlived_the_window_ends_the_process_instead_of_an_abort(monkeypatch):
+    """Qt destroyed its still-running QThread at exit: "QThread: Destroyed while thread is still running", Aborted."""
+    from app.ui import tasks
+
+    exits = []
+    monkeypatch.setattr(tasks.os, "_exit", exits.append)
+    assert tasks.leave_if_jobs_outlived(0) == 0 and exits == []
+
+    class Running:
+        class _thread:
+            @staticmethod
+            def isRunning():
+                return True
+
+    monkeypatch.setattr(tasks, "_STILL_RUNNING", [Running()])
+    tasks.leave_if_jobs_outlived(3)
+    assert exits == [3]
+
+
 def test_closing_while_a_folder_is_predicted_asks_then_stops_it(qtbot):
     win = MainWindow(restore_layout=False)
     qtbot.addWidget(win)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -198,6 +199,26 @@ def _check(batch: LandscapeBatch, losses: Mapping[str, nn.Module]) -> None:
         raise TypeError(f"batch must be a LandscapeBatch (see fixed_batch), got {type(batch).__name__}")
 
 
+@contextmanager
+def _stoppable(model: nn.Module, should_stop: ShouldStop | None):
+    """While inside, every layer of ``model`` checks ``should_stop()`` before it runs, so a stop
+    lands within one layer, not after a whole point (one point of big images can take a minute)."""
+    if should_stop is None:
+        yield
+        return
+
+    def check(_module, _inputs):
+        if should_stop():
+            raise InterruptedError("landscape stopped")
+
+    handles = [m.register_forward_pre_hook(check) for m in model.modules() if not list(m.children())]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _grid(model: nn.Module, batch: LandscapeBatch, losses: Mapping[str, nn.Module], directions: Sequence[Direction],
           axes: list[np.ndarray], *, batch_size: int | None, device, optimise: bool, progress: Progress | None,
           should_stop: ShouldStop | None, meta: dict | None) -> LandscapeResult:
@@ -209,7 +230,7 @@ def _grid(model: nn.Module, batch: LandscapeBatch, losses: Mapping[str, nn.Modul
     total = int(np.prod(shape))
     values = np.full((len(losses), *shape), np.nan)
     centre = None
-    with torch.inference_mode():
+    with torch.inference_mode(), _stoppable(twin.model, should_stop):
         for done, index in enumerate(np.ndindex(*shape)):
             if should_stop is not None and should_stop():
                 raise InterruptedError("landscape stopped")
