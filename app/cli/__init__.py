@@ -30,6 +30,8 @@ def refuse_writing_inside(out: Path, source: str | Path, what: str) -> None:
     """CommandError when ``out`` is ``source``'s folder (a file's parent) or inside it: SegStudio
     never writes into the folders it reads images from."""
     source = Path(source).resolve()
+    if not source.exists():  # nothing to write into; reading it will say it is missing
+        return
     folder = source if source.is_dir() else source.parent
     target = Path(out).resolve()
     if target == folder or folder in target.parents:

@@ -485,6 +485,16 @@ def test_cli_rejects_bad_options_with_a_message(dataset_and_checkpoint):
     assert sorted(p.name for p in masks.iterdir()) == before
 
 
+def test_a_mistyped_data_folder_is_named_not_the_output_blamed(dataset_and_checkpoint, tmp_path, monkeypatch):
+    """A missing --data was taken for a file in the working folder: "…/landscape is inside the dataset folder"."""
+    _, checkpoint, *_ = dataset_and_checkpoint
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Exception, match="dataset folder does not exist: dta"):
+        run_cli(["--checkpoint", str(checkpoint), "--data", "dta", "--steps", "3", "--dims", "1",
+                 "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
 def test_landscape_command_is_registered_with_the_segstudio_entry_point(capsys):
     from app.cli import main
 
