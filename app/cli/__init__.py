@@ -42,14 +42,16 @@ def check_table_target(path: Path, force: bool) -> None:
     """CommandError unless ``path`` is a place for a CSV table: a ``.csv`` file name in an
     existing folder, not a folder, not a file there already (without ``force``) and never a
     run's own history.csv."""
-    from app.core.runs import is_run_folder
+    from app.core.runs.reading import refuse_run_record
 
     if path.is_dir():
         raise CommandError(f"{path} is a folder; give a file name ending in .csv")
     if path.suffix.lower() != ".csv":
         raise CommandError(f"{path}: the table is written as CSV; give a file name ending in .csv")
-    if path.name.lower() == "history.csv" and is_run_folder(path.parent):
-        raise CommandError(f"{path} is a run's own history; SegStudio never writes a table over it")
+    try:
+        refuse_run_record(path)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     if path.exists() and not force:
         raise CommandError(f"{path} exists; add --force to replace it")
     if not path.parent.is_dir():

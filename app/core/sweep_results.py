@@ -95,7 +95,15 @@ def ranked_results(out_dir: str | os.PathLike, rank_by: str = "best_dice",
 
 def results_csv(out_dir: str | os.PathLike, path: str | os.PathLike | None = None,
                 rank_by: str = "best_dice") -> Path:
-    """Write :func:`results_table` as CSV (default ``out_dir/results.csv``); returns the path."""
+    """Write :func:`results_table` as CSV (default ``out_dir/results.csv``); returns the path.
+    A run's own record (say a point's history.csv) is refused with a SweepError."""
+    from .runs.reading import refuse_run_record
+
+    if path is not None:
+        try:
+            refuse_run_record(path)
+        except ValueError as exc:
+            raise SweepError(str(exc)) from None
     rows = results_table(out_dir, rank_by)
     buffer = io.StringIO()
     columns = list(rows[0]) if rows else ["rank", "name", "status"]

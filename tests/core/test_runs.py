@@ -358,6 +358,11 @@ def test_csv_export_has_exact_raw_values(tmp_path):
         write_runs_csv(tmp_path / "nowhere" / "table.csv", [])
     with pytest.raises(IsADirectoryError):
         write_runs_csv(tmp_path, [])
+    for name in ("history.csv", "summary.json", "train.log"):  # the Runs panel's Export CSV… replaced them
+        (path / name).write_text("the run's own")
+        with pytest.raises(ValueError, match=f"is a run's own {name}; SegStudio never writes a table over it"):
+            write_runs_csv(path / name, [read_run(path)])
+        assert (path / name).read_text() == "the run's own"
 
 
 def run_command(argv):

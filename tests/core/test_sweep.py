@@ -410,6 +410,11 @@ def test_results_table_and_heat_map_match_the_runs_summaries(finished, tmp_path)
     x, y, values = heatmap(out, "lowest_loss", "loss.name", "model.name", reduce="min")
     np.testing.assert_array_equal(values, [[summaries[f"{m}__{loss}"]["lowest_loss"] for loss in x] for m in y])
 
+    history = out / order[0] / "history.csv"  # the Sweeps panel's Export CSV… replaced a point's history
+    before = history.read_bytes()
+    with pytest.raises(SweepError, match="is a run's own history.csv"):
+        results_csv(out, history)
+    assert history.read_bytes() == before
     path = results_csv(out, tmp_path / "r.csv")
     with path.open(newline="") as handle:
         table = list(csv.DictReader(handle))

@@ -163,6 +163,9 @@ def write_runs_csv(path: str | os.PathLike, runs: Iterable[RunInfo]) -> Path:
         raise IsADirectoryError(f"{path} is a folder; give a file name for the CSV")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"folder {path.parent} does not exist")
+    from .reading import refuse_run_record  # (reading imports this module)
+
+    refuse_run_record(path)
     return atomic_write_text(path, runs_table_csv(runs))
 
 

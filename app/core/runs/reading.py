@@ -42,6 +42,17 @@ def is_run_folder(path: str | os.PathLike) -> bool:
         (path / "train.log").is_file() and (path / "checkpoints").is_dir())
 
 
+RUN_RECORD_FILES = ("config.json", "history.csv", "summary.json", "train.log")
+
+
+def refuse_run_record(path: str | os.PathLike) -> None:
+    """ValueError when ``path`` is one of the files a run keeps in its folder (its settings,
+    history, summary or log): an exported table must never replace a run's own record."""
+    path = Path(path)
+    if path.name.lower() in RUN_RECORD_FILES and is_run_folder(path.parent):
+        raise ValueError(f"{path} is a run's own {path.name}; SegStudio never writes a table over it")
+
+
 def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
