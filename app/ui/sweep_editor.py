@@ -119,6 +119,9 @@ def spec_shape_problem(data) -> str | None:
     return None
 
 
+VALUES_MAX_LENGTH = 2**24  # characters; Qt's default (32,767) cut long value lists silently, mid-value
+
+
 def read_spec_file(path: Path) -> dict:
     """A sweep file's data, shaped for the editor; ValueError naming the file and the problem."""
     try:
@@ -201,6 +204,7 @@ class AxisRow(QWidget):
         self.key_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.key_combo.setToolTip(KEY_TIP)
         self.values_edit = QLineEdit()
+        self.values_edit.setMaxLength(VALUES_MAX_LENGTH)
         self.values_edit.setToolTip(VALUES_TIP)
         self.values_edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.names_button = QPushButton("Add")

@@ -155,6 +155,16 @@ def test_sweep_json_save_and_load_round_trip(qtbot, panel, state, tmp_path):
     other.shutdown()
 
 
+def test_long_value_lists_are_kept_whole(qtbot, panel):
+    """Qt's default line length (32,767 characters) cut 4,000 learning rates to 3,010, the last
+    one mid-number; Run then ran the cut grid and Save JSON wrote it."""
+    rates = [round(1e-4 + i * 1e-7, 10) for i in range(4000)]
+    panel.editor.set_grid({"optimizer.lr": rates})
+    grid, problem = panel.editor.grid()
+    assert problem is None and grid["optimizer.lr"] == rates
+    assert len(panel.editor._rows[0].values_edit.text()) > 32767
+
+
 def test_a_sweep_file_with_a_byte_order_mark_opens(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"name": "bom", "grid": GRID_2X2}), encoding="utf-8-sig")
