@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFrame, QGridLayout, QHBoxLayout, QHeaderView,
+                               QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from .image_view import ImageCanvas
 from .render import error_overlay, mask_overlay, to_display
@@ -109,9 +109,13 @@ class RunsCompareView(QWidget):
         self.views_layout = QGridLayout(self.views)
         self.views_layout.setContentsMargins(0, 0, 0, 0)
         self.views_layout.setSpacing(4)
+        self.views_scroll = QScrollArea()  # many runs: the views scroll instead of stretching the window
+        self.views_scroll.setWidgetResizable(True)
+        self.views_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.views_scroll.setWidget(self.views)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.table)
-        splitter.addWidget(self.views)
+        splitter.addWidget(self.views_scroll)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([260, 700])

@@ -527,3 +527,19 @@ def test_scores_are_shown_early_and_every_title_fits(qtbot, panel):
         assert header.sectionSize(column) >= header.sectionSizeHint(column), COLUMN_KEYS[column]
     dice_right = header.sectionPosition(COLUMN_KEYS.index("best_dice")) + header.sectionSize(COLUMN_KEYS.index("best_dice"))
     assert dice_right < 1000  # on screen in a 1,200 px panel without scrolling
+
+
+def test_comparing_many_runs_scrolls_the_views_instead_of_growing_the_window(qtbot):
+    """Thirty runs forced the window to 1,306 pixels tall (beyond the screen), the table squeezed to two rows."""
+    from app.ui.runs_compare import RunsCompareView
+
+    view = RunsCompareView()
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    few = view.minimumSizeHint().height()
+    view.names = [f"run{i:02d}" for i in range(30)]
+    view._build_canvases()
+    assert len(view.canvases) == 32 and view.views_scroll.widget() is view.views
+    assert view.minimumSizeHint().height() <= few + 10 and view.height() == 500
+    view.shutdown()
