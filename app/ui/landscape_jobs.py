@@ -203,6 +203,14 @@ def run_folder_of(checkpoint: Path | None) -> Path | None:
     return folder.parent if folder.name == "checkpoints" else None
 
 
+def checkpoint_label(path: Path | None) -> str:
+    """``run/checkpoints/best.pt`` for a run's checkpoint (every run has a best.pt), else the file name."""
+    if path is None:
+        return ""
+    run = run_folder_of(path)
+    return f"{run.name}/checkpoints/{Path(path).name}" if run else Path(path).name
+
+
 def default_save_path(checkpoint: Path | None, epoch: int | None = None) -> Path:
     """``<run>/landscape/landscape.npz`` as the command line writes (``landscape_epoch_XXX.npz``
     for a snapshot), or beside the checkpoint, or in the home folder."""

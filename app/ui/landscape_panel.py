@@ -27,8 +27,9 @@ from app.core.losses import LOSSES
 
 from .file_dialogs import ask_save_file
 from .landscape_jobs import (DEFAULT_IMAGES, DEFAULT_SPAN, DEFAULT_STEPS, STEP_LIMITS, LandscapeSettings,
-                             check_loss_spec, compute_landscape, default_save_path, load_result, load_results,
-                             loss_items, loss_names, png_path, run_folder_of, save_result, weight_map_losses)
+                             check_loss_spec, checkpoint_label, compute_landscape, default_save_path, load_result,
+                             load_results, loss_items, loss_names, png_path, run_folder_of, save_result,
+                             weight_map_losses)
 from .landscape_plots import LandscapePlots, SnapshotSlider, describe_result
 from .landscape_prediction_view import PredictionView
 from .state import ExperimentState
@@ -453,8 +454,7 @@ class LandscapePanel(QWidget):
             self._shown = self.result
             self.plots.show_result(self.result)
             origin = "Computed around" if self.result_source == "computed" else "Opened"
-            name = self._result_path.name if self._result_path else ""
-            self.source_label.setText(f"{origin} {name}: {describe_result(self.result)}")
+            self.source_label.setText(f"{origin} {checkpoint_label(self._result_path)}: {describe_result(self.result)}")
             self.resultShown.emit(self.result_source)
         else:
             self._shown = None

@@ -372,6 +372,7 @@ def test_save_after_the_run_is_renamed_or_deleted_never_brings_the_old_folder_ba
     state.set_run(run)
     set_grid(panel, 3, images=1, dims=1)
     compute(qtbot, panel)
+    assert panel.source_label.text().startswith("Computed around ren_a/checkpoints/best.pt: ")  # not just best.pt
     run.rename(tmp_path / "ren_b")  # what the Runs panel's Rename does, then the window follows it
     state.set_run(tmp_path / "ren_b")
     suggested = []
