@@ -95,8 +95,15 @@ def describe_result(result) -> str:
 
 def contour_lines(u: np.ndarray, levels, rect: QRectF) -> tuple[np.ndarray, np.ndarray]:
     """Iso-lines of ``u`` (x index × y index) at ``levels`` in plot coordinates, as one x/y
-    pair with NaN between lines (for ``connect="finite"``)."""
+    pair with NaN between lines (for ``connect="finite"``). A field larger than ``FIELD_SIZE``
+    a side is averaged down first: a big noisy grid gave 165,000 line points a plot, seconds of
+    work on the GUI thread at every redraw, for lines no one can follow."""
     from skimage.measure import find_contours
+
+    if max(u.shape) > FIELD_SIZE:
+        scale = FIELD_SIZE / max(u.shape)
+        size = (max(2, round(u.shape[1] * scale)), max(2, round(u.shape[0] * scale)))
+        u = cv2.resize(np.ascontiguousarray(u, np.float32), size, interpolation=cv2.INTER_AREA)
 
     sx, sy = rect.width() / u.shape[0], rect.height() / u.shape[1]
     xs, ys = [], []

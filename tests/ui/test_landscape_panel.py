@@ -385,6 +385,20 @@ def test_save_after_the_run_is_renamed_or_deleted_never_brings_the_old_folder_ba
     assert "Could not save" in panel.banner.text() and not (tmp_path / "ren_b").exists()
 
 
+def test_iso_lines_of_a_big_noisy_grid_stay_few():
+    """A 401² noisy slice gave 165,000 line points a plot: seconds on the GUI thread at every redraw."""
+    from PySide6.QtCore import QRectF
+
+    from app.ui.landscape_plots import contour_lines
+
+    axis = np.linspace(-1, 1, 401)
+    noisy = np.add.outer(axis**2, axis**2) + 0.3 * np.random.default_rng(0).random((401, 401))
+    u = ((noisy - noisy.min()) / np.ptp(noisy)).astype(np.float32)
+    x, y = contour_lines(u, np.linspace(0.1, 0.9, 9), QRectF(-1, -1, 2, 2))
+    assert 0 < len(x) < 30_000 and len(x) == len(y)
+    assert np.nanmin(x) >= -1 and np.nanmax(x) <= 1  # still in the plot's coordinates
+
+
 def test_module_import_and_construction_do_not_load_torch():
     code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]);"
             "from app.ui.state import ExperimentState; from app.ui.landscape_panel import LandscapePanel;"
