@@ -3,10 +3,9 @@ combination one after another, and compare the runs in a heat map and a ranked t
 
 The base experiment is the one being edited in the window, unless a loaded sweep file names its
 own. The grid is checked by the core in the background as it is typed (run count or the core's
-error); the sweep runs in a :class:`~app.ui.sweep_worker.SweepSession` thread and tells the
-window's state it is training, so the rest of the window locks as for a training run. Running
-into a folder that already holds the sweep resumes it: finished runs are skipped. Questions to the
-user go through the ``ask_*`` methods, which tests replace.
+error); the sweep runs in a :class:`~app.ui.sweep_worker.SweepSession` thread and tells the window's
+state it is training, which locks the rest of the window. A folder that holds the sweep resumes it
+(finished runs skipped). Questions to the user go through ``ask_*`` methods, which tests replace.
 """
 
 from __future__ import annotations
@@ -146,6 +145,7 @@ class SweepPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.stop_after_action.triggered.connect(self.stop_after_run)
         self.results.openRun.connect(self.openRun)
+        self.results.problem.connect(lambda text: self.show_banner(text, "warning"))
         self.results.exportRequested.connect(self._export_dialog)
         s = self.session
         s.progress.connect(self._on_progress)
@@ -212,6 +212,7 @@ class SweepPanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().showEvent(event)
+        self._update_folder()  # the folder may have changed (deleted, another sweep) while hidden
         if self.last_check is None and not self._check_timer.isActive() and not self.check_runner.busy:
             self._check_timer.start()
 
@@ -396,8 +397,8 @@ class SweepPanel(QWidget):
         self._log(text)
 
     def _on_failed(self, message: str) -> None:
-        self.show_banner(f"The sweep could not run: {message}", "error")
-        self.sweep_bar.setFormat("Sweep: not started")
+        self.show_banner(f"The sweep stopped with an error: {message}", "error")
+        self.sweep_bar.setFormat("Sweep: failed")
         self._log(f"failed: {message}")
 
     def _on_running_changed(self, running: bool) -> None:

@@ -67,6 +67,7 @@ class SweepResultsView(QWidget):
     """Heat map and ranked table of the sweep in :attr:`folder`."""
 
     openRun = Signal(object)  # the run folder (Path) of a double-clicked run
+    problem = Signal(str)  # what went wrong, for the panel's banner (a double-clicked run that has gone)
     exportRequested = Signal()  # "Export CSV…" pressed
     metricChanged = Signal(str)
 
@@ -354,3 +355,6 @@ class SweepResultsView(QWidget):
         path = self.run_dir(index.row())
         if path is not None and path.is_dir():
             self.openRun.emit(path)
+        elif path is not None:
+            self.problem.emit(f"{path} is gone: the run folder was moved or deleted.")
+            self.refresh()

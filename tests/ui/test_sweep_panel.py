@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import threading
 
 import pytest
@@ -312,6 +313,16 @@ def test_a_2x2_sweep_runs_stops_resumes_and_fills_the_results(qtbot, panel, stat
     other.results.set_axes(y_axis, x_axis)
     assert other.results.heat_table.item(0, 0).text() == metric_text("best_dice", summaries[NAMES_2X2[0]]["best_dice"])
     assert other.results.heat_table.item(1, 0).text() == metric_text("best_dice", summaries[NAMES_2X2[1]]["best_dice"])
+    # The folder deleted behind the panel's back: a double-click says so, showing the panel again
+    # no longer offers to Resume it (both stayed stale and silent).
+    monkeypatch.undo()
+    gone = out / other.results.ranked_text(0, 1)
+    shutil.rmtree(out)
+    other.results.ranked.doubleClicked.emit(other.results.ranked.model().index(0, 2))
+    assert f"{gone} is gone" in other.banner.text()
+    other.hide()
+    other.show()
+    assert other.run_button.text() == "Run sweep" and "holds the sweep" not in other.editor.folder_label.text()
     other.shutdown()
 
 
