@@ -373,8 +373,11 @@ def test_fixed_batch_is_normalised_centre_crops_of_validation_images(dataset_and
     assert whole.count == 1 and whole.size == (48, 48) and whole.names[0] in batch.names
     again = fixed_batch(config, data, count=1, patch=None, seed=1, normaliser=normaliser)
     assert again.names == whole.names and torch.equal(again.images, whole.images)
-    padded = fixed_batch(config, data, count=1, patch=64, normaliser=normaliser)
-    assert padded.size == (64, 64) and float(padded.weights.sum()) == 48 * 48  # padding weighted 0
+    # A patch larger than every image was padded (weighted 0): the same loss at (5000/48)² times the work.
+    cut = fixed_batch(config, data, count=1, patch=5000, normaliser=normaliser)
+    assert cut.size == (48, 48) and float(cut.weights.sum()) == 48 * 48 and cut.asked_patch == 5000
+    assert cut.describe() == "1 val image (48×48; patch 5000 cut to the largest image)"
+    assert cut.to("cpu").asked_patch == 5000 and whole.asked_patch is None
 
 
 def test_build_losses_uses_the_experiment_parameters_and_checks_the_classes(dataset_and_checkpoint):

@@ -31,6 +31,7 @@ class LandscapeBatch:
     names: list[str] = field(default_factory=list)
     split: str = "val"
     weight_map: Tensor | None = None
+    asked_patch: int | None = None  # a patch larger than every image, cut down to them (fixed_batch)
 
     def __post_init__(self):
         n, _, h, w = self.images.shape
@@ -49,11 +50,12 @@ class LandscapeBatch:
     def to(self, device) -> "LandscapeBatch":
         move = (lambda t: None if t is None else t.to(device))
         return LandscapeBatch(move(self.images), move(self.targets), move(self.weights), list(self.names),
-                              self.split, move(self.weight_map))
+                              self.split, move(self.weight_map), self.asked_patch)
 
     def describe(self) -> str:
         h, w = self.size
-        return f"{self.count} {self.split} image{'s' * (self.count != 1)} ({h}×{w})"
+        cut = f"; patch {self.asked_patch} cut to the largest image" if self.asked_patch else ""
+        return f"{self.count} {self.split} image{'s' * (self.count != 1)} ({h}×{w}{cut})"
 
 
 def _center_crop(size: tuple[int, int], image: np.ndarray, mask: np.ndarray):
@@ -76,7 +78,7 @@ def fixed_batch(config: ExperimentConfig, data: str | os.PathLike | Dataset | tu
     than ``count`` in the split, a seeded choice (``seed``) in file order; a split without images
     falls back to ``test``, then ``train`` (the batch's ``split`` says which).
     ``patch``: the centre ``patch``×``patch`` crop of each image (smaller images mirror-padded,
-    the padding weighted 0); None: whole images (of different sizes: each centre-cropped to the
+    the padding weighted 0; a patch larger than every image is cut to the largest side); None: whole images (of different sizes: each centre-cropped to the
     smallest common height and width). ``normaliser``: the checkpoint's (pass it when you have
     it); None computes it from the dataset as training does. ``weight_map``: also build the U-Net
     border weight map (None: only when the experiment trains with it).
@@ -104,9 +106,13 @@ def fixed_batch(config: ExperimentConfig, data: str | os.PathLike | Dataset | tu
         samples = [samples[int(i)] for i in chosen]
     if normaliser is None:
         normaliser = Normaliser.for_dataset(config.data.normalisation, dataset.stats, samples[0].image.dtype)
+    asked = None
     if patch is None:
         size = (min(s.shape[0] for s in samples), min(s.shape[1] for s in samples))
     else:
+        largest = max(max(s.shape) for s in samples)
+        if patch > largest:  # the rest would be padding, weighted 0: the same loss at many times the work
+            asked, patch = int(patch), largest
         size = (int(patch), int(patch))
     use_map = config.loss.weight_map if weight_map is None else (weight_map or config.loss.weight_map)
     images, targets, weights, maps = [], [], [], []
@@ -123,4 +129,4 @@ def fixed_batch(config: ExperimentConfig, data: str | os.PathLike | Dataset | tu
     return LandscapeBatch(torch.from_numpy(np.ascontiguousarray(np.stack(images))),
                           torch.from_numpy(np.stack(targets)), torch.from_numpy(np.stack(weights)),
                           [s.name for s in samples], used,
-                          torch.from_numpy(np.stack(maps)) if maps else None)
+                          torch.from_numpy(np.stack(maps)) if maps else None, asked)
