@@ -288,7 +288,7 @@ class SweepResultsView(QWidget):
         table.setVerticalHeaderLabels(y_labels)
         finite = values[np.isfinite(values)] if values.size else values
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (math.nan, math.nan)
-        lut = self._lut()
+        lut, unscored = self._lut(), self._unscored(x_labels, y_labels)
         font = QFont(table.font())
         font.setPointSizeF(font.pointSizeF() * 1.15)
         font.setBold(True)
@@ -305,14 +305,30 @@ class SweepResultsView(QWidget):
                     item.setToolTip(f"{x_labels[i]} · {y_labels[j]}: {self.metric} = {value:.6g}")
                 else:
                     item.setBackground(self.palette().window())
-                    item.setToolTip("no finished run here")
+                    statuses = unscored.get((j, i), [])
+                    if statuses:  # a failed run's cell looked like a combination never run
+                        item.setText("failed" if "failed" in statuses else statuses[0])
+                        item.setForeground(QBrush(QColor("#d32f2f" if "failed" in statuses else "#8a6d00")))
+                    item.setToolTip(f"no score here: {', '.join(statuses)}" if statuses else "no run here")
                 table.setItem(j, i, item)
         self._draw_scale(low, high)
 
+    def _unscored(self, x_labels: list[str], y_labels: list[str]) -> dict[tuple[int, int], list[str]]:
+        """Per cell, the statuses of its runs without a score (failed, stopped, pending)."""
+        x_axis, y_axis = self.x_combo.currentText(), self.y_combo.currentText()
+        cells: dict[tuple[int, int], list[str]] = {}
+        for row in self.rows:
+            x = value_label(row.get(x_axis))
+            y = "all runs" if y_labels == ["all runs"] else value_label(row.get(y_axis))
+            if not finite_number(row.get(self.metric)) and x in x_labels and y in y_labels:
+                cells.setdefault((y_labels.index(y), x_labels.index(x)), []).append(str(row.get("status") or "pending"))
+        return cells
+
     def _goodness(self, value: float, low: float, high: float) -> float:
-        """0 (worst in the map) .. 1 (best); lower is better for losses and times."""
+        """0 (worst in the map) .. 1 (best); lower is better for losses and times; mid-scale
+        when every cell holds the same value (none is better)."""
         if not high > low:
-            return 1.0
+            return 0.5
         t = (value - low) / (high - low)
         return 1.0 - t if self.metric in LOWER_IS_BETTER else t
 
@@ -325,7 +341,7 @@ class SweepResultsView(QWidget):
         worst, best = (high, low) if self.metric in LOWER_IS_BETTER else (low, high)
         self.scale_low.setText(f"worst {metric_text(self.metric, worst)}")
         self.scale_high.setText(f"best {metric_text(self.metric, best)}")
-        self.scale_caption.setText("(colour: brighter is better)")
+        self.scale_caption.setText("(colour: brighter is better)" if high > low else "(every cell the same)")
         self.scale_bar.set_colours(self._lut()[:, :3])
 
     def _lut(self) -> np.ndarray:

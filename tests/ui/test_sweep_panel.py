@@ -350,6 +350,12 @@ def test_a_failed_run_is_marked_and_the_sweep_goes_on(qtbot, panel, tmp_path, mo
     assert "diverged" in message and message in model.index(failed, 1).data(Qt.ItemDataRole.ToolTipRole)
     assert view.ranked_text(rows["dice"], 0) == "1"
     assert "focal: failed: " in panel.log.toPlainText()
+    heat = view.heat_table  # the failed run's cell looked like a combination never run
+    columns = {heat.horizontalHeaderItem(i).text(): i for i in range(heat.columnCount())}
+    cell = heat.item(0, columns["focal"])
+    assert cell.text() == "failed" and cell.foreground().color() == QColor("#d32f2f")
+    assert cell.toolTip() == "no score here: failed" and heat.item(0, columns["dice"]).text() != "failed"
+    assert view._goodness(0.7, 0.7, 0.7) == 0.5  # all equal: mid-scale, not every cell "best"
 
 
 def test_shutdown_stops_a_running_sweep_and_unlocks_the_window(qtbot, panel, state, tmp_path):
