@@ -140,6 +140,7 @@ def bundle(tmp_path_factory):
         shutil.rmtree(work, ignore_errors=True)
 
 
+@pytest.mark.timeout(3600)  # its fixture may build the bundle first (about 8 minutes on 2 cores)
 def test_the_bundle_passes_its_self_test_and_writes_only_to_user_folders(bundle, tmp_path):
     executable = bundle / EXECUTABLE.name
     before = bundle_files(bundle)
@@ -154,6 +155,7 @@ def test_the_bundle_passes_its_self_test_and_writes_only_to_user_folders(bundle,
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="freedesktop entries are for Linux")
+@pytest.mark.timeout(3600)  # the first of the two to run builds the bundle
 def test_the_bundle_installs_its_desktop_entry(bundle, tmp_path):
     executable = bundle / EXECUTABLE.name
     env = {**os.environ, "HOME": str(tmp_path / "home"), "XDG_DATA_HOME": str(tmp_path / "xdg")}
