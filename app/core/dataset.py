@@ -138,9 +138,9 @@ def _one_channel_count(raw: list[_RawSample], root: Path, problems: list[Problem
     """Give every image the most common channel count: grayscale saved as RGB (three equal
     channels) becomes grayscale, grayscale among colour images is repeated into three
     channels, as prediction does; other images are left out, named (a model takes one kind)."""
-    counts = Counter(r.image.shape[2] for r in raw)
-    if len(counts) < 2:
+    if len({r.image.shape[2] for r in raw}) < 2:
         return raw
+
     def grey(image: np.ndarray) -> bool:
         return image.shape[2] == 3 and all(np.array_equal(image[:, :, 0], image[:, :, c]) for c in (1, 2))
 

@@ -92,8 +92,8 @@ def infer_label_mapping(
     masks → binary; values all below ``max_classes`` → indexed as they are; otherwise up to
     ``max_classes`` distinct values → grey-coded (sorted values → 0..C-1), unless every mask
     with values between its lowest and highest looks soft: then binary, thresholded half-way,
-    with a note. More than
-    ``max_classes`` values → binary (lowest value is background), with a note saying so.
+    with a note. More than ``max_classes`` values → binary (lowest value is background), with a
+    note saying so.
     ``binary``: the lowest value is background, everything else foreground.
     ``indexed``: values are class indices as they are.
     """
