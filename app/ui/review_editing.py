@@ -84,7 +84,8 @@ class CorrectionTools:
         # change too, and drawing them right needs one more around them (cut off afterwards)
         x0, y0, x1, y1 = max(0, box[0] - 1), max(0, box[1] - 1), min(w, box[2] + 1), min(h, box[3] + 1)
         X0, Y0, X1, Y1 = max(0, x0 - 1), max(0, y0 - 1), min(w, x1 + 1), min(h, y1 + 1)
-        part = mask_overlay(mask[Y0:Y1, X0:X1], 1.0, self.panel.display.mode, VIEW_COLOURS.get(self.session.view))
+        part = mask_overlay(mask[Y0:Y1, X0:X1], self.panel.overlay_opacity(), self.panel.display.mode,
+                            VIEW_COLOURS.get(self.session.view))
         rgba[y0:y1, x0:x1] = part[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
         self.canvas.set_layer("mask", rgba)  # area and objects are counted when the stroke ends
 

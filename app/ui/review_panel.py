@@ -296,6 +296,9 @@ class ReviewPanel(ReviewDialogHooks, QWidget):
             self._render_pending = True
             self._render_timer.start(0)
 
+    def overlay_opacity(self) -> float:
+        return max(0.05, self.display.opacity.value() / 100)
+
     def render_now(self) -> None:
         self._render_pending = False
         s = self.session
@@ -303,11 +306,10 @@ class ReviewPanel(ReviewDialogHooks, QWidget):
         if mask is None or self._raw_only:
             self.canvas.set_layer("mask", None)
         else:
-            rgba = s.mask_layer().overlay(1.0, self.display.mode, VIEW_COLOURS.get(s.view),
+            # the slider's opacity goes into the overlay, so "fill and contour" keeps an opaque outline
+            rgba = s.mask_layer().overlay(self.overlay_opacity(), self.display.mode, VIEW_COLOURS.get(s.view),
                                           out=self.canvas.buffer("mask"))  # in place: no new 4096² buffer
             self.canvas.set_layer("mask", rgba, z=20)
-            self.canvas.set_layer_opacity("mask", max(0.05, self.display.opacity.value() / 100)
-                                          if self.display.mode == "fill" else max(0.35, self.display.opacity.value() / 100))
         self._refresh_view_buttons()
         self._refresh_info()
         self._refresh_tools()

@@ -193,7 +193,7 @@ def test_brush_stroke_produces_the_expected_pixels_and_is_saved(qtbot, panel, re
     assert saved.mode == "1"  # a 1-bit PNG: fast to write after every stroke; 0/255 to other programs
     assert np.array_equal(np.asarray(saved.convert("L")), expected * 255)
     # the overlay drawn piece by piece during the stroke is exactly the whole mask's overlay
-    overlay = mask_overlay(expected, 1.0, panel.display.mode, VIEW_COLOURS["correction"])
+    overlay = mask_overlay(expected, panel.overlay_opacity(), panel.display.mode, VIEW_COLOURS["correction"])
     assert np.array_equal(panel.canvas.layer("mask"), overlay)
     cases, _ = on_disk(review_dir)
     assert cases["a"].state == "corrected" and cases["a"].corrected == "corrections/a.png"
@@ -207,7 +207,7 @@ def test_brush_stroke_produces_the_expected_pixels_and_is_saved(qtbot, panel, re
     paint_stroke(erased, [(20, 22), (28, 22)], 1, 0)
     assert np.array_equal(panel.session.working, erased)
     assert np.array_equal(panel.canvas.layer("mask"),
-                          mask_overlay(erased, 1.0, panel.display.mode, VIEW_COLOURS["correction"]))
+                          mask_overlay(erased, panel.overlay_opacity(), panel.display.mode, VIEW_COLOURS["correction"]))
 
 
 def test_a_stroke_leaves_the_outline_overlay_exactly_as_a_whole_redraw(qtbot, panel, review_dir):
@@ -227,8 +227,21 @@ def test_a_stroke_leaves_the_outline_overlay_exactly_as_a_whole_redraw(qtbot, pa
         paint_stroke(expected, [start], 1, 1)
         paint_stroke(expected, [start, end], 1, 1)
         assert np.array_equal(panel.session.working, expected)
-        whole = mask_overlay(expected, 1.0, "contour", VIEW_COLOURS["correction"])
+        whole = mask_overlay(expected, panel.overlay_opacity(), "contour", VIEW_COLOURS["correction"])
         assert np.argwhere((panel.canvas.layer("mask") != whole).any(-1)).tolist() == []
+
+
+def test_fill_and_contour_shows_an_opaque_outline_over_a_translucent_fill(qtbot, panel, review_dir):
+    """The default overlay drew exactly what "Fill" draws: one alpha inside and on the outline."""
+    open_and_wait(qtbot, panel, review_dir, "a")
+    panel.display.mode_combo.setCurrentIndex(panel.display.mode_combo.findData("both"))
+    panel.render_now()
+    alpha = panel.canvas.layer("mask")[..., 3]
+    levels = sorted(set(np.unique(alpha).tolist()) - {0})
+    assert len(levels) == 2 and levels[0] == round(255 * panel.overlay_opacity()) and levels[1] >= 229
+    panel.display.opacity.setValue(80)
+    panel.render_now()
+    assert round(255 * 0.8) in np.unique(panel.canvas.layer("mask")[..., 3])
 
 
 def test_undo_redo_and_revert(qtbot, panel, review_dir):
