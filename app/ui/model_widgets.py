@@ -36,22 +36,21 @@ def _next_125(value: float, up: bool) -> float:
     return next(v for v in reversed(series) if v < value * (1 - 1e-9))
 
 
-class LearningRateSpinBox(QDoubleSpinBox):
-    """A rate between 1e-9 and 10 shown compactly (``0.001``, ``1e-05``); arrows step 1-2-5."""
+class CompactSpinBox(QDoubleSpinBox):
+    """A float box that shows what is stored, in 6 significant digits (``0.0005``, ``1e-05``),
+    and takes typed e-notation; a fixed number of decimals showed 5e-4 as ``0.00``."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setDecimals(12)  # keeps 1e-9 representable; the text shows 6 significant digits
-        self.setRange(LR_MIN, LR_MAX)
+        self.setDecimals(12)  # values are kept to 12 decimals; the text shows 6 significant digits
         self.setKeyboardTracking(False)
-        self.setMinimumWidth(110)
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt naming
         return f"{value:.6g}"
 
     def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt naming
         try:
-            return min(LR_MAX, max(LR_MIN, float(text.strip())))
+            return min(self.maximum(), max(self.minimum(), float(text.strip())))
         except ValueError:
             return self.value()
 
@@ -62,11 +61,21 @@ class LearningRateSpinBox(QDoubleSpinBox):
         except ValueError:
             ok = all(c in "0123456789.eE+-" for c in stripped)
             return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
-        state = QValidator.State.Acceptable if LR_MIN <= number <= LR_MAX else QValidator.State.Intermediate
+        state = QValidator.State.Acceptable if self.minimum() <= number <= self.maximum() else \
+            QValidator.State.Intermediate
         return state, text, pos
 
     def fixup(self, text: str) -> str:
         return self.textFromValue(self.valueFromText(text))
+
+
+class LearningRateSpinBox(CompactSpinBox):
+    """A rate between 1e-9 and 10 shown compactly (``0.001``, ``1e-05``); arrows step 1-2-5."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setRange(LR_MIN, LR_MAX)
+        self.setMinimumWidth(110)
 
     def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt naming
         value = self.value()
@@ -166,5 +175,5 @@ def choice_combo(name: str, choices, helps: dict[str, str], slot) -> QComboBox:
     return combo
 
 
-__all__ = ["INT_MAX", "LR_MAX", "LR_MIN", "LearningRateSpinBox", "Quiet", "choice_combo", "debounce_timer",
+__all__ = ["INT_MAX", "LR_MAX", "LR_MIN", "CompactSpinBox", "LearningRateSpinBox", "Quiet", "choice_combo", "debounce_timer",
            "description_label", "float_spin", "form_row", "format_count", "group_box", "int_spin"]

@@ -7,23 +7,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Signal
-from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel,
                                QSpinBox, QWidget)
 
 from app.core.registry import Param
 
+from .model_widgets import CompactSpinBox
+
 INT_LIMIT = 2_000_000_000
 FLOAT_LIMIT = 1e9
-
-
-def _decimals(param: Param) -> int:
-    values = [v for v in (param.minimum, param.maximum) if v is not None and v != 0]
-    smallest = min((abs(v) for v in values), default=1.0)
-    default = param.default if isinstance(param.default, (int, float)) and not isinstance(param.default, bool) else 1
-    if isinstance(default, (list, tuple)):
-        default = min((abs(v) for v in default if v), default=1.0)
-    finest = min(smallest, abs(default) or 1.0)
-    return int(min(6, max(2, 2 - math.floor(math.log10(finest)) if finest > 0 else 2)))
 
 
 def _tooltip(param: Param) -> str:
@@ -135,21 +127,16 @@ class ParamForm(QWidget):
 
     def _spin(self, param: Param):
         integer = param.type in ("int", "int_pair")
-        spin = QSpinBox() if integer else QDoubleSpinBox()
+        spin = QSpinBox() if integer else CompactSpinBox()
         limit = INT_LIMIT if integer else FLOAT_LIMIT
         low = -limit if param.minimum is None else max(-limit, param.minimum)
         high = limit if param.maximum is None else min(limit, param.maximum)
         if integer:
             spin.setRange(int(math.ceil(low)), int(math.floor(high)))
         else:
-            spin.setDecimals(_decimals(param))
-            scale = 10 ** spin.decimals()  # limits the box cannot show are rounded inwards, never out of range
-            inner_low, inner_high = math.ceil(low * scale - 1e-9) / scale, math.floor(high * scale + 1e-9) / scale
-            if math.isfinite(inner_low) and math.isfinite(inner_high) and inner_low <= inner_high:
-                low, high = inner_low, inner_high
-            spin.setRange(low, high)
+            spin.setRange(low, high)  # exact: the box keeps 12 decimals and shows 6 significant digits
             span = high - low if math.isfinite(high - low) and high - low < limit else 10.0
-            spin.setSingleStep(max(10 ** -spin.decimals(), round(span / 100, spin.decimals())))
+            spin.setSingleStep(float(f"{span / 100:.1g}") if span > 0 else 0.1)
         spin.setKeyboardTracking(False)
         spin.setToolTip(_tooltip(param))
         spin.valueChanged.connect(self._emit)

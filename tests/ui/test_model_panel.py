@@ -102,6 +102,22 @@ def test_replaced_config_refreshes_every_section(panel):
     assert panel.device_combo.currentData() == "auto"
 
 
+def test_small_float_parameters_show_and_take_what_is_stored(qtbot, panel):
+    """Weight decay had a 2-decimal box: 5e-4 showed as 0.00 and 1e-4 could not be typed."""
+    panel.ensure_loaded()
+    config = ExperimentConfig(name="wd")
+    config.optimizer.name = "adamw"
+    config.optimizer.params = {"weight_decay": 5e-4}
+    panel.state.set_config(config)
+    box = panel.optimizer_form.editor("weight_decay")
+    assert box.text() == "0.0005" and panel.optimizer_form.values()["weight_decay"] == 5e-4
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box, "1e-05")
+    box.interpretText()
+    assert box.value() == 1e-05 and box.text() == "1e-05"
+    assert panel.optimizer_form.values()["weight_decay"] == 1e-05
+
+
 def test_parameter_count_matches_the_built_model(qtbot, panel):
     from app.core.models import build_model, count_parameters
 
