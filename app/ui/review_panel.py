@@ -361,7 +361,7 @@ class ReviewPanel(ReviewDialogHooks, QWidget):
         if case.state == "rejected" and case.reason:
             self.decision.reason_combo.setCurrentText(case.reason)
         elif reasons:
-            self.decision.reason_combo.setCurrentIndex(0)  # each case starts from the first reason
+            self.decision.reason_combo.setCurrentIndex(-1)  # no reason until the reviewer picks one
         self.show_error(None)
         self._refresh_info()
 

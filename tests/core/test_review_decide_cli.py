@@ -39,9 +39,9 @@ def test_decide_records_the_decision_reviewer_and_mask_choice(review, capsys):
     assert [entry.reviewer for entry in c.history] == ["Bob"]
 
 
-def test_reject_without_reason_takes_the_first_and_an_unknown_reason_is_refused(review, capsys):
+def test_reject_without_reason_records_none_and_an_unknown_reason_is_refused(review, capsys):
     assert main(["review-decide", str(review), "a", "--state", "rejected", "--reviewer", "Ann"]) == 0
-    assert ReviewStore.open(review, read_only=True).case("a").reason == "Poor boundary"
+    assert ReviewStore.open(review, read_only=True).case("a").reason == ""  # not a reason nobody gave
     capsys.readouterr()
     assert main(["review-decide", str(review), "b", "--state", "rejected", "--reviewer", "Ann",
                  "--reason", "Bad vibes"]) == 2

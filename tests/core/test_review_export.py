@@ -60,7 +60,7 @@ def review(tmp_path):
     store.decide("c", "rejected", "Bo", reason="Poor boundary")
     store.save_correction("c", CORRECTION, "Bo")
     store.decide("d", "rejected", "Bo", reason="False positive", comment="<b>bad</b> & worse")
-    store.decide("e", "rejected", "Ann")
+    store.decide("e", "rejected", "Ann", reason="Poor boundary")
     store.decide("f", "needs_edit", "Ann", comment="later, maybe")
     yield store, src, tmp_path
     store.close()

@@ -24,7 +24,8 @@ def review(tmp_path, capsys):
 def test_reasons_are_listed_added_and_removed(review, capsys):
     assert main(["review-reasons", str(review)]) == 0
     assert capsys.readouterr().out.splitlines() == [f"{n}. {r}" for n, r in enumerate(DEFAULT_REASONS, start=1)]
-    assert main(["review-decide", str(review), "a", "--state", "rejected", "--reviewer", "Ann"]) == 0
+    assert main(["review-decide", str(review), "a", "--state", "rejected", "--reviewer", "Ann",
+                 "--reason", "Poor boundary"]) == 0
     capsys.readouterr()
     assert main(["review-reasons", str(review), "--add", "Out of focus", "--add", " Poor boundary ",
                  *[f"--remove= {r} " for r in DEFAULT_REASONS[1:]]]) == 0

@@ -367,14 +367,15 @@ def test_decide_saves_at_once_with_history(store):
     assert len(disk.history) == 3
 
 
-def test_rejected_without_a_reason_gets_the_first_reason(store):
-    assert store.decide("a", "rejected", "Ann").reason == "Poor boundary"
+def test_rejected_without_a_reason_records_none(store):
+    """It recorded the list's first reason ("Poor boundary"), which nobody had chosen."""
+    assert store.decide("a", "rejected", "Ann").reason == ""
     store.set_reasons(["  Blurry ", "Other", "Blurry", ""])
     assert on_disk(store.folder).reasons == ["Blurry", "Other"]
-    store.decide("b", "rejected", "Ann")
+    store.decide("b", "rejected", "Ann", reason="Blurry")
     disk = on_disk(store.folder)
     assert disk.case("b").reason == "Blurry" and disk.case("b").history[-1].reason == "Blurry"
-    assert disk.case("a").reason == "Poor boundary"
+    assert disk.case("a").reason == "" and disk.case("a").history[-1].reason == ""
 
 
 @pytest.mark.parametrize("state, reviewer, variant, message", [

@@ -144,7 +144,7 @@ def test_keyboard_only_review_of_a_small_set(qtbot, panel, review_dir):
     activate(qtbot, panel)
     key(qtbot, panel, Qt.Key.Key_A)  # accept a → b
     wait_loaded(qtbot, panel, "b")
-    key(qtbot, panel, Qt.Key.Key_R)  # reject b (first reason) → c
+    key(qtbot, panel, Qt.Key.Key_R)  # reject b (no reason picked: none recorded) → c
     wait_loaded(qtbot, panel, "c")
     key(qtbot, panel, Qt.Key.Key_E)  # c needs edit → d
     wait_loaded(qtbot, panel, "d")
@@ -157,7 +157,7 @@ def test_keyboard_only_review_of_a_small_set(qtbot, panel, review_dir):
     key(qtbot, panel, Qt.Key.Key_A)
     cases, record = on_disk(review_dir)
     assert [cases[n].state for n in NAMES] == ["accepted", "rejected", "needs_edit", "accepted"]
-    assert cases["b"].reason == record.reasons[0]
+    assert cases["b"].reason == ""  # "Poor boundary" was recorded though nobody chose it
     assert {cases[n].reviewer for n in NAMES} == {"Dr Test"}
     assert cases["d"].variant == "watershed" and cases["a"].variant == "prediction"
     assert all(cases[n].decided_at for n in NAMES)
@@ -602,14 +602,14 @@ def test_accepting_a_corrected_case_on_the_prediction_asks_which_mask(qtbot, pan
     assert not (review_dir / "corrections" / "a.png").exists()
 
 
-def test_reject_with_a_numbered_reason_and_each_case_starts_from_the_first(qtbot, panel, review_dir):
+def test_reject_with_a_numbered_reason_and_each_case_starts_with_none(qtbot, panel, review_dir):
     open_and_wait(qtbot, panel, review_dir, "a")
     activate(qtbot, panel)
     key(qtbot, panel, Qt.Key.Key_3, Qt.KeyboardModifier.AltModifier)
     wait_loaded(qtbot, panel, "b")
     cases, record = on_disk(review_dir)
     assert cases["a"].state == "rejected" and cases["a"].reason == record.reasons[2]
-    assert panel.decision.reason_combo.currentIndex() == 0
+    assert panel.decision.reason_combo.currentIndex() == -1 and panel.decision.reason_combo.currentText() == ""
 
 
 def test_space_is_caught_even_after_a_button_was_clicked(qtbot, panel, review_dir):

@@ -72,7 +72,7 @@ def test_review_from_a_checkpoint_end_to_end(qtbot, checkpoint, demo_folder, tmp
     activate(qtbot, review)
     qtbot.keyClick(review.canvas, Qt.Key.Key_A)  # accept the first
     wait_loaded(qtbot, review, image_names[1])
-    qtbot.keyClick(review.canvas, Qt.Key.Key_R)  # reject the second
+    qtbot.keyClick(review.canvas, Qt.Key.Key_2, Qt.KeyboardModifier.AltModifier)  # reject the second: reason 2
     wait_loaded(qtbot, review, image_names[2])
     qtbot.keyClick(review.canvas, Qt.Key.Key_B)  # brush: paint a stroke on the third
     review.tools.radius.setValue(2)
@@ -90,7 +90,7 @@ def test_review_from_a_checkpoint_end_to_end(qtbot, checkpoint, demo_folder, tmp
     corrected = np.asarray(Image.open(out / f"{image_names[2]}.png"))
     assert corrected.dtype == np.uint8 and set(np.unique(corrected)) <= {0, 255} and corrected[5, 5:21].all()
     rows = {r["name"]: r for r in csv.DictReader((out / "review_report.csv").open())}
-    assert rows[image_names[1]]["state"] == "rejected" and rows[image_names[1]]["reason"]
+    assert rows[image_names[1]]["state"] == "rejected" and rows[image_names[1]]["reason"] == "Missed structure"
     assert rows[image_names[2]]["corrected"] == "yes" and rows[image_names[2]]["model"] == "unet"
     assert rows[image_names[0]]["checkpoint"] == str(checkpoint.resolve())
     html = (out / "review_summary.html").read_text()

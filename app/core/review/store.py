@@ -184,9 +184,7 @@ class ReviewStore:
         if not reviewer.isprintable():
             raise ReviewError(f"the reviewer's name {reviewer!r} must be one line of printable text")
         case = self.case(name)
-        if state == "rejected" and not reason:
-            reason = self.record.reasons[0] if self.record.reasons else "Rejected"
-        case.state, case.reason = state, reason if state == "rejected" else ""
+        case.state, case.reason = state, reason if state == "rejected" else ""  # no reason given: none recorded
         if comment is not None:
             case.comment = comment
         case.variant = variant
