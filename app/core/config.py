@@ -25,6 +25,8 @@ MIXED_PRECISION = ("auto", "on", "off")
 BEST_METRICS = ("val_dice", "val_iou", "val_pixel_accuracy", "val_loss")
 CONTINUABLE = ("training.epochs", "training.time_limit", "optimizer.lr")  # what continuing a run changes
 MANY = 10**9  # the largest step count accepted (a larger one is a typo or damage, not a plan)
+EPOCHS_MAX = 1_000_000  # also the most epochs between validations or loss-surface slices
+SEED_MAX = 2**31 - 1  # what a spin box (and every random generator the engine seeds) takes
 
 
 class ConfigError(ValueError):
@@ -204,7 +206,7 @@ class ExperimentConfig:
             if not isinstance(value, bool):
                 raise ConfigError(f"{key} must be true or false, got {value!r}")
         _number("data.val_fraction", d.val_fraction, 0.0, 0.95)
-        _integer("data.split_seed", d.split_seed, 0)
+        _integer("data.split_seed", d.split_seed, 0, SEED_MAX)
         _choice("data.mask_mode", d.mask_mode, MASK_MODES)
         _integer("data.patch_size", d.patch_size, 16, 8192)
         _choice("data.normalisation", d.normalisation, NORMALISATIONS)
@@ -224,17 +226,17 @@ class ExperimentConfig:
         _number("optimizer.lr", o.lr, 1e-9, 10.0)
         _integer("optimizer.warmup_steps", o.warmup_steps, 0, MANY)
         _integer("training.batch_size", t.batch_size, 1, 4096)
-        _integer("training.epochs", t.epochs, 1, 1_000_000)
+        _integer("training.epochs", t.epochs, 1, EPOCHS_MAX)
         _integer("training.steps_per_epoch", t.steps_per_epoch, 0, MANY)
         _number("training.time_limit", t.time_limit, 0.0, math.inf)
-        _integer("training.val_interval", t.val_interval, 1, 1_000_000)
-        _integer("training.seed", t.seed, 0, 2**63 - 1)
+        _integer("training.val_interval", t.val_interval, 1, EPOCHS_MAX)
+        _integer("training.seed", t.seed, 0, SEED_MAX)
         _device("training.device", t.device)
         _choice("training.mixed_precision", t.mixed_precision, MIXED_PRECISION)
         _choice("training.best_metric", t.best_metric, BEST_METRICS)
         _number("training.tile_overlap", t.tile_overlap, 0.0, 0.9)
         _number("training.ema_decay", t.ema_decay, 0.0, 0.9999)
-        _integer("training.landscape_every", t.landscape_every, 0, 1_000_000)
+        _integer("training.landscape_every", t.landscape_every, 0, EPOCHS_MAX)
         _integer("training.landscape_dims", t.landscape_dims, 1, 2)
         _integer("training.landscape_steps", t.landscape_steps, 3, 201)
         _number("training.landscape_span", t.landscape_span, 1e-4, 100.0)

@@ -17,11 +17,11 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, \
     QScrollArea, QVBoxLayout, QWidget
 
-from app.core.config import BEST_METRICS, MIXED_PRECISION
+from app.core.config import BEST_METRICS, EPOCHS_MAX, MANY, MIXED_PRECISION, SEED_MAX
 from app.core.landscape.loss_text import check_loss_spec
 
 from .image_view import ImageCanvas
-from .model_widgets import (INT_MAX, LearningRateSpinBox, choice_combo, description_label, float_spin, form_row,
+from .model_widgets import (LearningRateSpinBox, choice_combo, description_label, float_spin, form_row,
                             group_box, int_spin)
 from .param_form import ParamForm, align_labels, form_labels
 from .styles import banner_style
@@ -207,7 +207,7 @@ class ModelPanelLayout:
         layout.addWidget(self.schedule_form)
         tail = QFormLayout()
         self.warmup_spin = form_row(tail, "Warm-up steps", self._int_spin(
-            "warmupSpin", 0, INT_MAX, lambda v: self._edit("optimizer", warmup_steps=int(v)), special="none"),
+            "warmupSpin", 0, MANY, lambda v: self._edit("optimizer", warmup_steps=int(v)), special="none"),
             "Optimizer steps of linear warm-up from 0 to the base rate (0 = none)")
         layout.addLayout(tail)
         return box
@@ -221,18 +221,18 @@ class ModelPanelLayout:
             "patchSpin", 16, 8192, lambda v: self._edit("data", patch_size=int(v)), step=16, suffix=" px"),
             "Side of the square training patches cut from the images; range 16 … 8192")
         self.epochs_spin = form_row(form, "Epochs", self._int_spin(
-            "epochsSpin", 1, INT_MAX, lambda v: training(epochs=int(v))), "Passes of training; 1 or more")
+            "epochsSpin", 1, EPOCHS_MAX, lambda v: training(epochs=int(v))), "Passes of training; 1 or more")
         self.steps_spin = form_row(form, "Steps per epoch", self._int_spin(
-            "stepsSpin", 0, INT_MAX, lambda v: training(steps_per_epoch=int(v)), special="one pass"),
+            "stepsSpin", 0, MANY, lambda v: training(steps_per_epoch=int(v)), special="one pass"),
             "Optimizer steps per epoch; 0 = one pass over the training images' patches")
         self.time_limit_spin = form_row(form, "Time limit", self._float_spin(
-            "timeLimitSpin", 0.0, 1e8, 0, 60.0, lambda v: training(time_limit=float(v)), special="none",
+            "timeLimitSpin", 0.0, 1e10, 0, 60.0, lambda v: training(time_limit=float(v)), special="none",
             suffix=" s"), "Stop training after this many seconds (the schedule follows the time); 0 = no limit")
         self.val_interval_spin = form_row(form, "Validate every", self._int_spin(
-            "valIntervalSpin", 1, INT_MAX, lambda v: training(val_interval=int(v)), suffix=" epoch(s)"),
+            "valIntervalSpin", 1, EPOCHS_MAX, lambda v: training(val_interval=int(v)), suffix=" epoch(s)"),
             "Validate (and maybe save the best checkpoint) every N epochs")
         self.seed_spin = form_row(form, "Seed", self._int_spin(
-            "seedSpin", 0, INT_MAX, lambda v: training(seed=int(v))),
+            "seedSpin", 0, SEED_MAX, lambda v: training(seed=int(v))),
             "Random seed for weights, patch order and augmentation; same seed, same run")
         self.device_combo = self._picker("deviceCombo", "Where training runs; auto picks a GPU when there is one")
         self.device_combo.currentIndexChanged.connect(self._on_device_picked)
@@ -262,7 +262,7 @@ class ModelPanelLayout:
     def _build_landscape_rows(self, form: QFormLayout, training) -> None:
         """Loss-surface slices stored during training, for the Loss landscape panel's slider."""
         self.landscape_every_spin = form_row(form, "Loss surface every", self._int_spin(
-            "landscapeEverySpin", 0, INT_MAX, lambda v: training(landscape_every=int(v)), special="off",
+            "landscapeEverySpin", 0, EPOCHS_MAX, lambda v: training(landscape_every=int(v)), special="off",
             suffix=" epoch(s)"),
             "Store a loss-surface slice around the current weights every N epochs (and after the last), "
             "to step through in the Loss landscape panel; 0 = off")

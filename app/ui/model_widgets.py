@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QFor
                                QVBoxLayout, QWidget)
 
 LR_MIN, LR_MAX = 1e-9, 10.0
-INT_MAX = 2_147_483_647
 
 
 def format_count(count: int) -> str:
@@ -175,5 +174,5 @@ def choice_combo(name: str, choices, helps: dict[str, str], slot) -> QComboBox:
     return combo
 
 
-__all__ = ["INT_MAX", "LR_MAX", "LR_MIN", "CompactSpinBox", "LearningRateSpinBox", "Quiet", "choice_combo", "debounce_timer",
+__all__ = ["LR_MAX", "LR_MIN", "CompactSpinBox", "LearningRateSpinBox", "Quiet", "choice_combo", "debounce_timer",
            "description_label", "float_spin", "form_row", "format_count", "group_box", "int_spin"]

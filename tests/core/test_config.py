@@ -103,6 +103,18 @@ def test_names_and_switches_are_checked(change, message):
         ExperimentConfig.from_dict(data)
 
 
+@pytest.mark.parametrize("section, key", [("training", "seed"), ("data", "split_seed")])
+def test_seeds_stop_where_the_window_can_show_them(section, key):
+    """A seed of 2**31 passed the check, then the Model panel's refresh raised OverflowError and
+    left the previous experiment's forms on screen."""
+    data = ExperimentConfig().to_dict()
+    data[section][key] = 2**31 - 1
+    assert getattr(getattr(ExperimentConfig.from_dict(data), section), key) == 2**31 - 1
+    data[section][key] = 2**31
+    with pytest.raises(ConfigError, match=f"{section}.{key}"):
+        ExperimentConfig.from_dict(data)
+
+
 def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
     path = tmp_path / "exp.json"
     path.write_text('{"name": "x"}', encoding="utf-16")

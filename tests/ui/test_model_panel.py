@@ -118,6 +118,21 @@ def test_small_float_parameters_show_and_take_what_is_stored(qtbot, panel):
     assert panel.optimizer_form.values()["weight_decay"] == 1e-05
 
 
+def test_boxes_offer_only_what_the_experiment_accepts(panel):
+    """Epochs and the like went to 2**31 − 1, which the experiment refuses: it could then neither
+    train nor be saved, and the session was dropped at close."""
+    from app.core.config import EPOCHS_MAX, MANY, SEED_MAX
+
+    panel.ensure_loaded()
+    assert [s.maximum() for s in (panel.epochs_spin, panel.val_interval_spin, panel.landscape_every_spin)] == \
+        [EPOCHS_MAX] * 3
+    assert (panel.steps_spin.maximum(), panel.warmup_spin.maximum(), panel.seed_spin.maximum()) == (MANY, MANY, SEED_MAX)
+    config = ExperimentConfig(name="long")
+    config.training.time_limit = 5e8
+    panel.state.set_config(config)
+    assert panel.time_limit_spin.value() == 5e8
+
+
 def test_parameter_count_matches_the_built_model(qtbot, panel):
     from app.core.models import build_model, count_parameters
 
