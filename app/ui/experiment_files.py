@@ -3,9 +3,10 @@ restored at launch."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
@@ -16,6 +17,7 @@ from .settings import AppSettings
 from .state import ExperimentState
 
 FILTER = "SegStudio experiment (*.json);;All files (*)"
+AUTOSAVE_MS = 2000  # the session is saved this long after the last edit
 
 
 def last_session_path() -> Path:
@@ -40,7 +42,13 @@ def startup_config() -> tuple[ExperimentConfig, str | None]:
         try:
             return ExperimentConfig.load(path), None
         except (ConfigError, OSError, ValueError) as exc:
-            return first_launch_config(), f"the last session's experiment could not be restored ({exc})"
+            kept = path.with_name(f"{path.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
+            try:  # the next session save would replace the only copy of an experiment never saved elsewhere
+                path.replace(kept)
+            except OSError:
+                kept = path
+            return first_launch_config(), (f"the last session's experiment could not be restored ({exc}); "
+                                           f"it is kept as {kept}")
     return first_launch_config(), None
 
 
@@ -66,6 +74,10 @@ class ExperimentFiles(QObject):
         self.save_as_action.triggered.connect(self.save_as)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         state.trainingChanged.connect(self._on_training)
+        self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)  # a kill or crash loses seconds, not edits
+        self._autosave.timeout.connect(self.save_session)
+        state.configChanged.connect(lambda *_: self._autosave.start())
+        state.dirtyChanged.connect(lambda _dirty: self._autosave.start())
 
     def _on_training(self, running: bool) -> None:
         for action in (self.new_action, self.open_action):
@@ -145,13 +157,25 @@ class ExperimentFiles(QObject):
         self.settings.set_value("session/path", str(self.state.config_path or ""))
         self.settings.set_value("session/dirty", "1" if self.state.dirty else "0")
 
-    def restore_session(self) -> None:
-        """Reattach the restored experiment to its file, with unsaved edits still marked."""
+    def restore_session(self) -> str | None:
+        """Reattach the restored experiment to its file, with unsaved edits still marked. A file
+        changed (or gone) since is not reattached: the experiment is shown unsaved, so Save asks
+        where instead of writing over the file's changes. Returns a note saying so, or None."""
         path = self.settings.value("session/path", "")
-        if isinstance(path, str) and path and Path(path).exists():
-            self.state.mark_saved(Path(path))
-        if self.settings.value("session/dirty", "0") == "1":
+        dirty, note = self.settings.value("session/dirty", "0") == "1", None
+        if isinstance(path, str) and path:
+            try:
+                same = ExperimentConfig.load(path).to_dict() == self.state.config.to_dict()
+            except (ConfigError, OSError, ValueError):
+                same = False
+            if same:
+                self.state.mark_saved(Path(path))
+            else:
+                dirty, note = True, (f"{path} changed or is gone since the last session: the window shows the "
+                                     "last session's experiment, unsaved (open the file to see what it holds)")
+        if dirty:
             self.state.mark_dirty()
+        return note
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()

@@ -99,7 +99,7 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState(LAYOUT_VERSION)
         self.files = ExperimentFiles(self.state, self.settings, self)
         if restored and note is None:
-            self.files.restore_session()
+            note = self.files.restore_session()
         self.status = StatusBar(self.state, self)
         self.setStatusBar(self.status)
         self.files.message.connect(lambda text: self.status.showMessage(text, 5000))

@@ -115,6 +115,57 @@ def test_layout_and_experiment_are_restored_next_launch(qtbot):
     second.close()
 
 
+def test_a_session_that_cannot_be_restored_is_kept_not_overwritten(qtbot):
+    """The next close wrote the first-launch experiment over the only copy of an unsaved one."""
+    last_session_path().parent.mkdir(parents=True, exist_ok=True)
+    mine = json.dumps({"name": "mine", "model": {"name": "unet3plus"}})  # e.g. written by a newer version
+    last_session_path().write_text(mine)
+    win = MainWindow(restore_layout=False)
+    qtbot.addWidget(win)
+    kept = list(last_session_path().parent.glob("last_experiment.unreadable-*.json"))
+    assert len(kept) == 1 and kept[0].read_text() == mine
+    qtbot.waitUntil(lambda: str(kept[0]) in win.status.currentMessage(), timeout=5000)
+    win.close()
+    assert last_session_path().exists() and kept[0].read_text() == mine
+
+
+def test_a_file_changed_since_the_last_session_is_not_written_over(qtbot, tmp_path):
+    """The window reattached to a.json without looking: it claimed to show the file, and Ctrl+S
+    wrote the old experiment over the hand edits."""
+    first = MainWindow(restore_layout=False)
+    qtbot.addWidget(first)
+    assert first.files.save_to(tmp_path / "a.json")
+    first.close()
+    data = json.loads((tmp_path / "a.json").read_text())
+    data["training"]["epochs"] = 250
+    (tmp_path / "a.json").write_text(json.dumps(data))  # edited by hand between sessions
+    second = MainWindow(restore_layout=False)
+    qtbot.addWidget(second)
+    assert second.state.config_path is None and second.state.dirty
+    qtbot.waitUntil(lambda: "a.json changed or is gone since the last session" in second.status.currentMessage(),
+                    timeout=5000)
+    second.close()
+    assert json.loads((tmp_path / "a.json").read_text())["training"]["epochs"] == 250
+    (tmp_path / "a.json").unlink()  # a file gone: the experiment is unsaved, so opening another asks first
+    third = MainWindow(restore_layout=False)
+    qtbot.addWidget(third)
+    assert third.state.config_path is None and third.state.dirty
+    third.close()
+
+
+def test_the_session_is_saved_shortly_after_each_edit(qtbot):
+    """Only a normal close saved it: after a kill or a crash every edit was gone."""
+    from app.ui import experiment_files
+
+    win = MainWindow(restore_layout=False)
+    qtbot.addWidget(win)
+    win.state.update("training", None, epochs=77)
+    assert win.files._autosave.isActive() and experiment_files.AUTOSAVE_MS <= 5000
+    qtbot.waitUntil(lambda: last_session_path().exists() and
+                    json.loads(last_session_path().read_text())["training"]["epochs"] == 77, timeout=10000)
+    win.close()
+
+
 def test_every_main_action_has_a_shortcut_and_every_panel_is_a_dock(window):
     assert all(isinstance(window.docks[name], QDockWidget) for name in
                ("Dataset", "Augmentation", "Model", "Training", "Predictions"))
