@@ -22,31 +22,38 @@ _MODE = 0o666 & ~_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; the parent folder must exist. The file gets the
-    usual permissions (0666 less the umask), not the private ones of a temporary file."""
-    path = Path(path)
+    """Write ``data`` to ``path`` atomically; the parent folder must exist. A new file gets the
+    usual permissions (0666 less the umask), not the private ones of a temporary file; a file
+    replaced keeps its own permissions, and a symbolic link keeps pointing where it did (the
+    file it points to is the one replaced)."""
+    given = Path(path)
+    path = given.resolve() if given.is_symlink() else given
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = _MODE
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise _naming(exc, path) from None
+        raise _naming(exc, given) from None
     try:
         if hasattr(os, "fchmod"):  # not on Windows
-            os.fchmod(fd, _MODE)
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _sync_folder(path.parent)
-    except BaseException as exc:
+    except BaseException as exc:  # (said of the path as given, not of where a link led)
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         if isinstance(exc, OSError):
-            raise _naming(exc, path) from None
+            raise _naming(exc, given) from None
         raise
-    return path
+    return given
 
 
 def _naming(exc: OSError, path: Path) -> OSError:

@@ -52,3 +52,20 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
         atomic.atomic_write_json(target, {"a": 1})
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.json"]
+
+
+def test_a_replaced_file_keeps_its_permissions_and_a_link_keeps_its_target(tmp_path):
+    """Saving an experiment through a link replaced the link with a copy, and a 0600 file became 0644."""
+    private = tmp_path / "private.json"
+    private.write_text("old")
+    os.chmod(private, 0o600)
+    atomic.atomic_write_text(private, "new")
+    assert private.read_text() == "new" and stat.S_IMODE(private.stat().st_mode) == 0o600
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / "exp.json"
+    target.write_text("old")
+    link = tmp_path / "exp.json"
+    link.symlink_to(target)
+    assert atomic.atomic_write_text(link, "new") == link
+    assert link.is_symlink() and target.read_text() == "new"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".exp.json")]
