@@ -104,10 +104,10 @@ def install(home: Path | None = None, command: list[str] | None = None) -> list[
         raise FileNotFoundError(f"icon files are missing: {', '.join(missing)}")
     for source, target in zip(sources, [svg, *pngs]):
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, source.read_bytes())  # replaces a link, never writes through it
+        atomic_write_bytes(target, source.read_bytes(), through_links=False)  # replaces a link, not its target
     entry.parent.mkdir(parents=True, exist_ok=True)
     text = desktop_entry(template_path.read_text(encoding="utf-8"), command or launcher_command())
-    atomic_write_text(entry, text)
+    atomic_write_text(entry, text, through_links=False)
     return [entry, svg, *pngs]
 
 

@@ -21,13 +21,14 @@ def _umask() -> int:
 _MODE = 0o666 & ~_umask()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, through_links: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically; the parent folder must exist. A new file gets the
     usual permissions (0666 less the umask), not the private ones of a temporary file; a file
     replaced keeps its own permissions, and a symbolic link keeps pointing where it did (the
-    file it points to is the one replaced)."""
+    file it points to is the one replaced), unless ``through_links`` is False: then the link
+    itself is replaced (for files SegStudio installs, never someone else's file)."""
     given = Path(path)
-    path = given.resolve() if given.is_symlink() else given
+    path = given.resolve() if through_links and given.is_symlink() else given
     try:
         mode = path.stat().st_mode & 0o7777
     except OSError:
@@ -78,9 +79,9 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write UTF-8 text atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, *, through_links: bool = True) -> Path:
+    """Write UTF-8 text atomically (see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, text.encode("utf-8"), through_links=through_links)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
