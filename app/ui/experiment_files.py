@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 from app.core.config import ConfigError, ExperimentConfig
 from app.core.paths import user_data_dir
 
+from .file_dialogs import ask_save_file
 from .settings import AppSettings
 from .state import ExperimentState
 
@@ -133,7 +134,7 @@ class ExperimentFiles(QObject):
 
     def save_as(self) -> bool:
         start = str(self.state.config_path or Path.home() / f"{self.state.config.name}.json")
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save experiment", start, FILTER)
+        path = ask_save_file(self.window, "Save experiment", start, FILTER, "json")  # a typed name gets .json
         return self.save_to(Path(path)) if path else False
 
     def save_to(self, path: Path) -> bool:

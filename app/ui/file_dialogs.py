@@ -9,10 +9,17 @@ replaced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+
+def filter_suffix(file_filter: str) -> str:
+    """The extension (no dot) of a filter's first pattern: ``"CSV files (*.csv)"`` → ``"csv"``."""
+    match = re.search(r"\*\.(\w+)", file_filter)
+    return match.group(1) if match else ""
 
 
 def save_dialog(parent: QWidget | None, caption: str, default: str | Path, file_filter: str,

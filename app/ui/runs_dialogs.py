@@ -9,6 +9,8 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
+from .file_dialogs import ask_save_file, filter_suffix
+
 
 class RunsDialogHooks:
     """Modal dialogs of the Runs panel, one method each."""
@@ -31,8 +33,7 @@ class RunsDialogHooks:
         return answer == QMessageBox.StandardButton.Yes
 
     def ask_save_path(self, caption: str, default: str, filter: str) -> str | None:  # noqa: A002 - Qt's word
-        path, _ = QFileDialog.getSaveFileName(self, caption, default, filter)
-        return path or None
+        return ask_save_file(self, caption, default, filter, filter_suffix(filter))  # a typed name gets .csv
 
     def reveal_path(self, path: Path) -> None:
         """Open ``path`` in the system's file manager."""

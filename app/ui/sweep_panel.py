@@ -22,6 +22,7 @@ from app.core.atomic import atomic_write_json
 from app.core.sweep import SWEEP_FILE, SweepError
 from app.core.sweep_results import results_csv
 
+from .file_dialogs import ask_save_file, filter_suffix
 from .state import ExperimentState
 from .styles import banner_style
 from .sweep_editor import (SweepEditor, absolute_path, default_sweep_dir, describe_experiment, describe_folder,
@@ -466,8 +467,7 @@ class SweepPanel(QWidget):
         return path or None
 
     def ask_save_path(self, caption: str, default: str, file_filter: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self, caption, default, file_filter)
-        return path or None
+        return ask_save_file(self, caption, default, file_filter, filter_suffix(file_filter))
 
     def ask_folder(self, caption: str, start: str) -> str | None:
         return QFileDialog.getExistingDirectory(self, caption, start) or None

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QFormLayou
 from app.core.training.continuation import Continuation, load_run
 from app.core.training.run_folder import default_runs_dir
 
+from .file_dialogs import ask_save_file
 from .model_widgets import LearningRateSpinBox
 from .training_export import write_history_csv, write_png
 from .training_progress import format_duration
@@ -139,14 +140,13 @@ class TrainingDialogs:
         return str(folder / f"training-curves{suffix}")
 
     def _export_csv_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export training history", self._default_export_path(".csv"),
-                                              "CSV files (*.csv)")
+        path = ask_save_file(self, "Export training history", self._default_export_path(".csv"), "CSV files (*.csv)",
+                             "csv")
         if path:
             self._export_with_banner(self.export_csv, path)
 
     def _export_png_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export plots", self._default_export_path(".png"),
-                                              "PNG images (*.png)")
+        path = ask_save_file(self, "Export plots", self._default_export_path(".png"), "PNG images (*.png)", "png")
         if path:
             self._export_with_banner(self.export_png, path)
 

@@ -51,3 +51,36 @@ def test_ask_save_file_checks_companions_only_for_a_new_file(qtbot, tmp_path, mo
     npz.write_bytes(b"an older landscape")  # replacing the landscape itself: the dialog asked already
     assert ask_save_file(None, "Save", npz, "*.npz", "npz", companions) == str(npz)
     assert len(asked) == 1
+
+
+def test_every_save_dialog_of_the_window_adds_its_extension(qtbot, monkeypatch, state, tmp_path):
+    """Save As, the Training panel's exports, and the Runs and Sweeps panels' exports wrote a name
+    typed without an extension as it was (an experiment "exp" that File → Open then did not list)."""
+    from app.ui import experiment_files, runs_dialogs, sweep_panel, training_file_actions
+    from app.ui.file_dialogs import filter_suffix
+    from app.ui.settings import AppSettings
+
+    assert [filter_suffix(f) for f in ("CSV files (*.csv)", "PNG images (*.png)", "All files (*)")] == \
+        ["csv", "png", ""]
+    asked = []
+
+    def fake(parent, caption, default, file_filter, suffix, companions=None):
+        asked.append(suffix)
+        return None
+
+    for module in (experiment_files, runs_dialogs, sweep_panel, training_file_actions):
+        monkeypatch.setattr(module, "ask_save_file", fake)
+    files = experiment_files.ExperimentFiles(state, AppSettings(tmp_path / "s.ini"), None)
+    assert files.save_as() is False and asked == ["json"]
+    training = training_file_actions.TrainingDialogs()
+    training.run_dir = None
+    training._export_csv_dialog()
+    training._export_png_dialog()
+    assert asked == ["json", "csv", "png"]
+    assert runs_dialogs.RunsDialogHooks.ask_save_path(None, "Export", "runs.csv", "CSV files (*.csv)") is None
+    assert asked[-1] == "csv"
+    panel = sweep_panel.SweepPanel(state)
+    qtbot.addWidget(panel)
+    assert panel.ask_save_path("Export", str(tmp_path / "r.csv"), "CSV files (*.csv)") is None
+    assert asked[-1] == "csv"
+    panel.shutdown()
