@@ -151,7 +151,7 @@ class DecisionBox(QGroupBox):
         self.reason_combo.setToolTip("The reason recorded when you reject this case (R; Alt+1…9 picks the n-th); "
                                      "type a new one to add it to the list. A case's recorded reason is shown "
                                      "above, beside its state.")
-        self.reason_combo.lineEdit().setPlaceholderText("none: pick or type one (Alt+1…9)")
+        self.reason_combo.lineEdit().setPlaceholderText("none (pick, type, Alt+1…9)")
         form.addRow("Reason if rejected", self.reason_combo)
         layout.addLayout(form)
         self.comment = QPlainTextEdit()

@@ -77,6 +77,7 @@ class ReviewQueue(QWidget):
         layout.addLayout(row)
         self.progress_label = QLabel()
         self.progress_label.setObjectName("review_progress_label")
+        self.progress_label.setWordWrap(True)  # one long line widened the queue and squeezed the image
         layout.addWidget(self.progress_label)
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(False)

@@ -328,3 +328,35 @@ def test_runner_refuses_new_jobs_after_shutdown(qtbot):
     assert runner.start(lambda ctx: ran.append(1)) is None
     qtbot.wait(50)
     assert ran == [] and not runner.busy
+
+
+def test_a_checked_toggle_is_drawn_in_the_highlight_colour_in_a_dark_palette(qtbot):
+    """In a dark palette the checked view and tool buttons differed by 9 grey levels from the others."""
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QPushButton, QWidget
+
+    from app.ui.resources import load_style
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    before = app.palette()
+    palette = QPalette(before)
+    for role, colour in ((QPalette.ColorRole.Button, "#353535"), (QPalette.ColorRole.Window, "#2b2b2b"),
+                         (QPalette.ColorRole.Highlight, "#2a82da"), (QPalette.ColorRole.ButtonText, "#eeeeee")):
+        palette.setColor(role, QColor(colour))
+    app.setPalette(palette)  # as a system dark theme does
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    holder.setStyleSheet(load_style())
+    on, off = QPushButton("Prediction", holder), QPushButton("Watershed", holder)
+    for button, x in ((on, 0), (off, 120)):
+        button.setCheckable(True)
+        button.setGeometry(x, 0, 110, 30)
+    on.setChecked(True)
+    holder.show()
+    centre = lambda button: button.grab().toImage().pixelColor(6, 15)  # noqa: E731 - beside the text
+    try:
+        assert centre(on).name() == "#2a82da" and centre(off).name() != "#2a82da"
+    finally:
+        app.setPalette(before)

@@ -623,3 +623,12 @@ def test_space_is_caught_even_after_a_button_was_clicked(qtbot, panel, review_di
     qtbot.keyRelease(panel.queue.list, Qt.Key.Key_Space)
     panel.render_now()
     assert panel.canvas.layer("mask") is not None
+
+
+def test_the_queue_stays_narrow_once_a_review_is_open(qtbot, panel, review_dir):
+    """The one-line summary ("0 of 4 reviewed · 0 accepted · …") set the queue's width: at
+    1024 px the image got a quarter of the window."""
+    before = panel.queue.minimumSizeHint().width()
+    open_and_wait(qtbot, panel, review_dir, "a")
+    assert panel.queue.progress_label.text().startswith("0 of 4 reviewed")
+    assert panel.queue.minimumSizeHint().width() <= max(before, 260)
