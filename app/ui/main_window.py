@@ -21,6 +21,7 @@ from app import __version__
 from .experiment_files import ExperimentFiles, startup_config
 from .resources import app_icon, load_style
 from .settings import STACK_SEPARATOR, AppSettings, dataset_entry
+from .shortcuts_help import ShortcutsDialog, shortcut_rows
 from .state import ExperimentState
 from .status_bar import StatusBar
 from .tasks import TaskRunner, leave_if_jobs_outlived
@@ -368,12 +369,7 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         for title in self.docks:  # the panels not shown yet have shortcuts too
             self.panel(title)
-        lines = []
-        for action in self.findChildren(QAction):
-            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            if keys and action.text():
-                lines.append(f"{keys:>16}   {action.text().replace('&', '').rstrip('…')}")
-        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(sorted(set(lines))))
+        ShortcutsDialog(shortcut_rows(self.findChildren(QAction)), self).exec()
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About SegStudio",

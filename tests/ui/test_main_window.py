@@ -370,3 +370,21 @@ def test_recent_datasets_keep_folder_names_with_a_bar_and_stack_pairs(window, tm
         action.trigger()
     assert opened == [("folder", str(barred)), ("stacks", str(volume), str(labels)),
                       ("stacks", str(tmp_path / "old"), str(labels))]
+
+
+def test_the_shortcuts_list_has_every_key_grouped_and_scrolls(window, monkeypatch):
+    """F1 showed each action's first key only (no F5, Ctrl+., N/P, Ctrl+Shift+Z, hold Space), in an
+    unaligned message box taller than the screen."""
+    from app.ui import shortcuts_help
+
+    shown = []
+    monkeypatch.setattr(shortcuts_help.ShortcutsDialog, "exec", lambda dialog: shown.append(dialog) or 0)
+    window.show_shortcuts()
+    table = shown[0].table
+    rows = [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]
+    keys = " ".join(r[1] for r in rows)
+    for key in ("F5", "Ctrl+.", "Ctrl+Shift+Z", "Space (hold)", "F1"):
+        assert key in keys, key
+    areas = [r[0] for r in rows]
+    assert areas == sorted(areas, key=lambda a: (a != "Window", a)) and "Review" in areas
+    assert shown[0].height() <= 600
