@@ -175,4 +175,8 @@ class Registry(Generic[T]):
         values = entry.defaults()
         for key, value in (params or {}).items():
             values[key] = declared[key].validate(value, f"{self.kind} {name!r}")
+        check = entry.meta.get("check")  # limits between parameters, e.g. alpha + beta > 0
+        problem = check(values) if check is not None else None
+        if problem:
+            raise RegistryError(f"{self.kind} {name!r}: {problem}")
         return values

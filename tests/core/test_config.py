@@ -142,3 +142,18 @@ def test_numbers_too_large_to_be_meant_are_refused_shortly(section, key, value, 
     with pytest.raises(ConfigError, match=message) as info:
         ExperimentConfig.from_dict(data)
     assert len(str(info.value)) < 120
+
+
+@pytest.mark.parametrize("loss, params, message", [
+    ("tversky", {"alpha": 0.0, "beta": 0.0}, "alpha and beta cannot both be 0"),
+    ("focal_tversky", {"alpha": 0.0, "beta": 0.0}, "alpha and beta cannot both be 0"),
+    ("dice_ce", {"lambda_dice": 0.0, "lambda_ce": 0.0}, "lambda_dice and lambda_ce cannot both be 0"),
+])
+def test_loss_parameters_the_loss_refuses_are_refused_with_the_experiment(loss, params, message):
+    """Each value was in range, so the experiment saved; the run failed after its folder was made."""
+    data = ExperimentConfig().to_dict()
+    data["loss"] = {"name": loss, "params": params}
+    with pytest.raises(ConfigError, match=f"loss.params: loss '{loss}': {message}"):
+        ExperimentConfig.from_dict(data)
+    data["loss"]["params"] = {**params, next(iter(params)): 0.5}
+    assert ExperimentConfig.from_dict(data).loss.name == loss
