@@ -151,7 +151,15 @@ class ExperimentConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     def save(self, path: str | os.PathLike) -> Path:
-        return atomic_write_json(path, self.to_dict())
+        """Write the experiment as JSON. A data path in the file's folder (or below it) is written
+        relative to that folder, as :meth:`load` reads it, so a project folder can be moved or shared."""
+        data = self.to_dict()
+        folder = Path(path).absolute().parent
+        for key in ("path", "label_stack"):
+            value = data["data"].get(key)
+            if value and Path(value).is_absolute() and (Path(value) == folder or folder in Path(value).parents):
+                data["data"][key] = Path(value).relative_to(folder).as_posix() or "."
+        return atomic_write_json(path, data)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ExperimentConfig":

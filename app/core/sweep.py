@@ -18,8 +18,8 @@ e.g. ``{"model.name": ["unet", "segnet"], "loss.name": ["dice", "tversky"],
 Each point trains into ``out_dir/<point name>/``, a normal run folder; ``out_dir/sweep.json`` holds
 the spec and every point's status and is rewritten atomically. Running a sweep again skips
 finished points, resumes stopped or interrupted ones from ``last.pt`` and leaves failed ones
-failed unless ``retry_failed``. This module defines and expands sweeps (no torch until
-:func:`check_buildable`); running them is :mod:`app.core.sweep_run`,
+failed unless ``retry_failed``. This module defines and expands sweeps (every point's experiment
+checked, limits between loss parameters included; no torch); running them is :mod:`app.core.sweep_run`,
 reading the results :mod:`app.core.sweep_results`.
 """
 
@@ -334,17 +334,3 @@ def expand(spec: SweepSpec) -> list[SweepPoint]:
             raise SweepError(f"point {unique} ({shown}): {exc}") from None
         points.append(SweepPoint(len(points), unique, values, config))
     return points
-
-
-def check_buildable(points: list[SweepPoint]) -> None:
-    """Build every point's loss, catching constraints between parameters (Tversky α + β > 0)
-    that the registries cannot see; imports torch."""
-    from .losses import build_loss
-    from .registry import RegistryError
-
-    for point in points:
-        try:
-            build_loss(point.config.loss.name, **point.config.loss.params)
-        except RegistryError as exc:
-            raise SweepError(f"point {point.name}: {exc}") from None
-

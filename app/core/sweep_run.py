@@ -16,7 +16,7 @@ from typing import Any
 
 from .atomic import atomic_write_json
 from .config import CONTINUABLE, ExperimentConfig, settings_difference
-from .sweep import FINISHED_REASONS, SWEEP_FILE, SweepError, SweepSpec, _plain, check_buildable, expand
+from .sweep import FINISHED_REASONS, SWEEP_FILE, SweepError, SweepSpec, _plain, expand
 
 @dataclass(frozen=True)
 class SweepProgress:
@@ -117,7 +117,6 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, progress: Callable[[S
     from .training.run_folder import RunFolder
 
     points = expand(spec)
-    check_buildable(points)
     out_dir = Path(out_dir)
     if out_dir.is_dir() and not (out_dir / SWEEP_FILE).exists() and any(out_dir.iterdir()):
         raise SweepError(f"{out_dir} is not empty and not a sweep folder (no {SWEEP_FILE}); choose a new or empty "

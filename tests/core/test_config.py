@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 
@@ -157,3 +158,24 @@ def test_loss_parameters_the_loss_refuses_are_refused_with_the_experiment(loss, 
         ExperimentConfig.from_dict(data)
     data["loss"]["params"] = {**params, next(iter(params)): 0.5}
     assert ExperimentConfig.from_dict(data).loss.name == loss
+
+
+def test_a_data_folder_beside_the_experiment_is_saved_relative_to_it(tmp_path):
+    """Opening a project's exp.json ("path": "data") and saving it wrote an absolute path."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "exp.json").write_text(json.dumps({"data": {"path": "data"}}))
+    config = ExperimentConfig.load(project / "exp.json")
+    assert config.data.path == str(project / "data")
+    config.save(project / "exp.json")
+    assert json.loads((project / "exp.json").read_text())["data"]["path"] == "data"
+    config.save(tmp_path / "elsewhere.json")  # below that file's folder: relative too
+    assert json.loads((tmp_path / "elsewhere.json").read_text())["data"]["path"] == "project/data"
+    config.data.path = str(tmp_path.parent / "other")
+    config.save(project / "exp.json")
+    assert json.loads((project / "exp.json").read_text())["data"]["path"] == str(tmp_path.parent / "other")
+    shutil.move(project, tmp_path / "moved")  # the project folder moves: its experiment still finds its data
+    config.data.path = str(tmp_path / "moved" / "data")
+    config.save(tmp_path / "moved" / "exp.json")
+    shutil.move(tmp_path / "moved", tmp_path / "again")
+    assert ExperimentConfig.load(tmp_path / "again" / "exp.json").data.path == str(tmp_path / "again" / "data")
