@@ -91,7 +91,8 @@ class ExperimentFiles(QObject):
             return True
         answer = QMessageBox.question(
             self.window, "Unsaved experiment",
-            f"The experiment \"{self.state.config.name}\" has unsaved changes. Save them first?",
+            f"The experiment \"{self.state.config_path.name if self.state.config_path else self.state.config.name}\" "
+            "has unsaved changes. Save them first?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save)
         if answer == QMessageBox.StandardButton.Save:
@@ -135,7 +136,11 @@ class ExperimentFiles(QObject):
     def save_as(self) -> bool:
         start = str(self.state.config_path or Path.home() / f"{self.state.config.name}.json")
         path = ask_save_file(self.window, "Save experiment", start, FILTER, "json")  # a typed name gets .json
-        return self.save_to(Path(path)) if path else False
+        if not path:
+            return False
+        if Path(path).stem != self.state.config.name:  # the name runs are called by follows the file's
+            self.state.update("name", self, value=Path(path).stem)
+        return self.save_to(Path(path))
 
     def save_to(self, path: Path) -> bool:
         """Write the experiment atomically; an invalid one is reported, nothing is written."""

@@ -84,3 +84,17 @@ def test_every_save_dialog_of_the_window_adds_its_extension(qtbot, monkeypatch, 
     assert panel.ask_save_path("Export", str(tmp_path / "r.csv"), "CSV files (*.csv)") is None
     assert asked[-1] == "csv"
     panel.shutdown()
+
+
+def test_save_as_names_the_experiment_after_its_file(qtbot, monkeypatch, state, tmp_path):
+    """Save As "lesion_focal.json" kept the name "demo-unet": runs were called …-demo-unet."""
+    import json
+
+    from app.ui import experiment_files
+    from app.ui.settings import AppSettings
+
+    monkeypatch.setattr(experiment_files, "ask_save_file", lambda *args, **kwargs: str(tmp_path / "lesion_focal.json"))
+    files = experiment_files.ExperimentFiles(state, AppSettings(tmp_path / "s.ini"), None)
+    assert files.save_as()
+    assert state.config.name == "lesion_focal" and state.config_path == tmp_path / "lesion_focal.json"
+    assert json.loads((tmp_path / "lesion_focal.json").read_text())["name"] == "lesion_focal" and not state.dirty
