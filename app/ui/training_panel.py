@@ -38,7 +38,7 @@ __all__ = ["MAX_STEP_POINTS", "REDRAW_MS", "RunProgress", "StepSeries", "Trainin
 REDRAW_MS = 250  # plots are redrawn at most this often
 STAGGER_MS = 30  # after an epoch, the next per-epoch plot is updated this much later
 FAILURE_TITLES = {"nan": "Training diverged", "out of memory": "Out of memory", "data": "Data problem",
-                  "error": "Training failed"}
+                  "settings": "Settings problem", "error": "Training failed"}
 
 
 class StepSeries(training_progress.StepSeries):

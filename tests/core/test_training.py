@@ -287,8 +287,12 @@ def test_unet_valid_trains_with_labels_cropped_to_its_output(tiny_data, tmp_path
     summary = Trainer(config.validate(), tmp_path / "run").run()
     assert summary["reason"] == "completed" and summary["best_iou"] is not None
     config.data.patch_size = 45
-    with pytest.raises(TrainingError, match="patch size 45: .*sides that work near it"):
+    with pytest.raises(TrainingError, match="patch size 45: .*sides that work near it") as failed:
         Trainer(config.validate(), tmp_path / "bad").run()
+    # a settings problem, not "Data problem"; and the failed run's folder says what it was (it had
+    # no config.json: the Runs table showed a failed row with no model, loss or settings)
+    assert failed.value.kind == "settings"
+    assert ExperimentConfig.load(tmp_path / "bad" / "config.json").model.name == "unet_valid"
 
 
 def test_stop_on_the_last_step_of_an_epoch_keeps_its_history(tiny_data, tmp_path):

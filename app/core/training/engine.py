@@ -19,10 +19,10 @@ from ..losses import build_loss
 from ..metrics import ScoreAccumulator
 from ..models import build_model, count_parameters
 from ..optim import build_optimizer, build_scheduler, load_scheduler_state
-from ..patch_plan import oversized_patch
 from .control import TrainingControl
 from .checkpoint import CheckpointError, check_same_settings, load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset, ValidationWeights
+from .data_checks import check_training_data
 from .device import configure_cpu_threads, resolve_device
 from .distributed import DistributedContext, recount_steps
 from .precision import autocast_dtype, describe, prefers_channels_last
@@ -83,23 +83,12 @@ class Trainer:
         self.val = self.dataset.split("val")
         self.val_weights = ValidationWeights(cfg)  # the validation loss weighs pixels as training does
         self._report_problems()
-        if not train:
-            raise TrainingError(f"{self.dataset.root}: no training samples (of {len(self.dataset.samples)} loaded, "
-                                f"{len(self.dataset.problems)} problems)", "data")
-        if not self.val:
-            self.emit(TrainingWarning("the dataset has no validation samples: curves show training loss only and "
-                                      "best.pt follows the training loss"))
-        if oversized := oversized_patch(train, cfg.data.patch_size):
-            self.emit(TrainingWarning(oversized))
-        channels = {s.channels for s in train}
-        if len(channels) > 1:
-            raise TrainingError(f"training images mix {sorted(channels)} channels; convert them to one kind", "data")
-        dtypes = {str(s.image.dtype) for s in self.dataset.samples}
-        if len(dtypes) > 1:
-            raise TrainingError(f"images mix bit depths ({', '.join(sorted(dtypes))}); normalisation needs one kind: "
-                                "convert them to the same bit depth", "data")
-        self.image_dtype = dtypes.pop()
-        self.in_channels = channels.pop()
+        problem, warnings = check_training_data(self.dataset, train, self.val, cfg.data.patch_size)
+        for warning in warnings:
+            self.emit(TrainingWarning(warning))
+        if problem:
+            raise TrainingError(problem, "data")
+        self.image_dtype, self.in_channels = str(train[0].image.dtype), train[0].channels
         self.num_classes = self.dataset.num_classes
         stats = self.dataset.stats
         self.normaliser = Normaliser.for_dataset(cfg.data.normalisation, stats, train[0].image.dtype)
@@ -109,7 +98,7 @@ class Trainer:
         try:
             out_size = self.model.output_size((cfg.data.patch_size, cfg.data.patch_size))
         except ValueError as exc:
-            raise TrainingError(f"patch size {cfg.data.patch_size}: {exc}", "data") from None
+            raise TrainingError(f"patch size {cfg.data.patch_size}: {exc}", "settings") from None
         self.crop = (cfg.data.patch_size - out_size[0]) // 2  # valid convolutions: labels cropped to the logits
         self.model.to(self.device)
         if self.channels_last:
@@ -247,6 +236,7 @@ class Trainer:
             reason = self._loop()
         except TrainingError as exc:
             self.ctx.finish(clean=False)
+            self._record_settings()
             self.folder.log(f"failed: {exc}")
             self.emit(Failed(str(exc), exc.kind))
             raise
@@ -259,6 +249,7 @@ class Trainer:
 
             kind = "data" if isinstance(exc, DatasetError) else "error"
             message = str(exc) if kind == "data" else f"{type(exc).__name__}: {exc}"
+            self._record_settings()
             self.folder.log(f"failed: {message}")
             self.emit(Failed(message, kind))
             self.ctx.finish(clean=False)
@@ -269,6 +260,14 @@ class Trainer:
         self.folder.log(f"finished ({reason})")
         self.emit(Finished(reason, summary))
         return summary
+
+    def _record_settings(self) -> None:
+        """A run that failed before writing config.json writes it now, so its folder says what it was."""
+        if self.ctx.is_main and self.folder.writable and not self.folder.config_path.exists():
+            try:
+                self.config.save(self.folder.config_path)
+            except OSError:
+                pass
 
     def _out_of_memory(self) -> None:
         """Report running out of memory (GPU or CPU) with what to change; raises TrainingError."""
