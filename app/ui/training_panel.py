@@ -37,7 +37,7 @@ __all__ = ["MAX_STEP_POINTS", "REDRAW_MS", "RunProgress", "StepSeries", "Trainin
 
 REDRAW_MS = 250  # plots are redrawn at most this often
 STAGGER_MS = 30  # after an epoch, the next per-epoch plot is updated this much later
-FAILURE_TITLES = {"nan": "Training diverged", "out of memory": "Out of memory", "data": "Data problem",
+FAILURE_TITLES = {"nan": "Training stopped",  # (the message says it diverged) "out of memory": "Out of memory", "data": "Data problem",
                   "settings": "Settings problem", "error": "Training failed"}
 
 

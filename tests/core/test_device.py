@@ -38,3 +38,14 @@ def test_cpu_entry_says_whether_it_computes_bfloat16(monkeypatch):
     assert available_devices()[-1].description.endswith("threads, native bfloat16)")
     monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: False)
     assert available_devices()[-1].description.endswith("threads)")
+
+
+def test_one_cpu_thread_is_said_in_the_singular(monkeypatch):
+    import torch
+
+    from app.core.training import precision
+    from app.core.training.device import available_devices
+
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert available_devices()[-1].description == "CPU (1 thread)"  # was "CPU (1 threads)"

@@ -54,7 +54,8 @@ def available_devices() -> list[DeviceInfo]:
     from .precision import cpu_has_native_bfloat16
 
     bf16 = ", native bfloat16" if cpu_has_native_bfloat16() else ""
-    found.append(DeviceInfo("cpu", f"CPU ({torch.get_num_threads()} threads{bf16})"))
+    threads = torch.get_num_threads()
+    found.append(DeviceInfo("cpu", f"CPU ({threads} thread{'s' * (threads != 1)}{bf16})"))
     return found
 
 
