@@ -56,8 +56,9 @@ class ContinueDialog(QDialog):
         self.lr = LearningRateSpinBox()
         self.lr.setObjectName("continue_lr")
         self.lr.setValue(rate / 10 if plan.diverged else rate)
-        self.lr.setToolTip(f"Base learning rate from here on (the run's: {rate:g}); the schedule goes on from "
-                           "where it stands")
+        self.lr.setToolTip(f"Base learning rate from here on (the run's: {rate:g}). The schedule is laid over "
+                           "the new number of epochs, so a run that had decayed to the end of its schedule "
+                           "picks up at the rate the longer schedule has at this point (a warm restart)")
         form.addRow("Learning rate", self.lr)
         if plan.failure:
             advice = (f" A tenth of its base learning rate {rate:g} ({rate / 10:g}) is proposed; another loss "
