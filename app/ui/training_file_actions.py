@@ -11,6 +11,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel, QSpinBox
 
+from app.core.config import EPOCHS_MAX
 from app.core.training.continuation import Continuation, load_run
 from app.core.training.run_folder import default_runs_dir
 
@@ -38,7 +39,7 @@ class ContinueDialog(QDialog):
         form.addRow(facts)
         self.epochs = QSpinBox()
         self.epochs.setObjectName("continue_epochs")
-        self.epochs.setRange(done + 1, 100_000)
+        self.epochs.setRange(done + 1, EPOCHS_MAX)  # as many as an experiment allows
         self.epochs.setValue(planned if planned > done else done + 10)
         self.epochs.setToolTip("Train until this epoch (the run has trained the ones before it)")
         form.addRow("Train until epoch", self.epochs)

@@ -88,6 +88,7 @@ def test_the_dialog_offers_the_runs_plan_or_more(qtbot, tmp_path):
     dialog = ContinueDialog(stopped)
     qtbot.addWidget(dialog)
     assert dialog.values() == (5, 100.0, 1e-3) and dialog.epochs.minimum() == 3
+    assert dialog.epochs.maximum() == 1_000_000  # as many as an experiment takes (it stopped at 100,000)
     assert dialog.findChild(QLabel, "continue_warning") is None
     done = load_run(make_run(tmp_path / "done", 4, epochs=4, time_limit=40))
     dialog = ContinueDialog(done)
