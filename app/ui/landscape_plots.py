@@ -383,7 +383,7 @@ class SnapshotSlider(QGroupBox):
             self.show_index(self.slider.value())
         else:
             self.epoch_label.setText(f"No stored slices in {where}. Training stores one every N epochs when "
-                                     f"training.landscape_every is set.")
+                                     f"“Loss surface every” is set (Model panel, Training).")
 
     def current(self) -> tuple[int, object] | None:
         return self.snapshots[self.slider.value()] if self.snapshots else None

@@ -13,7 +13,7 @@ from .review_session import VIEW_LABELS, VIEWS
 
 VIEW_KEYS = {"prediction": "1", "watershed": "2", "correction": "3"}
 DECISIONS = (("accepted", "Accept", "A", "#43a047"), ("rejected", "Reject", "R", "#e53935"),
-             ("needs_edit", "Needs edit", "E", "#f5a623"), ("unreviewed", "Undecided", "U", "#9aa0a6"))
+             ("needs_edit", "Needs edit", "E", "#f5a623"), ("unreviewed", "Undecided", "U", "#7a7f85"))
 
 
 class DisplayBox(QGroupBox):

@@ -12,6 +12,7 @@ import errno
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QInputDialog, QLineEdit,
                                QPlainTextEdit, QWidget)
 
@@ -421,7 +422,8 @@ class ReviewPanel(ReviewDialogHooks, QWidget):
         names = s.names()
         colour = STATE_COLOURS[case.state]
         lines = [f"<b style='font-size:11pt'>{case.name}</b> &nbsp; {names.index(case.name) + 1} of {len(names)}"
-                 f" &nbsp; <span style='color:gray'>{Path(case.image).name}</span>",
+                 f" &nbsp; <span style='color:{self.palette().color(QPalette.ColorRole.PlaceholderText).name()}'>"
+                 f"{Path(case.image).name}</span>",
                  f"<span style='color:{colour}'><b>{state_label(case.state)}</b></span>"
                  + (f" — {case.reason}" if case.reason else "")
                  + (f" &nbsp;·&nbsp; {case.reviewer}, {case.decided_at.replace('T', ' ')[:16]}" if case.decided_at else "")]

@@ -20,7 +20,7 @@ from .tasks import TaskRunner
 
 THUMB = 56
 BATCH = 12
-STATE_COLOURS = {"unreviewed": "#9aa0a6", "accepted": "#43a047", "rejected": "#e53935", "needs_edit": "#f5a623",
+STATE_COLOURS = {"unreviewed": "#7a7f85", "accepted": "#43a047", "rejected": "#e53935", "needs_edit": "#f5a623",
                  "corrected": "#4285f4"}
 STATE_SYMBOLS = {"unreviewed": "○", "accepted": "✓", "rejected": "✗", "needs_edit": "✎", "corrected": "◆"}
 

@@ -34,7 +34,7 @@ NAME_KEYS = ("model.name", "loss.name", "optimizer.name", "optimizer.schedule") 
 EXAMPLES = {"model.name": "unet, segnet", "loss.name": "dice, focal, tversky", "optimizer.name": "adam, sgd",
             "optimizer.lr": "1e-3, 1e-4", "optimizer.schedule": "constant, cosine",
             "loss.params.alpha": "0.3, 0.5, 0.7", "loss.weight_map": "true, false", "training.epochs": "10, 20"}
-BASE_DEVICE = "base experiment's"
+BASE_DEVICE = "as base"  # short: the seed and device fields are narrow at 1024 px
 KEY_TIP = ("A dotted experiment field, e.g. model.name, loss.params.alpha or optimizer.lr: pick one or type any "
            "field of the experiment JSON. The seed, device and data split are the same for every run.")
 VALUES_TIP = ("Comma-separated values. Numbers (1e-3), true/false and [0.9, 0.999] are read as such; anything "

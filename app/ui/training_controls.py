@@ -138,7 +138,7 @@ def run_log() -> QPlainTextEdit:
     log.setObjectName("trainingLog")
     log.setReadOnly(True)
     log.setMaximumBlockCount(5000)
-    log.setMinimumHeight(50)
+    log.setMinimumHeight(6 * log.fontMetrics().lineSpacing())  # five whole lines and the frame
     log.setPlaceholderText("Run events, checkpoints and warnings appear here.")
     log.setToolTip("Run start and end, epochs, checkpoints and warnings of the training runs.")
     return log

@@ -385,7 +385,7 @@ class TrainingPanel(TrainingDialogs, QWidget):
         text = summary_text(event)
         self._log(text)
         self.show_banner(text, "success" if event.reason == "completed" else "info")
-        self.progress.setFormat(f"Finished ({event.reason})")
+        self.progress.setFormat(event.reason.capitalize())  # "Completed": the banner above says the rest
         if event.reason == "completed" and self.progress.maximum() > 0:
             self.progress.setValue(self.progress.maximum())
         self._publish_run()

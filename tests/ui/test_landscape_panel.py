@@ -333,7 +333,7 @@ def test_snapshots_stored_during_training_appear_when_it_ends(qtbot, panel, stat
     with qtbot.waitSignal(panel.snapshotsLoaded, timeout=WAIT) as loaded:
         state.set_run(run)
     assert loaded.args == [0] and not panel.snapshot_box.slider.isEnabled()
-    assert "landscape_every" in panel.snapshot_box.epoch_label.text()
+    assert "“Loss surface every” is set (Model panel" in panel.snapshot_box.epoch_label.text()
     state.set_training(True)
     shutil.copytree(snapshot_run / "landscapes", run / "landscapes")  # what the engine writes
     with qtbot.waitSignal(panel.snapshotsLoaded, timeout=WAIT) as loaded:

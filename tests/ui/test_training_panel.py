@@ -97,6 +97,8 @@ def test_full_run_curves_checkpoint_and_export(qtbot, panel, state, tmp_path):
     assert state.checkpoint == state.run_dir / "checkpoints" / "best.pt"
     assert panel.run_label.text() == str(panel.run_dir)
     assert panel.banner.text().startswith("Finished (completed): best validation Dice")
+    assert panel.progress.format() == "Completed"  # not "Finished (completed)" a second time
+    assert panel.log.minimumHeight() >= 5 * panel.log.fontMetrics().lineSpacing()  # was 50 px: 3 lines and a half
 
     assert [e.epoch for e in panel.history] == [1, 2]
     panel.redraw()
