@@ -111,7 +111,8 @@ def cmd_landscape(args) -> int:
     png = save_figure(result, out / "landscape.png")
     for name, centre, values in zip(result.losses, result.centre, result.values):
         finite = values[np.isfinite(values)]
-        spread = f"{finite.min():.6g} .. {finite.max():.6g} on the grid" if finite.size else "no finite value on the grid"
+        spread = (f"{finite.min():.6g} .. {finite.max():.6g} on the grid" if finite.size
+                  else "no finite value on the grid")
         bad = values.size - finite.size
         print(f"  {name}: {centre:.6g} at the checkpoint's weights, {spread}"
               + (f"; {bad} of {values.size} points not finite (the loss overflowed: try a smaller --span)" if bad

@@ -37,8 +37,8 @@ __all__ = ["MAX_STEP_POINTS", "REDRAW_MS", "RunProgress", "StepSeries", "Trainin
 
 REDRAW_MS = 250  # plots are redrawn at most this often
 STAGGER_MS = 30  # after an epoch, the next per-epoch plot is updated this much later
-FAILURE_TITLES = {"nan": "Training stopped",  # (the message says it diverged) "out of memory": "Out of memory", "data": "Data problem",
-                  "settings": "Settings problem", "error": "Training failed"}
+FAILURE_TITLES = {"nan": "Training stopped", "out of memory": "Out of memory", "data": "Data problem",
+                  "settings": "Settings problem", "error": "Training failed"}  # ("nan": the message says diverged)
 
 
 class StepSeries(training_progress.StepSeries):

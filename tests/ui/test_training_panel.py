@@ -322,3 +322,9 @@ def test_the_panel_follows_its_run_when_the_runs_panel_renames_or_deletes_it(pan
     assert panel.run_dir is None and "(deleted)" in panel.run_label.text()
     assert not panel.open_run_button.isEnabled()
     assert not panel._default_export_path(".csv").startswith(str(new))
+
+
+def test_every_failure_kind_has_its_title():
+    """A comment swallowed half of this table once: "out of memory" and "data" fell back to "Training failed"."""
+    assert tp.FAILURE_TITLES == {"nan": "Training stopped", "out of memory": "Out of memory", "data": "Data problem",
+                                 "settings": "Settings problem", "error": "Training failed"}

@@ -78,10 +78,11 @@ def fixed_batch(config: ExperimentConfig, data: str | os.PathLike | Dataset | tu
     than ``count`` in the split, a seeded choice (``seed``) in file order; a split without images
     falls back to ``test``, then ``train`` (the batch's ``split`` says which).
     ``patch``: the centre ``patch``×``patch`` crop of each image (smaller images mirror-padded,
-    the padding weighted 0; a patch larger than every image is cut to the largest side); None: whole images (of different sizes: each centre-cropped to the
-    smallest common height and width). ``normaliser``: the checkpoint's (pass it when you have
-    it); None computes it from the dataset as training does. ``weight_map``: also build the U-Net
-    border weight map (None: only when the experiment trains with it).
+    the padding weighted 0; a patch larger than every image is cut to the largest side); None:
+    whole images (of different sizes: each centre-cropped to the smallest common height and width).
+    ``normaliser``: the checkpoint's (pass it when you have it); None computes it from the dataset
+    as training does. ``weight_map``: also build the U-Net border weight map (None: only when the
+    experiment trains with it).
     """
     from ..experiment_data import load_experiment_data
     from ..training.data import Normaliser

@@ -73,6 +73,8 @@ LOSSES.add("focal", FocalLoss, [
     Param("use_alpha", "bool", True, help="apply the α class balance"),
 ], "Focal loss: cross-entropy down-weighted on well-classified pixels.",
     formula="L = −α_t·(1 − p_t)^γ·log p_t")
+
+
 def _some_weight(first: str, second: str):
     """A check (see Registry.resolve) that two weights are not both 0: the loss would be 0/0."""
     return lambda values: (None if values[first] + values[second] > 0 else
@@ -81,7 +83,8 @@ def _some_weight(first: str, second: str):
 
 LOSSES.add("tversky", TverskyLoss, _tversky() + _overlap(),
            "Tversky loss: Dice with separate weights for false positives (α) and false negatives (β).",
-           check=_some_weight("alpha", "beta"), formula="L = 1 − (TP + s′) / (TP + α·FP + β·FN + s′),  s′ = s·(α+β)/2")
+           check=_some_weight("alpha", "beta"),
+           formula="L = 1 − (TP + s′) / (TP + α·FP + β·FN + s′),  s′ = s·(α+β)/2")
 LOSSES.add("focal_tversky", FocalTverskyLoss, _tversky() + [
     Param("gamma", "float", 0.75, 0.1, 4.0, help="exponent on 1 − TI (Abraham & Khan: 1/γ = 4/3 → 0.75)"),
 ] + _overlap(), "Focal Tversky loss: the Tversky loss raised to the power γ.", check=_some_weight("alpha", "beta"),
