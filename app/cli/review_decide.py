@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     d.add_argument("--state", required=True, choices=DECISION_STATES, help="the decision")
     d.add_argument("--reviewer", required=True, help="the name recorded with the decision")
     d.add_argument("--reason", default="", help="with --state rejected: one of the review's reasons "
-                                                "(default: its first)")
+                                                "(default: none recorded)")
     d.add_argument("--comment", help="a comment stored with the case")
     d.add_argument("--mask", choices=("prediction", "watershed"),
                    help="which mask an accepted case exports: the prediction (default) or its watershed clean-up; "
