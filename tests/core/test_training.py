@@ -583,3 +583,22 @@ def test_each_epoch_records_the_validation_rand_error_of_its_model(tiny_data, tm
         truth, predicted = label(sample.mask > 0, connectivity=1), label(probs.argmax(0) > 0, connectivity=1)
         errors.append(adapted_rand_error(truth, predicted)[0])
     assert 0.0 <= recorded <= 1.0 and recorded == pytest.approx(float(np.mean(errors)), abs=1e-5)
+
+
+def test_a_run_folder_removed_while_training_is_said_as_that(tiny_data, tmp_path):
+    """It ended with "[Errno 2] No such file or directory: '…/train.log'", naming a file, not the cause."""
+    import shutil
+
+    events = []
+
+    def remove_after_first_step(event):
+        events.append(event)
+        if isinstance(event, BatchFinished) and (tmp_path / "run").exists():
+            shutil.rmtree(tmp_path / "run")
+
+    with pytest.raises(Exception):
+        Trainer(tiny_config(tiny_data), tmp_path / "run", listeners=[remove_after_first_step]).run()
+    failed = [e for e in events if isinstance(e, Failed)]
+    assert failed and failed[-1].message == (f"the run folder {tmp_path / 'run'} was removed or moved while "
+                                             "training; the run stopped")
+    assert not (tmp_path / "run").exists()  # nothing written back into a folder that was removed

@@ -19,6 +19,7 @@ from ..losses import build_loss
 from ..metrics import ScoreAccumulator
 from ..models import build_model, count_parameters
 from ..optim import build_optimizer, build_scheduler, load_scheduler_state
+from ..pairing import DatasetError
 from .control import TrainingControl
 from .checkpoint import CheckpointError, check_same_settings, load_checkpoint, load_model_state, save_checkpoint
 from .data import Normaliser, PatchDataset, ValidationWeights
@@ -236,8 +237,7 @@ class Trainer:
             reason = self._loop()
         except TrainingError as exc:
             self.ctx.finish(clean=False)
-            self._record_settings()
-            self.folder.log(f"failed: {exc}")
+            self._record_failure(str(exc))
             self.emit(Failed(str(exc), exc.kind))
             raise
         except (torch.OutOfMemoryError, MemoryError):
@@ -245,12 +245,11 @@ class Trainer:
         except Exception as exc:
             if isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc):  # the CPU allocator's words
                 self._out_of_memory()
-            from ..pairing import DatasetError
-
             kind = "data" if isinstance(exc, DatasetError) else "error"
-            message = str(exc) if kind == "data" else f"{type(exc).__name__}: {exc}"
-            self._record_settings()
-            self.folder.log(f"failed: {message}")
+            gone = not self.folder.path.is_dir()  # removed or moved while training: said as that, not as a file
+            message = (f"the run folder {self.folder.path} was removed or moved while training; the run stopped"
+                       if gone else str(exc) if kind == "data" else f"{type(exc).__name__}: {exc}")
+            self._record_failure(message)
             self.emit(Failed(message, kind))
             self.ctx.finish(clean=False)
             raise
@@ -261,20 +260,23 @@ class Trainer:
         self.emit(Finished(reason, summary))
         return summary
 
-    def _record_settings(self) -> None:
-        """A run that failed before writing config.json writes it now, so its folder says what it was."""
-        if self.ctx.is_main and self.folder.writable and not self.folder.config_path.exists():
+    def _record_failure(self, message: str) -> None:
+        """Log a failure, with config.json if the run had not written it yet; not if its folder has gone."""
+        if not self.ctx.is_main or not self.folder.writable or not self.folder.path.is_dir():
+            return
+        if not self.folder.config_path.exists():
             try:
                 self.config.save(self.folder.config_path)
             except OSError:
                 pass
+        self.folder.log(f"failed: {message}")
 
     def _out_of_memory(self) -> None:
         """Report running out of memory (GPU or CPU) with what to change; raises TrainingError."""
         message = (f"out of memory on {getattr(self, 'device', 'the device')}: use a smaller batch size "
                    f"(now {self.config.training.batch_size}) or patch size (now {self.config.data.patch_size}); "
                    "the last checkpoint is kept")
-        self.folder.log(f"failed: {message}")
+        self._record_failure(message)
         self.emit(Failed(message, "out of memory"))
         self.ctx.finish(clean=False)
         raise TrainingError(message, "out of memory") from None

@@ -61,4 +61,4 @@ class Finished:
 @dataclass(frozen=True)
 class Failed:
     message: str  # one clear sentence: what happened and what to try
-    kind: str = "error"  # "nan", "out of memory", "data", "error"
+    kind: str = "error"  # "nan", "out of memory", "data", "settings", "error"
