@@ -203,6 +203,8 @@ class ModelPanel(ModelPanelLayout, QWidget):
             if [p.name for p in form.params()] != [p.name for p in entry.params] or form.property("entry") != name:
                 form.set_params(entry.params, params)
                 form.setProperty("entry", name)
+                for before, editor in zip([combo, *form.focus_chain()], form.focus_chain()):
+                    QWidget.setTabOrder(before, editor)  # Tab goes through the new fields right after their picker
                 self.align_fields()
             else:
                 form.set_values({**entry.defaults(), **params})

@@ -94,6 +94,10 @@ class ParamForm(QWidget):
             self._layout.addRow(QLabel("<i>no parameters</i>"))
         self.set_values({**{p.name: p.default for p in self._params}, **(values or {})})
 
+    def focus_chain(self) -> list[QWidget]:
+        """The editors in the order they are shown (both boxes of a range), for the panel's Tab order."""
+        return [w for p in self._params for e in [self._editors[p.name]] for w in (e if isinstance(e, tuple) else (e,))]
+
     def _make_editor(self, param: Param) -> QWidget:
         tip = _tooltip(param)
         if param.type == "bool":

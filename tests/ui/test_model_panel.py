@@ -343,3 +343,27 @@ def test_the_editors_of_all_sections_start_in_one_column(qtbot, panel, width):
     panel.loss_combo.setCurrentIndex(panel.loss_combo.findData("focal_tversky"))
     qtbot.wait(50)
     assert len(field_lefts(panel)) == 1, field_lefts(panel)
+
+
+def test_tab_goes_through_the_parameters_right_after_their_picker(panel):
+    """The forms built from each choice's parameters came last in the Tab order, after the whole panel."""
+    from PySide6.QtCore import Qt
+
+    from PySide6.QtWidgets import QAbstractSpinBox
+
+    def next_tab_stop(widget):  # as Tab moves: enabled tab stops, a spin box's own line edit not counted
+        widget = widget.nextInFocusChain()
+        while (not (widget.focusPolicy() & Qt.FocusPolicy.TabFocus) or not widget.isEnabled()
+               or isinstance(widget.parent(), QAbstractSpinBox)):
+            widget = widget.nextInFocusChain()
+        return widget
+
+    panel.ensure_loaded()
+    config = ExperimentConfig(name="tabs")
+    config.loss.name, config.optimizer.name = "dice_ce", "adamw"
+    panel.state.set_config(config)
+    for combo, form in ((panel.model_combo, panel.model_form), (panel.loss_combo, panel.loss_form),
+                        (panel.optimizer_combo, panel.optimizer_form)):
+        chain = form.focus_chain()
+        assert chain and next_tab_stop(combo) is chain[0]
+        assert all(next_tab_stop(a) is b for a, b in zip(chain, chain[1:]))
