@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLa
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from app.core.landscape.figure import ColourScale
+from app.core.landscape.result import not_finite_text
 
 ROW_HEIGHT = 250  # pixels per loss
 FIELD_SIZE = 128  # the 2-D slice is interpolated to about this many pixels a side for drawing
@@ -63,10 +64,10 @@ def interpolated_field(grid: np.ndarray, size: int = FIELD_SIZE) -> np.ndarray:
     return field
 
 
-def not_finite_note(values: np.ndarray) -> str:
-    """" · 3 of 25 points not finite" for a slice with overflowed losses, else ""."""
-    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
-    return f" · {bad} of {np.size(values)} points not finite" if bad else ""
+def not_finite_note(values: np.ndarray, shown: str = "") -> str:
+    """" · 3 of 25 points not finite" (and ``shown``) for a slice with overflowed losses, else ""."""
+    text = not_finite_text(values)
+    return f" · {text}{shown}" if text else ""
 
 
 def pooled_values(results) -> dict[str, np.ndarray]:
@@ -315,8 +316,7 @@ class LandscapePlots(QWidget):
             where = f"min {fmt(low)} at ({fmt(a[i])}, {fmt(b[j])})"
         else:
             where = "no finite value"
-        row.map_plot.setTitle(f"<b>{row.name}</b>: 2-D slice · {where}{not_finite_note(row.grid)} (holes)"
-                              if not np.isfinite(row.grid).all() else f"<b>{row.name}</b>: 2-D slice · {where}",
+        row.map_plot.setTitle(f"<b>{row.name}</b>: 2-D slice · {where}{not_finite_note(row.grid, ' (holes)')}",
                               color=colour, size="9pt")
 
     # -- hover read-out ------------------------------------------------------------------------

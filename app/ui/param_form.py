@@ -96,7 +96,11 @@ class ParamForm(QWidget):
 
     def focus_chain(self) -> list[QWidget]:
         """The editors in the order they are shown (both boxes of a range), for the panel's Tab order."""
-        return [w for p in self._params for e in [self._editors[p.name]] for w in (e if isinstance(e, tuple) else (e,))]
+        chain: list[QWidget] = []
+        for param in self._params:
+            editor = self._editors[param.name]
+            chain.extend(editor if isinstance(editor, tuple) else (editor,))
+        return chain
 
     def _make_editor(self, param: Param) -> QWidget:
         tip = _tooltip(param)

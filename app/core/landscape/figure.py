@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .result import LandscapeResult
+from .result import LandscapeResult, not_finite_text
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 BLACK, GREY, LIGHT, WHITE = (0, 0, 0), (110, 110, 110), (225, 225, 225), (255, 255, 255)
@@ -198,8 +198,8 @@ def _map_panel(axes: list[np.ndarray], grid: np.ndarray, title: str) -> np.ndarr
 
 def _not_finite(values: np.ndarray, shown: str = "") -> str:
     """", 3 of 25 points not finite" (and how they are shown) when the loss overflowed, else ""."""
-    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
-    return f", {bad} of {np.size(values)} points not finite{shown and ' (' + shown.strip() + ')'}" if bad else ""
+    text = not_finite_text(values)
+    return f", {text}{shown and ' (' + shown.strip() + ')'}" if text else ""
 
 
 def render_figure(result: LandscapeResult, title: str | None = None) -> np.ndarray:

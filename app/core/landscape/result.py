@@ -122,6 +122,13 @@ def _check_meta(meta: Any) -> None:
         raise ValueError(f"its setting 'image_size' is {str(size)[:40]!r}, not a height and a width")
 
 
+def not_finite_text(values: np.ndarray) -> str:
+    """"3 of 25 points not finite" for a slice where the loss overflowed, else "" (the figure and
+    the window both say it)."""
+    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+    return f"{bad} of {np.size(values)} points not finite" if bad else ""
+
+
 def _json_default(value):
     if isinstance(value, (np.integer, np.floating)):
         return value.item()
