@@ -158,13 +158,7 @@ class RunFolder:
         return data
 
     def log(self, line: str) -> None:
-        """Append a line to train.log; FileNotFoundError names the run folder when it has gone."""
         if not self.writable:
             return
-        try:
-            with (self.path / "train.log").open("a", encoding="utf-8") as handle:
-                handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
-        except FileNotFoundError:
-            if self.path.is_dir():
-                raise
-            raise FileNotFoundError(f"the run folder {self.path} was removed or moved while training") from None
+        with (self.path / "train.log").open("a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
